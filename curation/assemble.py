@@ -1,0 +1,168 @@
+"""Combine the scanned units of one video into clip rows and keyframe rows (pure; no I/O)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from curation.clips import Clip, clips_from_shots, shots_from_boundaries
+from curation.config import AnnotateConfig
+from curation.detectors import Boundary, merge_boundaries
+from curation.motion import PairMotion, clip_motion
+from curation.scan import UnitResult
+from curation.schema import CLIP_COLUMNS
+from curation.video import VideoInfo
+
+# A video is called truncated when fewer than this share of its declared frames (or duration) decode.
+TRUNCATION_SHARE = 0.95
+
+
+def video_id_for(path: str) -> str:
+    """Stable id: BLAKE2b of the absolute path (the same file gets the same id in every run)."""
+    return hashlib.blake2b(os.path.abspath(path).encode(), digest_size=8).hexdigest()
+
+
+@dataclass
+class VideoOutput:
+    rows: list[dict]
+    keyframes: list[dict]
+
+
+def _empty_row(video_id: str, path: str) -> dict:
+    row = {name: None for name, _, _ in CLIP_COLUMNS}
+    row.update(video_id=video_id, video_path=path)
+    return row
+
+
+def error_output(video_id: str, path: str, kind: str, message: str, info: VideoInfo | None = None) -> VideoOutput:
+    """The single status row of a video that gave no clip."""
+    row = _empty_row(video_id, path)
+    if info is not None:
+        row.update(fps=info.fps, width=info.width, height=info.height, rotation=info.rotation, codec=info.codec)
+    row.update(error_kind=kind, error=message)
+    return VideoOutput([row], [])
+
+
+def _nearest(candidates: np.ndarray, target: int, lo: int, hi: int) -> int | None:
+    inside = candidates[(candidates >= lo) & (candidates <= hi)]
+    if len(inside) == 0:
+        return None
+    return int(inside[np.argmin(np.abs(inside - target))])
+
+
+def assemble_video(video_id: str, info: VideoInfo, units: list[UnitResult], config: AnnotateConfig) -> VideoOutput:
+    """Clip rows (and keyframe rows) for one video from all its units, in order.
+
+    Units are used up to and including the first that failed; a failure, a truncation or skipped packets add
+    a status row (or a warning) so nothing goes unreported, and every clip that decoded is kept.
+    """
+    units = sorted(units, key=lambda u: u.unit_index)
+    offsets, times, boundaries, pairs, keyframes = [], [], [], [], {}
+    failure: UnitResult | None = None
+    offset = 0
+    for unit in units:
+        offsets.append(offset)
+        times.append(unit.times)
+        boundaries += [Boundary(b.start + offset, b.end + offset, b.score, b.source) for b in unit.boundaries]
+        pairs += [PairMotion(p.first + offset, p.second + offset, p.dt, p.mean, p.static_pixels, p.pixels, p.hist)
+                  for p in unit.pairs]
+        keyframes.update({k + offset: v for k, v in unit.keyframes.items()})
+        offset += unit.frames
+        if unit.error_kind is not None:
+            failure = unit
+            break
+    all_times = np.concatenate(times) if times else np.zeros(0)
+    n_frames = len(all_times)
+    decode_errors = sum(u.decode_errors for u in units)
+    detector = units[0].detector if units else {}
+
+    warnings = []
+    if decode_errors:
+        warnings.append(f"{decode_errors} undecodable packets skipped")
+    stopped = [u.stopped_early for u in units if u.stopped_early]
+    if stopped:
+        warnings.append(stopped[0])
+    if failure is None and n_frames:
+        if info.frame_count > 0 and n_frames < TRUNCATION_SHARE * info.frame_count:
+            warnings.append(f"truncated: {n_frames} of {info.frame_count} declared frames decoded")
+        elif info.duration_s > 0 and all_times[-1] < TRUNCATION_SHARE * info.duration_s - 1.0:
+            warnings.append(f"truncated: decoded {all_times[-1]:.2f} s of {info.duration_s:.2f} s declared")
+    warning = "; ".join(warnings) or None
+
+    if n_frames == 0:
+        kind = failure.error_kind if failure else "no_frames"
+        message = failure.error if failure else "no frame decoded"
+        out = error_output(video_id, info.path, kind, message, info)
+        out.rows[0]["warning"] = warning
+        return out
+
+    boundaries = merge_boundaries(boundaries, config.cuts.min_shot_frames)
+    shots = shots_from_boundaries(n_frames, boundaries)
+    if failure is not None and shots:
+        # The last shot was cut short by the failure, not by a boundary: it ends where decoding stopped.
+        last = shots[-1]
+        shots[-1] = type(last)(last.index, last.start, last.end, last.cut_before, False)
+    frame_s = 1.0 / info.fps if info.fps > 0 else 1 / 25
+    clips = clips_from_shots(shots, all_times, config.clips, frame_s)
+    boundary_source = {b.end: b.source for b in boundaries}
+    duration = float(all_times[-1] - all_times[0] + frame_s)
+    fps = (n_frames - 1) / float(all_times[-1] - all_times[0]) if n_frames > 1 and all_times[-1] > all_times[0] else info.fps
+    common = dict(
+        fps=fps, width=info.width, height=info.height, rotation=info.rotation, codec=info.codec,
+        video_duration_s=duration, video_frames=n_frames, detector=detector.get("detector"),
+        detector_params=json.dumps(detector, sort_keys=True), decode_errors=decode_errors, warning=warning,
+    )
+    pair_first = np.array([p.first for p in pairs], dtype=np.int64)
+    pair_second = np.array([p.second for p in pairs], dtype=np.int64)
+    candidates = np.array(sorted(keyframes), dtype=np.int64)
+    do_motion = "motion" in config.stages
+    do_keyframes = "keyframes" in config.stages
+    key_w, key_h = units[0].keyframe_size
+
+    rows, key_rows = [], []
+    for index, clip in enumerate(clips):
+        row = _empty_row(video_id, info.path)
+        clip_id = f"{video_id}-{index:05d}"
+        row.update(common)
+        row.update(
+            clip_index=index, clip_id=clip_id, shot_index=clip.shot.index, shot_start_frame=clip.shot.start,
+            shot_end_frame=clip.shot.end, start_frame=clip.start, end_frame=clip.end, start_s=clip.start_s,
+            end_s=clip.end_s, duration_s=clip.end_s - clip.start_s, num_frames=clip.end - clip.start + 1,
+            boundary_source=boundary_source.get(clip.shot.start),
+        )
+        if do_motion:
+            inside = (pair_first >= clip.start) & (pair_second <= clip.end)
+            row.update(clip_motion([p for p, ok in zip(pairs, inside) if ok]))
+        if do_keyframes:
+            _add_keyframes(row, key_rows, clip, clip_id, video_id, candidates, keyframes, all_times, key_w, key_h)
+        rows.append(row)
+
+    if failure is not None:
+        status = _empty_row(video_id, info.path)
+        status.update(common)
+        status.update(error_kind=failure.error_kind,
+                      error=f"{failure.error} (at {failure.times[-1] if failure.frames else 0:.2f} s; "
+                            f"{len(rows)} clips before it kept)")
+        rows.append(status)
+    elif not rows:
+        status = _empty_row(video_id, info.path)
+        status.update(common)
+        status.update(error_kind="too_short",
+                      error=f"no clip: {len(shots)} shot(s), none at least {config.clips.min_s} s long after trimming")
+        rows.append(status)
+    return VideoOutput(rows, key_rows)
+
+
+def _add_keyframes(row: dict, key_rows: list[dict], clip: Clip, clip_id: str, video_id: str,
+                   candidates: np.ndarray, keyframes: dict[int, bytes], times: np.ndarray, w: int, h: int) -> None:
+    targets = {"first": clip.start, "middle": (clip.start + clip.end) // 2, "last": clip.end}
+    for position, target in targets.items():
+        frame = _nearest(candidates, target, clip.start, clip.end)
+        row[f"keyframe_{position}"] = frame
+        if frame is None:
+            continue
+        key_rows.append({"clip_id": clip_id, "video_id": video_id, "position": position, "frame": frame,
+                         "time_s": float(times[frame]), "width": w, "height": h, "jpeg": keyframes[frame]})

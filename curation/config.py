@@ -1,0 +1,366 @@
+"""Typed, frozen configuration loaded from YAML (``yaml.safe_load``) with ``--set key=value`` overrides.
+
+Every section is a frozen dataclass. Unknown keys, wrong types and out-of-range values raise
+:class:`ConfigError` naming the dotted key, before any work starts.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the offending key."""
+
+
+STAGE_NAMES = ("cuts", "motion", "keyframes")
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """How videos are read.
+
+    threads: decoder threads per video, 0 = FFmpeg's choice (default 0).
+    timeout_s: wall-clock limit per work unit (a video, or a segment of a long one), seconds (default 600).
+        A decode that hangs is killed at this limit and the video gets an error row.
+    segment_s: videos longer than this many seconds are split into segments scanned in parallel so one long
+        video cannot be the straggler of a job (default 600).
+    segment_overlap_s: seconds decoded before and after a segment for detector context (default 4).
+    max_decode_errors: a video is abandoned after this many undecodable packets (default 200).
+    """
+
+    threads: int = 0
+    timeout_s: float = 600.0
+    segment_s: float = 600.0
+    segment_overlap_s: float = 4.0
+    max_decode_errors: int = 200
+
+    def validate(self, key: str) -> None:
+        _check(self.threads >= 0, f"{key}.threads", "must be >= 0")
+        _check(self.timeout_s > 0, f"{key}.timeout_s", "must be > 0")
+        _check(self.segment_s >= 10, f"{key}.segment_s", "must be >= 10 seconds")
+        _check(0 <= self.segment_overlap_s <= self.segment_s / 2, f"{key}.segment_overlap_s",
+               "must be between 0 and segment_s / 2")
+        _check(self.max_decode_errors >= 0, f"{key}.max_decode_errors", "must be >= 0")
+
+
+@dataclass(frozen=True)
+class CutsConfig:
+    """Shot-boundary detection.
+
+    detector: ``hybrid`` (default: PySceneDetect scores at every cascade level propose candidates, TransNetV2
+        judges the uncertain ones), ``fast`` (PySceneDetect cascade only, for CPU-only clusters),
+        ``adaptive`` or ``content`` (one PySceneDetect detector at native rate, as its CLI does),
+        ``transnetv2`` (TransNetV2 on every frame).
+    levels: frame steps of the cascade (default [1, 4, 16]: native rate for hard cuts, 1/4 and 1/16 of it
+        for slow transitions such as fades and dissolves, as in the SVD recipe's three-level cascade).
+    analysis_width: width in pixels of the frames the PySceneDetect scores are computed on (default 128).
+    adaptive_threshold, window_width, min_content_val: PySceneDetect AdaptiveDetector parameters used at the
+        native level (defaults 3.0, 2, 15.0, PySceneDetect's own).
+    content_threshold: ContentDetector threshold (default 27.0, PySceneDetect's).
+    slow_threshold: ContentDetector threshold at the lower-rate levels, where a score spans several frames
+        (default 40.0).
+    min_shot_frames: two boundaries are never closer than this many frames (default 4; PySceneDetect uses 15,
+        which loses fast cuts).
+    candidate_ratio: in ``hybrid``, a candidate is proposed when its score reaches this fraction of the
+        threshold (default 0.5); it is accepted without TransNetV2 when it reaches ``confident_ratio``
+        times the threshold (default 2.0).
+    transnetv2_threshold: TransNetV2 probability above which a frame is a transition (default 0.5).
+    """
+
+    detector: Literal["hybrid", "fast", "adaptive", "content", "transnetv2"] = "hybrid"
+    levels: tuple[int, ...] = (1, 4, 16)
+    analysis_width: int = 128
+    adaptive_threshold: float = 3.0
+    window_width: int = 2
+    min_content_val: float = 15.0
+    content_threshold: float = 27.0
+    slow_threshold: float = 40.0
+    min_shot_frames: int = 4
+    candidate_ratio: float = 0.5
+    confident_ratio: float = 2.0
+    transnetv2_threshold: float = 0.5
+
+    def validate(self, key: str) -> None:
+        _check(len(self.levels) >= 1 and all(lv >= 1 for lv in self.levels), f"{key}.levels",
+               "must be a non-empty list of frame steps >= 1")
+        _check(self.levels[0] == 1, f"{key}.levels", "must start with 1 (the native frame rate)")
+        _check(list(self.levels) == sorted(set(self.levels)), f"{key}.levels", "must be strictly increasing")
+        _check(32 <= self.analysis_width <= 1024, f"{key}.analysis_width", "must be in [32, 1024]")
+        _check(self.window_width >= 1, f"{key}.window_width", "must be >= 1")
+        _check(self.min_shot_frames >= 1, f"{key}.min_shot_frames", "must be >= 1")
+        _check(0 < self.candidate_ratio <= 1, f"{key}.candidate_ratio", "must be in (0, 1]")
+        _check(self.confident_ratio >= 1, f"{key}.confident_ratio", "must be >= 1")
+        _check(0 < self.transnetv2_threshold < 1, f"{key}.transnetv2_threshold", "must be in (0, 1)")
+
+
+@dataclass(frozen=True)
+class ClipsConfig:
+    """From shots to clips.
+
+    min_s: shots (after trimming) shorter than this many seconds give no clip (default 2.0).
+    max_s: longer shots are split into equal pieces no longer than this (default 10.0; 0 = never split).
+    trim_frames: frames dropped at each side of a clip that touches a transition (default 2).
+    """
+
+    min_s: float = 2.0
+    max_s: float = 10.0
+    trim_frames: int = 2
+
+    def validate(self, key: str) -> None:
+        _check(self.min_s >= 0, f"{key}.min_s", "must be >= 0")
+        _check(self.max_s == 0 or self.max_s >= max(self.min_s, 0.1), f"{key}.max_s",
+               "must be 0 (no split) or >= min_s")
+        _check(self.trim_frames >= 0, f"{key}.trim_frames", "must be >= 0")
+
+
+@dataclass(frozen=True)
+class MotionConfig:
+    """Farnebäck dense optical flow.
+
+    sample_fps: frames sampled per second for flow (default 2.0, the SVD recipe).
+    short_side: analysis resolution, pixels on the short side (default 128). Scores are always reported in
+        px/s at a 256 px short side, whatever this is, so they compare across settings and sources.
+    static_threshold: a pixel moving slower than this (px/s at 256 px short side) counts as static
+        (default 2.0 = one pixel per 0.5 s).
+    pyr_scale, levels, winsize, iterations, poly_n, poly_sigma: ``cv2.calcOpticalFlowFarneback`` parameters
+        (defaults 0.5, 3, 15, 3, 5, 1.2, the common choice).
+    """
+
+    sample_fps: float = 2.0
+    short_side: int = 128
+    static_threshold: float = 2.0
+    pyr_scale: float = 0.5
+    levels: int = 3
+    winsize: int = 15
+    iterations: int = 3
+    poly_n: int = 5
+    poly_sigma: float = 1.2
+
+    def validate(self, key: str) -> None:
+        _check(0 < self.sample_fps <= 30, f"{key}.sample_fps", "must be in (0, 30]")
+        _check(16 <= self.short_side <= 1080, f"{key}.short_side", "must be in [16, 1080]")
+        _check(self.static_threshold >= 0, f"{key}.static_threshold", "must be >= 0")
+        _check(0 < self.pyr_scale < 1, f"{key}.pyr_scale", "must be in (0, 1)")
+        _check(self.levels >= 1, f"{key}.levels", "must be >= 1")
+        _check(self.winsize >= 3, f"{key}.winsize", "must be >= 3")
+        _check(self.iterations >= 1, f"{key}.iterations", "must be >= 1")
+        _check(self.poly_n in (5, 7), f"{key}.poly_n", "must be 5 or 7")
+
+
+@dataclass(frozen=True)
+class KeyframesConfig:
+    """First, middle and last frame of every clip, stored as JPEG in the ``keyframes/`` side table.
+
+    long_side: keyframe size, pixels on the long side, aspect kept (default 640).
+    jpeg_quality: 1..100 (default 90).
+    candidate_fps: frames per second kept as keyframe candidates while scanning, besides the frames next to
+        detected boundaries, which are exact (default 2.0: a middle keyframe is at most 1/4 s off).
+    """
+
+    long_side: int = 640
+    jpeg_quality: int = 90
+    candidate_fps: float = 2.0
+
+    def validate(self, key: str) -> None:
+        _check(32 <= self.long_side <= 4096, f"{key}.long_side", "must be in [32, 4096]")
+        _check(1 <= self.jpeg_quality <= 100, f"{key}.jpeg_quality", "must be in [1, 100]")
+        _check(0 < self.candidate_fps <= 60, f"{key}.candidate_fps", "must be in (0, 60]")
+
+
+@dataclass(frozen=True)
+class StageResources:
+    """What one stage asks of the cluster (turned into Ray arguments in ``curation.execution`` only).
+
+    num_cpus: CPUs per worker (default 1). num_gpus: GPUs per worker, fractional allowed (default 0).
+    batch_size: rows per batch (default 1). pool_size: workers; 0 = one per CPU the cluster has (default 0).
+    """
+
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+    batch_size: int = 1
+    pool_size: int = 0
+
+    def validate(self, key: str) -> None:
+        _check(self.num_cpus > 0, f"{key}.num_cpus", "must be > 0")
+        _check(self.num_gpus >= 0, f"{key}.num_gpus", "must be >= 0")
+        _check(self.batch_size >= 1, f"{key}.batch_size", "must be >= 1")
+        _check(self.pool_size >= 0, f"{key}.pool_size", "must be >= 0")
+
+
+@dataclass(frozen=True)
+class RayConfig:
+    """address: join this Ray cluster; null = start an embedded local Ray (default null).
+    num_cpus: CPUs of the embedded local Ray; 0 = all (default 0).
+    probe, scan: resources of the probe and scan stages.
+    """
+
+    address: str | None = None
+    num_cpus: int = 0
+    probe: StageResources = field(default_factory=lambda: StageResources(num_cpus=0.25, batch_size=16))
+    scan: StageResources = field(default_factory=StageResources)
+
+    def validate(self, key: str) -> None:
+        _check(self.num_cpus >= 0, f"{key}.num_cpus", "must be >= 0")
+        self.probe.validate(f"{key}.probe")
+        self.scan.validate(f"{key}.scan")
+
+
+@dataclass(frozen=True)
+class AnnotateConfig:
+    """stages: which annotations to compute (default all of cuts, motion, keyframes; ``cuts`` is always
+    needed because clips come from it)."""
+
+    stages: tuple[str, ...] = STAGE_NAMES
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    cuts: CutsConfig = field(default_factory=CutsConfig)
+    clips: ClipsConfig = field(default_factory=ClipsConfig)
+    motion: MotionConfig = field(default_factory=MotionConfig)
+    keyframes: KeyframesConfig = field(default_factory=KeyframesConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
+
+    def validate(self, key: str = "annotate") -> None:
+        unknown = [s for s in self.stages if s not in STAGE_NAMES]
+        _check(not unknown, f"{key}.stages", f"unknown stage(s) {unknown}; known: {list(STAGE_NAMES)}")
+        _check(len(set(self.stages)) == len(self.stages), f"{key}.stages", "lists a stage twice")
+        _check("cuts" in self.stages, f"{key}.stages", "must include 'cuts' (clips come from it)")
+        for sub in ("decode", "cuts", "clips", "motion", "keyframes", "ray"):
+            getattr(self, sub).validate(f"{key}.{sub}")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration file; one top-level section per job."""
+
+    annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
+
+    def validate(self) -> None:
+        self.annotate.validate("annotate")
+
+
+def _check(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}: {message}")
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    """Convert a YAML value to the annotated type, or raise ConfigError naming ``key``."""
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__}")
+        return _build(hint, value, key)
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise ConfigError(f"{key}: {value!r} is not one of {list(choices)}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{key}: invalid value {value!r}")
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {type(value).__name__}")
+        (item,) = [a for a in typing.get_args(hint) if a is not Ellipsis]
+        return tuple(_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value))
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {hint!r} at {key}")
+
+
+def _build(cls: type, data: dict, prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        where = f"{prefix}." if prefix else ""
+        raise ConfigError(f"{where}{unknown[0]}: unknown key (known: {sorted(names)})")
+    kwargs = {k: _coerce(v, hints[k], f"{prefix}.{k}" if prefix else k) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def _set_dotted(data: dict, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{dotted}: {part} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split ``key.sub=value``; the value is parsed as YAML (so ``1``, ``0.5``, ``[1,2]``, ``null`` work)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"--set {text!r}: empty key")
+    return key, yaml.safe_load(raw) if raw.strip() else ""
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Load a YAML file (or the defaults), apply ``--set`` overrides, validate, return a frozen Config."""
+    data: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        with path.open() as fh:
+            loaded = yaml.safe_load(fh)
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: top level must be a mapping")
+        data = loaded
+    for text in overrides:
+        key, value = parse_override(text)
+        _set_dotted(data, key, value)
+    config = _build(Config, data, "")
+    config.validate()
+    return config
+
+
+def to_dict(config: Any) -> dict:
+    """Plain-dict form (tuples become lists) for JSON/YAML output and job records."""
+    def convert(value: Any) -> Any:
+        if isinstance(value, tuple):
+            return [convert(v) for v in value]
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items()}
+        return value
+    return convert(dataclasses.asdict(config))

@@ -1,0 +1,62 @@
+"""The shot-detector interface: frames in (in order), boundaries out."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+# TransNetV2's fixed input size (height, width).
+TINY_SIZE = (27, 48)
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """A shot boundary over local frame indices.
+
+    Frames ``start .. end - 1`` belong to a transition (none for a hard cut, where ``start == end``);
+    ``end`` is the first frame of the new shot. ``score`` is the evidence (detector-specific scale),
+    ``source`` names the detector and level that found it.
+    """
+
+    start: int
+    end: int
+    score: float
+    source: str
+
+    @property
+    def is_cut(self) -> bool:
+        return self.start == self.end
+
+
+@dataclass
+class FrameFeatures:
+    """What detectors see of one frame: a small BGR image (PySceneDetect scores) and, when a TransNetV2
+    detector is in use, a 48x27 RGB image."""
+
+    index: int
+    bgr: np.ndarray
+    tiny_rgb: np.ndarray | None = None
+
+
+class ShotDetector(ABC):
+    """Receives every decoded frame of a video (or a segment plus context) in order.
+
+    ``push`` returns local indices of frames that may start a new shot (cheap, causal, a superset of the
+    final cuts), so the caller can keep the frames next to them; ``finish`` returns the final boundaries.
+    """
+
+    name: str = "detector"
+    needs_tiny: bool = False
+
+    @abstractmethod
+    def push(self, features: FrameFeatures) -> list[int]:
+        ...
+
+    @abstractmethod
+    def finish(self) -> list[Boundary]:
+        ...
+
+    def describe(self) -> dict:
+        """Detector name and parameters, recorded with every clip."""
+        return {"detector": self.name}

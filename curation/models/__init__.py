@@ -1,0 +1,1 @@
+"""The only code that loads model weights."""

@@ -1,0 +1,81 @@
+"""The Arrow schemas of the clip table and the keyframe side table, and what every column means.
+
+Every column name is defined here once; ``docs/schema.md`` is generated from these lists
+(``python -m curation.schema > docs/schema.md``).
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+
+from curation.motion import MOTION_UNIT
+
+SCHEMA_VERSION = "1"
+
+CLIP_COLUMNS: list[tuple[str, pa.DataType, str]] = [
+    ("video_id", pa.string(), "Stable id of the source video: first 16 hex digits of BLAKE2b of its absolute path."),
+    ("video_path", pa.string(), "Absolute path of the source video."),
+    ("clip_index", pa.int32(), "Order of the clip in its video, from 0. Null on a status row (see error)."),
+    ("clip_id", pa.string(), "`{video_id}-{clip_index:05d}`; null on a status row."),
+    ("shot_index", pa.int32(), "Order of the detected shot the clip came from, from 0."),
+    ("shot_start_frame", pa.int64(), "First frame of that shot (0-based index of decoded frames)."),
+    ("shot_end_frame", pa.int64(), "Last frame of that shot, inclusive."),
+    ("start_frame", pa.int64(), "First frame of the clip."),
+    ("end_frame", pa.int64(), "Last frame of the clip, inclusive."),
+    ("start_s", pa.float64(), "Presentation time of the first frame, seconds from the stream start (from PTS)."),
+    ("end_s", pa.float64(), "End of the last frame (its PTS plus its duration), seconds."),
+    ("duration_s", pa.float64(), "end_s - start_s, seconds."),
+    ("num_frames", pa.int32(), "end_frame - start_frame + 1."),
+    ("fps", pa.float64(), "Average frame rate of the video (frames decoded / seconds); VFR files are timed by PTS."),
+    ("width", pa.int32(), "Display width in pixels, after rotation."),
+    ("height", pa.int32(), "Display height in pixels, after rotation."),
+    ("rotation", pa.int16(), "Clockwise rotation applied to decoded frames (0, 90, 180, 270)."),
+    ("codec", pa.string(), "Video codec name (FFmpeg)."),
+    ("video_duration_s", pa.float64(), "Decoded duration of the whole video, seconds."),
+    ("video_frames", pa.int64(), "Frames decoded from the whole video."),
+    ("motion_mean", pa.float64(), f"Mean Farnebäck flow magnitude over all pixels of all sampled pairs in the clip, {MOTION_UNIT} (px/s on a frame scaled to a 256 px short side)."),
+    ("motion_p50", pa.float64(), f"Median per-pixel flow magnitude over the clip's pairs, {MOTION_UNIT}."),
+    ("motion_p90", pa.float64(), f"90th percentile per-pixel flow magnitude, {MOTION_UNIT}."),
+    ("motion_max", pa.float64(), f"Largest per-pair mean magnitude in the clip, {MOTION_UNIT}."),
+    ("motion_static_frac", pa.float64(), "Fraction of pixels slower than motion.static_threshold (default 2 px/s@256)."),
+    ("motion_pairs", pa.int32(), "Sampled frame pairs (motion.sample_fps, default 2/s) the motion columns pool; 0 = no motion data."),
+    ("keyframe_first", pa.int64(), "Frame index of the clip's first keyframe (in the keyframes/ side table)."),
+    ("keyframe_middle", pa.int64(), "Frame index of the middle keyframe (nearest candidate to the clip's middle)."),
+    ("keyframe_last", pa.int64(), "Frame index of the last keyframe."),
+    ("detector", pa.string(), "Shot detector name, e.g. cascade-hybrid."),
+    ("detector_params", pa.string(), "JSON of the detector's parameters."),
+    ("boundary_source", pa.string(), "Which detector level found the boundary that starts the clip's shot (null at video start)."),
+    ("decode_errors", pa.int32(), "Undecodable packets skipped in the whole video (not fatal)."),
+    ("warning", pa.string(), "Non-fatal problem of the video, e.g. truncated or packets skipped; null when none."),
+    ("error_kind", pa.string(), "Short failure kind (empty_file, not_a_video, no_video_stream, decode_error, timeout, too_short, ...); null when fine."),
+    ("error", pa.string(), "Human-readable failure; null when fine. Rows with an error are status rows unless clip_index is set."),
+]
+
+KEYFRAME_COLUMNS: list[tuple[str, pa.DataType, str]] = [
+    ("clip_id", pa.string(), "The clip (see the clip table)."),
+    ("video_id", pa.string(), "The source video."),
+    ("position", pa.string(), "first, middle or last."),
+    ("frame", pa.int64(), "Frame index of the image."),
+    ("time_s", pa.float64(), "Its presentation time, seconds."),
+    ("width", pa.int32(), "Image width in pixels (keyframes.long_side on the long side)."),
+    ("height", pa.int32(), "Image height in pixels."),
+    ("jpeg", pa.binary(), "JPEG bytes (keyframes.jpeg_quality)."),
+]
+
+CLIP_SCHEMA = pa.schema([pa.field(n, t) for n, t, _ in CLIP_COLUMNS],
+                        metadata={"curation.schema_version": SCHEMA_VERSION, "curation.motion_unit": MOTION_UNIT})
+KEYFRAME_SCHEMA = pa.schema([pa.field(n, t) for n, t, _ in KEYFRAME_COLUMNS],
+                            metadata={"curation.schema_version": SCHEMA_VERSION})
+
+
+def markdown() -> str:
+    lines = ["# Output schema", "", "Generated from `curation/schema.py`.", ""]
+    for title, columns in (("Clip table: `DIR/annotations/*.parquet`, one row per clip", CLIP_COLUMNS),
+                           ("Keyframe side table: `DIR/keyframes/*.parquet`, three rows per clip", KEYFRAME_COLUMNS)):
+        lines += [f"## {title}", "", "| column | type | meaning |", "| --- | --- | --- |"]
+        lines += [f"| `{n}` | {t} | {d} |" for n, t, d in columns]
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown())

@@ -1,0 +1,207 @@
+"""Streaming decode with PyAV: the only code that decodes video frames.
+
+Frames are yielded one at a time (never a whole video in memory) with presentation timestamps from their
+PTS, so variable-frame-rate files get true times. Undecodable packets are counted, not fatal. The container
+is always closed. Conversions to analysis sizes take the fast path (planes + OpenCV resize) for 8-bit 4:2:0,
+the common case, and go through swscale otherwise; all apply the display rotation.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import av
+import cv2
+import numpy as np
+
+from curation.video.errors import VideoError
+from curation.video.probe import rotation_clockwise
+
+_FAST_FORMATS = {"yuv420p", "yuvj420p"}
+
+
+@dataclass
+class DecodeStats:
+    """Counters of one decode: frames yielded, undecodable packets, whether the stream ended early."""
+
+    frames: int = 0
+    decode_errors: int = 0
+    stopped_early: str | None = None
+
+
+@dataclass
+class DecodedFrame:
+    """One decoded frame. ``time_s`` is its presentation time from the stream start, in seconds."""
+
+    time_s: float
+    frame: av.VideoFrame
+    rotation: int = 0
+    _planes: tuple | None = field(default=None, repr=False)
+
+    def _yuv_planes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._planes is None:
+            f = self.frame
+            h, w = f.height, f.width
+            ch, cw = (h + 1) // 2, (w + 1) // 2
+            y = np.frombuffer(f.planes[0], np.uint8).reshape(h, f.planes[0].line_size)[:, :w]
+            u = np.frombuffer(f.planes[1], np.uint8).reshape(ch, f.planes[1].line_size)[:, :cw]
+            v = np.frombuffer(f.planes[2], np.uint8).reshape(ch, f.planes[2].line_size)[:, :cw]
+            self._planes = (y, u, v)
+        return self._planes
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        w, h = self.frame.width, self.frame.height
+        return (h, w) if self.rotation in (90, 270) else (w, h)
+
+    def gray(self, width: int, height: int) -> np.ndarray:
+        """Luma at ``width`` x ``height`` (display orientation), uint8."""
+        if self.frame.format.name in _FAST_FORMATS:
+            y = self._yuv_planes()[0]
+            out = _resize(_rotate(y, self.rotation), width, height)
+        else:
+            cw, chh = _coded_size(width, height, self.rotation)
+            out = _rotate(self.frame.reformat(width=cw, height=chh, format="gray").to_ndarray(), self.rotation)
+        return np.ascontiguousarray(out)
+
+    def bgr(self, width: int, height: int) -> np.ndarray:
+        """BGR at ``width`` x ``height`` (display orientation), uint8. Fast path for analysis sizes."""
+        if self.frame.format.name in _FAST_FORMATS:
+            y, u, v = (_rotate(p, self.rotation) for p in self._yuv_planes())
+            yuv = cv2.merge([_resize(y, width, height), _resize(u, width, height), _resize(v, width, height)])
+            return cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR)
+        cw, chh = _coded_size(width, height, self.rotation)
+        out = self.frame.reformat(width=cw, height=chh, format="bgr24", interpolation="AREA").to_ndarray()
+        return np.ascontiguousarray(_rotate(out, self.rotation))
+
+    def bgr_exact(self, width: int, height: int) -> np.ndarray:
+        """BGR at ``width`` x ``height`` through swscale with the stream's colour matrix (for keyframes)."""
+        cw, chh = _coded_size(width, height, self.rotation)
+        out = self.frame.reformat(width=cw, height=chh, format="bgr24", interpolation="AREA").to_ndarray()
+        return np.ascontiguousarray(_rotate(out, self.rotation))
+
+
+def _coded_size(width: int, height: int, rotation: int) -> tuple[int, int]:
+    return (height, width) if rotation in (90, 270) else (width, height)
+
+
+def _rotate(image: np.ndarray, rotation: int) -> np.ndarray:
+    if rotation == 90:
+        return cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)
+    if rotation == 180:
+        return cv2.rotate(image, cv2.ROTATE_180)
+    if rotation == 270:
+        return cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    return image
+
+
+def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    if image.shape[1] == width and image.shape[0] == height:
+        return image
+    # For large reductions, take every s-th pixel first (a view, no copy) and average the rest with
+    # INTER_AREA: it reads a fraction of the frame and keeps at least 2x2 source pixels per output pixel.
+    stride = max(1, min(image.shape[1] // (2 * width), image.shape[0] // (2 * height)))
+    if stride > 1:
+        image = image[::stride, ::stride]
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def scaled_size(width: int, height: int, *, short_side: int | None = None, long_side: int | None = None,
+                target_width: int | None = None) -> tuple[int, int]:
+    """Size keeping the aspect ratio, rounded to even numbers (4:2:0 and codecs want even sizes)."""
+    if short_side is not None:
+        scale = short_side / min(width, height)
+    elif long_side is not None:
+        scale = long_side / max(width, height)
+    elif target_width is not None:
+        scale = target_width / width
+    else:
+        raise ValueError("give short_side, long_side or target_width")
+    w = max(2, int(round(width * scale / 2)) * 2)
+    h = max(2, int(round(height * scale / 2)) * 2)
+    return w, h
+
+
+def iter_frames(
+    path: str,
+    *,
+    start_s: float = 0.0,
+    end_s: float | None = None,
+    threads: int = 0,
+    max_decode_errors: int = 200,
+    stats: DecodeStats | None = None,
+    deadline: float | None = None,
+) -> Iterator[DecodedFrame]:
+    """Yield frames with ``start_s <= time_s < end_s`` in presentation order.
+
+    ``start_s > 0`` seeks to the key frame before it, so segments of a long file are decoded independently.
+    ``deadline`` is a ``time.monotonic()`` value after which decoding stops with a ``timeout`` error
+    (the hard kill of a decode stuck inside FFmpeg is the worker process's job).
+    """
+    stats = stats if stats is not None else DecodeStats()
+    try:
+        container = av.open(path, mode="r")
+    except av.error.FFmpegError as exc:
+        raise VideoError("not_a_video", f"FFmpeg cannot open it: {exc}") from exc
+    with container:
+        if not container.streams.video:
+            raise VideoError("no_video_stream", "no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        if threads:
+            stream.codec_context.thread_count = threads
+        time_base = Fraction(stream.time_base) if stream.time_base else None
+        start_pts = stream.start_time if stream.start_time is not None else 0
+        if start_s > 0 and time_base:
+            target = int(start_s / time_base) + start_pts
+            container.seek(target, stream=stream, backward=True, any_frame=False)
+        fps = float(stream.average_rate or stream.guessed_rate or 25)
+        last_time = -np.inf
+        decoded_before_start = 0
+        rotation: int | None = None
+
+        def frames_of(packet: av.Packet | None) -> list[av.VideoFrame]:
+            try:
+                return stream.decode(packet) if packet is not None else stream.decode(None)
+            except av.error.EOFError:
+                return []
+            except av.error.FFmpegError:
+                stats.decode_errors += 1
+                if stats.decode_errors > max_decode_errors:
+                    raise VideoError("decode_error",
+                                     f"more than {max_decode_errors} undecodable packets") from None
+                return []
+
+        def packets() -> Iterator[av.Packet | None]:
+            try:
+                yield from container.demux(stream)
+            except av.error.FFmpegError as exc:
+                # A truncated or damaged container ends the stream; what was decoded stays valid.
+                stats.stopped_early = f"demux stopped: {exc}"
+            yield None
+
+        for packet in packets():
+            if deadline is not None and time.monotonic() > deadline:
+                raise VideoError("timeout", "decode exceeded the per-video time limit")
+            if packet is not None and packet.size == 0:
+                continue
+            for frame in frames_of(packet):
+                if frame.pts is not None and time_base:
+                    t = float((frame.pts - start_pts) * time_base)
+                else:
+                    t = (stats.frames + decoded_before_start) / fps
+                # Guard against non-monotonic timestamps in broken files: time never goes backwards.
+                if t <= last_time:
+                    t = last_time + 1e-6
+                last_time = t
+                if t < start_s:
+                    decoded_before_start += 1
+                    continue
+                if end_s is not None and t >= end_s:
+                    return
+                if rotation is None:
+                    rotation = rotation_clockwise(frame)
+                stats.frames += 1
+                yield DecodedFrame(time_s=t, frame=frame, rotation=rotation)
