@@ -178,7 +178,7 @@ class KeyframesConfig:
 class StageResources:
     """What one stage asks of the cluster (turned into Ray arguments in ``curation.execution`` only).
 
-    num_cpus: CPUs per worker (default 1). num_gpus: GPUs per worker, fractional allowed (default 0).
+    num_cpus: CPUs per worker (default 1; the probe stage defaults to 0: it only reads headers). num_gpus: GPUs per worker, fractional allowed (default 0).
     batch_size: rows per batch (default 1). pool_size: workers; 0 = one per CPU the cluster has (default 0).
     """
 
@@ -188,7 +188,7 @@ class StageResources:
     pool_size: int = 0
 
     def validate(self, key: str) -> None:
-        _check(self.num_cpus > 0, f"{key}.num_cpus", "must be > 0")
+        _check(self.num_cpus >= 0, f"{key}.num_cpus", "must be >= 0")
         _check(self.num_gpus >= 0, f"{key}.num_gpus", "must be >= 0")
         _check(self.batch_size >= 1, f"{key}.batch_size", "must be >= 1")
         _check(self.pool_size >= 0, f"{key}.pool_size", "must be >= 0")
@@ -203,7 +203,7 @@ class RayConfig:
 
     address: str | None = None
     num_cpus: int = 0
-    probe: StageResources = field(default_factory=lambda: StageResources(num_cpus=0.25, batch_size=16))
+    probe: StageResources = field(default_factory=lambda: StageResources(num_cpus=0.0, batch_size=8, pool_size=1))
     scan: StageResources = field(default_factory=StageResources)
 
     def validate(self, key: str) -> None:

@@ -1,0 +1,1 @@
+"""Pipeline stages, one per file; ``base.py`` defines the interface."""

@@ -1,0 +1,1 @@
+"""Runnable jobs: the ``curate`` command and one module per job."""
