@@ -80,16 +80,21 @@ def assemble_video(video_id: str, info: VideoInfo, units: list[UnitResult], conf
     detector = units[0].detector if units else {}
 
     warnings = []
+    problem_kind = None  # a damaged file whose decodable part still gave clips gets a status row too
     if decode_errors:
         warnings.append(f"{decode_errors} undecodable packets skipped")
+        problem_kind = "corrupt_frames"
     stopped = [u.stopped_early for u in units if u.stopped_early]
     if stopped:
         warnings.append(stopped[0])
+        problem_kind = "truncated"
     if failure is None and n_frames:
         if info.frame_count > 0 and n_frames < TRUNCATION_SHARE * info.frame_count:
             warnings.append(f"truncated: {n_frames} of {info.frame_count} declared frames decoded")
+            problem_kind = "truncated"
         elif info.duration_s > 0 and all_times[-1] < TRUNCATION_SHARE * info.duration_s - 1.0:
             warnings.append(f"truncated: decoded {all_times[-1]:.2f} s of {info.duration_s:.2f} s declared")
+            problem_kind = "truncated"
     warning = "; ".join(warnings) or None
 
     if n_frames == 0:
@@ -147,11 +152,16 @@ def assemble_video(video_id: str, info: VideoInfo, units: list[UnitResult], conf
                       error=f"{failure.error} (at {failure.times[-1] if failure.frames else 0:.2f} s; "
                             f"{len(rows)} clips before it kept)")
         rows.append(status)
+    elif rows and problem_kind is not None:
+        status = _empty_row(video_id, info.path)
+        status.update(common)
+        status.update(error_kind=problem_kind, error=f"{warning} ({len(rows)} clips from the decodable part kept)")
+        rows.append(status)
     elif not rows:
         status = _empty_row(video_id, info.path)
         status.update(common)
-        status.update(error_kind="too_short",
-                      error=f"no clip: {len(shots)} shot(s), none at least {config.clips.min_s} s long after trimming")
+        reason = f"no clip: {len(shots)} shot(s), none at least {config.clips.min_s} s long after trimming"
+        status.update(error_kind=problem_kind or "too_short", error=f"{warning}; {reason}" if warning else reason)
         rows.append(status)
     return VideoOutput(rows, key_rows)
 

@@ -213,6 +213,19 @@ class RayConfig:
 
 
 @dataclass(frozen=True)
+class OutputConfig:
+    """commit_videos / commit_seconds: a Parquet part is committed after this many finished videos or
+    seconds, whichever comes first (defaults 32 and 20); a killed job redoes at most that much."""
+
+    commit_videos: int = 32
+    commit_seconds: float = 20.0
+
+    def validate(self, key: str) -> None:
+        _check(self.commit_videos >= 1, f"{key}.commit_videos", "must be >= 1")
+        _check(self.commit_seconds > 0, f"{key}.commit_seconds", "must be > 0")
+
+
+@dataclass(frozen=True)
 class AnnotateConfig:
     """stages: which annotations to compute (default all of cuts, motion, keyframes; ``cuts`` is always
     needed because clips come from it)."""
@@ -224,13 +237,14 @@ class AnnotateConfig:
     motion: MotionConfig = field(default_factory=MotionConfig)
     keyframes: KeyframesConfig = field(default_factory=KeyframesConfig)
     ray: RayConfig = field(default_factory=RayConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
 
     def validate(self, key: str = "annotate") -> None:
         unknown = [s for s in self.stages if s not in STAGE_NAMES]
         _check(not unknown, f"{key}.stages", f"unknown stage(s) {unknown}; known: {list(STAGE_NAMES)}")
         _check(len(set(self.stages)) == len(self.stages), f"{key}.stages", "lists a stage twice")
         _check("cuts" in self.stages, f"{key}.stages", "must include 'cuts' (clips come from it)")
-        for sub in ("decode", "cuts", "clips", "motion", "keyframes", "ray"):
+        for sub in ("decode", "cuts", "clips", "motion", "keyframes", "ray", "output"):
             getattr(self, sub).validate(f"{key}.{sub}")
 
 

@@ -67,7 +67,8 @@ def annotate_stream(items: list[dict], config: AnnotateConfig) -> Iterator[dict]
     probe_size = pool_size(config.ray.probe, cluster)
     scan_size = pool_size(config.ray.scan, cluster, reserved_cpus=config.ray.probe.num_cpus * probe_size)
     log.info("probe workers %d, scan workers %d", probe_size, scan_size)
-    ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), 4 * scan_size)))
+    # Small blocks keep results streaming to the driver (and into commits) instead of arriving in bursts.
+    ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), max(64, 8 * scan_size))))
     ds = ds.map_batches(**map_batches_args(ProbeStage, config.ray.probe, {"config": config}, probe_size))
     ds = ds.map_batches(**map_batches_args(ScanStage, config.ray.scan, {"config": config}, scan_size))
     for batch in ds.iter_batches(batch_size=1, batch_format="numpy", prefetch_batches=0):

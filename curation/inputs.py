@@ -33,7 +33,10 @@ def discover(inputs: list[str]) -> list[str]:
                 entry = Path(line) if Path(line).is_absolute() else path.parent / line
                 if not (entry.exists() or entry.is_symlink()):
                     raise ConfigError(f"{path}:{line_no}: listed input does not exist: {line}")
-                found.append(str(entry))
+                if entry.is_dir():
+                    found.extend(discover([str(entry)]))
+                else:
+                    found.append(str(entry))
         elif path.exists() or path.is_symlink():
             found.append(str(path))
         else:

@@ -18,10 +18,6 @@ from curation.video import VideoInfo
 
 log = logging.getLogger("curate.annotate")
 
-# Commit a part after this many finished videos or seconds, whichever first (resume granularity).
-COMMIT_VIDEOS = 32
-COMMIT_SECONDS = 20.0
-
 
 @dataclass
 class Summary:
@@ -69,7 +65,8 @@ def run_annotate(inputs: list[str], output: str, config: Config, overwrite: bool
     started = time.monotonic()
     cfg = config.annotate
     paths = discover(inputs)
-    job = to_dict(replace(cfg, ray=type(cfg.ray)()))  # resources do not change results
+    # Resources and commit sizes do not change results, so a resume may change them.
+    job = {"annotate": to_dict(replace(cfg, ray=type(cfg.ray)(), output=type(cfg.output)()))}
     store = AnnotationStore(output, job, overwrite=overwrite)
     done = store.done_video_ids()
     items = [{"video_id": video_id_for(p), "path": p} for p in paths]
@@ -108,7 +105,8 @@ def _annotate(todo: list[dict], cfg, store: AnnotationStore, summary: Summary, b
         key_rows += output.keyframes
         buffered_videos += 1
         _count(summary, output)
-        if buffered_videos >= COMMIT_VIDEOS or time.monotonic() - last_commit > COMMIT_SECONDS:
+        if (buffered_videos >= cfg.output.commit_videos
+                or time.monotonic() - last_commit > cfg.output.commit_seconds):
             commit()
         if bar:
             bar.update(summary)
@@ -118,7 +116,7 @@ def _annotate(todo: list[dict], cfg, store: AnnotationStore, summary: Summary, b
 def _video_output(video_id: str, unit_rows: list[dict], cfg) -> VideoOutput:
     first = unit_rows[0]
     path = str(first["path"])
-    if first["error_kind"] is not None:
+    if first["error_kind"]:
         return error_output(video_id, path, str(first["error_kind"]), str(first["error"]))
     info = VideoInfo(**json.loads(first["info_json"]))
     units = [pickle.loads(r["result"]) for r in unit_rows]

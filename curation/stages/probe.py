@@ -13,7 +13,10 @@ from curation.video import VideoError, probe
 # Probing reads a header and one frame; a minute is generous and still catches a stuck file.
 PROBE_TIMEOUT_S = 60.0
 
+# Columns of a unit row. No None travels through Ray Data (an all-None column changes type between blocks):
+# end_s is OPEN_END for the last unit, and error_kind / error / info_json are "" when not applicable.
 UNIT_COLUMNS = ("video_id", "path", "unit_index", "n_units", "start_s", "end_s", "info_json", "error_kind", "error")
+OPEN_END = -1.0
 
 
 def segment_bounds(duration_s: float, segment_s: float) -> list[tuple[float, float | None]]:
@@ -43,10 +46,10 @@ class ProbeStage(Stage):
             try:
                 info = self._worker.call(probe_video, (str(path),), min(PROBE_TIMEOUT_S, self._config.decode.timeout_s))
             except VideoError as exc:
-                rows = [(0, 1, 0.0, None, None, exc.kind, exc.message)]
+                rows = [(0, 1, 0.0, OPEN_END, "", exc.kind, exc.message)]
             else:
                 bounds = segment_bounds(info["duration_s"], self._config.decode.segment_s)
-                rows = [(k, len(bounds), start, end, json.dumps(info), None, None)
+                rows = [(k, len(bounds), start, OPEN_END if end is None else end, json.dumps(info), "", "")
                         for k, (start, end) in enumerate(bounds)]
             for unit_index, n_units, start, end, info_json, kind, message in rows:
                 for column, value in zip(UNIT_COLUMNS, (video_id, str(path), unit_index, n_units, start, end,

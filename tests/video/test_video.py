@@ -1,0 +1,65 @@
+"""Probe and streaming decode: synthetic truth and the real awkward files."""
+import numpy as np
+import pytest
+
+from curation.video import VideoError, iter_frames, probe
+
+
+def test_probe_synthetic(videos):
+    path, truth = videos["cuts"]
+    info = probe(path)
+    assert (info.width, info.height, info.codec, info.rotation) == (320, 180, "h264", 0)
+    assert info.fps == pytest.approx(25.0)
+    assert info.frame_count == truth.frames
+
+
+def test_decode_streams_every_frame_with_pts_times(videos):
+    path, truth = videos["cuts"]
+    times = [f.time_s for f in iter_frames(str(path))]
+    assert len(times) == truth.frames
+    assert np.allclose(np.diff(times), 1 / 25)
+
+
+def test_segment_decode_partitions_frames(videos):
+    path, truth = videos["cuts"]
+    a = [f.time_s for f in iter_frames(str(path), end_s=4.0)]
+    b = [f.time_s for f in iter_frames(str(path), start_s=4.0)]
+    assert len(a) + len(b) == truth.frames and a[-1] < 4.0 <= b[0]
+
+
+@pytest.mark.parametrize("content, kind", [(b"", "empty_file"), (b"hello, not a video" * 50, "not_a_video")])
+def test_bad_files_raise_video_error(tmp_path, content, kind):
+    path = tmp_path / "bad.mp4"
+    path.write_bytes(content)
+    with pytest.raises(VideoError) as exc:
+        probe(path)
+    assert exc.value.kind == kind
+
+
+def test_vfr_goldeneye_timestamps(testdata):
+    path = testdata / "shot_boundary" / "psd_goldeneye_vfr_drop3.mp4"
+    times = np.array([f.time_s for f in iter_frames(str(path))])
+    assert len(times) == 160
+    steps = np.round(np.diff(times) * 24000).astype(int)
+    assert set(steps) == {1001, 2002}  # true variable durations, not an average rate
+    assert times[60] == pytest.approx(3.754, abs=0.01) and times[140] == pytest.approx(8.759, abs=0.01)
+
+
+def test_rotated_phone_clip(testdata):
+    path = testdata / "motion" / "moviepy_fire2_dog_vfr_rot180.mp4"
+    info = probe(path)
+    assert info.rotation == 180 and (info.width, info.height) == (1280, 720)
+    frame = next(iter_frames(str(path)))
+    raw = frame.frame.to_ndarray(format="gray").astype(float)
+    shown = frame.gray(1280, 720).astype(float)
+    assert np.corrcoef(shown.ravel(), raw[::-1, ::-1].ravel())[0, 1] > 0.99
+    assert np.corrcoef(shown.ravel(), raw.ravel())[0, 1] < 0.9
+
+
+def test_broken_cinepak_decodes_what_it_can(testdata):
+    path = testdata / "motion" / "opencv_tree_cinepak_broken.avi"
+    info = probe(path)
+    assert info.frame_count == 444
+    frames = list(iter_frames(str(path)))
+    assert len(frames) == 68
+    assert frames[0].bgr(64, 48).shape == (48, 64, 3)  # rgb24 source goes through swscale
