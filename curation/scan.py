@@ -97,6 +97,42 @@ class _KeyframeKeeper:
             self._keep(rel, frame)
 
 
+class _MotionSampler:
+    """Farnebäck pairs: a sampled frame on a grid of ``sample_fps`` per second anchored at time 0 of the
+    video (so every segment samples the same frames), and its partner, the first later frame at least
+    ``pair_gap_s`` after it (None: the next sample). A pair whose first frame is in the unit is kept,
+    wherever its second frame is."""
+
+    def __init__(self, config: AnnotateConfig, gray_size: tuple[int, int], out: list[PairMotion]):
+        self._config = config.motion
+        self._size = gray_size
+        self._period = 1.0 / config.motion.sample_fps
+        self._gap = config.motion.pair_gap_s
+        self._next_sample = 0.0
+        self._open: deque[tuple[int, float, np.ndarray]] = deque()  # samples waiting for their partner
+        self._out = out
+
+    def push(self, rel: int, frame: DecodedFrame, in_range: bool) -> None:
+        sampled = frame.time_s >= self._next_sample
+        if sampled:
+            self._next_sample = (np.floor(frame.time_s / self._period) + 1) * self._period
+        due = 0
+        if self._gap is not None or sampled:
+            gap = self._gap or 0.0
+            # Frames are pushed after their sample is opened, so a partner is always a later frame.
+            while due < len(self._open) and frame.time_s - self._open[due][1] >= gap:
+                due += 1
+        opens = sampled and in_range
+        if not due and not opens:
+            return
+        gray = frame.gray(*self._size)
+        for _ in range(due):
+            first, t, first_gray = self._open.popleft()
+            self._out.append(pair_motion(first_gray, gray, first, rel, frame.time_s - t, self._config))
+        if opens:
+            self._open.append((rel, frame.time_s, gray))
+
+
 def scan_unit(unit: WorkUnit, config: AnnotateConfig, model: TransNetV2Model | None,
               deadline: float | None = None) -> UnitResult:
     """Decode ``unit`` once and compute everything the enabled stages need. Per-video failures come back as
@@ -117,9 +153,7 @@ def scan_unit(unit: WorkUnit, config: AnnotateConfig, model: TransNetV2Model | N
     result.keyframe_size = key_size
     keeper = _KeyframeKeeper(config, key_size, ring=config.clips.trim_frames + 3) if do_keyframes else None
 
-    sample_period = 1.0 / config.motion.sample_fps
-    next_sample = 0.0
-    prev_sample: tuple[int, float, np.ndarray] | None = None
+    motion = _MotionSampler(config, gray_size, result.pairs)
     times: list[float] = []
     stats = DecodeStats()
     first_rel: int | None = None  # decode-order index of the unit's first in-range frame
@@ -151,17 +185,8 @@ def scan_unit(unit: WorkUnit, config: AnnotateConfig, model: TransNetV2Model | N
             if keeper is not None:
                 keeper.push(rel, frame, [t - (first_rel or 0) for t in triggers] if first_rel is not None else [],
                             in_range)
-            if do_motion and frame.time_s >= next_sample:
-                # The grid is anchored at time 0 of the video, so every segment samples the same frames.
-                next_sample = (np.floor(frame.time_s / sample_period) + 1) * sample_period
-                if in_range or prev_sample is not None:
-                    gray = frame.gray(*gray_size)
-                    if prev_sample is not None:
-                        result.pairs.append(pair_motion(prev_sample[2], gray, prev_sample[0], rel,
-                                                        frame.time_s - prev_sample[1], config.motion))
-                    prev_sample = (rel, frame.time_s, gray)
-                    if not in_range:
-                        do_motion = False  # the lookahead sample closed the unit's last pair
+            if do_motion:
+                motion.push(rel, frame, in_range)
         if keeper is not None and last_unit:
             keeper.keep_last()
     except VideoError as exc:

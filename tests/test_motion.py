@@ -6,12 +6,12 @@ import pytest
 from curation.config import MotionConfig, load_config
 from curation.motion import clip_motion, pair_motion
 from curation.scan import WorkUnit, scan_unit
-from curation.synthetic import motion_truth
+from curation.synthetic import Shot, motion_truth, write_video
 from curation.video import probe
 
 
-def motion_of(path):
-    cfg = load_config(None, ["annotate.cuts.detector=fast", "annotate.stages=[cuts,motion]"]).annotate
+def motion_of(path, *overrides):
+    cfg = load_config(None, ["annotate.cuts.detector=fast", "annotate.stages=[cuts,motion]", *overrides]).annotate
     info = probe(path)
     result = scan_unit(WorkUnit("v", str(path), 0, 1, 0.0, None, info.width, info.height, info.fps), cfg, None)
     return clip_motion(result.pairs)
@@ -71,3 +71,24 @@ def test_sintel_pairs_ordered_like_true_flow(testdata):
         truths.append(float(np.linalg.norm(_read_flo(folder / "gt" / "frame_0002.flo"), axis=2).mean()))
     assert truths[0] < truths[1]
     assert scores[0] < scores[1] / 3
+
+
+@pytest.fixture(scope="module")
+def pans(tmp_path_factory):
+    """Diagonal pans at known speeds (px/frame along x at 320x180, 25 fps; y at half that)."""
+    root = tmp_path_factory.mktemp("pans")
+    out = {}
+    for speed in (0.5, 1.0, 2.0, 3.0, 4.0):
+        path = root / f"pan_{speed}.mp4"
+        write_video(path, [Shot(50, (speed, speed / 2), seed=3)])
+        out[speed] = (path, motion_truth(float(np.hypot(speed, speed / 2)), 25.0, 180))
+    return out
+
+
+def test_fast_pans_read_their_true_speed(pans):
+    """Up to 160 px/s@256 the default pairing reads the true speed (within 15 %); pairing the 2 fps samples themselves
+    (pair_gap_s null, as the SVD recipe) loses track and reads fast pans as slow ones."""
+    for path, truth in pans.values():
+        assert motion_of(path)["motion_p50"] == pytest.approx(truth, rel=0.15), path.name
+    legacy = [motion_of(pans[s][0], "annotate.motion.pair_gap_s=null")["motion_p50"] for s in (2.0, 4.0)]
+    assert legacy[1] < legacy[0] < 0.6 * pans[2.0][1]

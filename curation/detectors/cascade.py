@@ -6,10 +6,14 @@ large change; a *coherence* test tells it from motion: during a transition the p
 the same way, so the ``k``-step score is close to the sum of the ``k`` one-step scores, while motion and noise
 largely cancel.
 
-In ``hybrid`` mode every threshold is first relaxed by ``candidate_ratio`` to propose candidates; those above
-``confident_ratio`` times the threshold are accepted as they are, the rest are judged by TransNetV2 on a short
-window around each one, so the network runs on a small fraction of the frames. ``fast`` mode uses the plain
-thresholds and no network.
+``fast`` mode uses the plain thresholds and no network. In ``hybrid`` mode the slow levels are decided the same
+way (the coherence test is reliable; TransNetV2 on a short window is not, for slow fades), and at the native
+level a candidate's *margin* (the smaller of its score over ``min_content_val`` and its adaptive ratio over
+``adaptive_threshold``; 1.0 is exactly the fast rule) decides: at or above ``confident_ratio`` it is accepted,
+below ``candidate_ratio`` it is dropped, and in between TransNetV2 judges it on a ``judge_window``-frame window,
+unless it lies inside a slow transition already found (it would merge into it anyway). TransNetV2 costs about
+as much per frame as decoding 720p H.264 several times over on CPU, so the band is kept narrow and the windows
+short: on real footage a few windows per minute.
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ import numpy as np
 from curation.config import CutsConfig
 from curation.detectors.base import Boundary, FrameFeatures, ShotDetector
 from curation.detectors.scores import ContentScorer, adaptive_ratio
-from curation.detectors.transnetv2 import JUDGE_WINDOW, TransNetV2Model, transition_runs
+from curation.detectors.transnetv2 import TransNetV2Model, transition_runs
 
 # A k-step score at least this fraction of the sum of its one-step scores counts as coherent change.
 COHERENCE = 0.6
@@ -73,19 +77,14 @@ class CascadeDetector(ShotDetector):
 
     # -- decisions -----------------------------------------------------------------------------------
     def _level1_candidates(self, scores: np.ndarray, relax: float) -> list[_Candidate]:
+        """Frames whose margin over the plain rule is at least ``relax``; confident at ``confident_ratio``."""
         c = self._config
-        ratio = adaptive_ratio(scores, c.window_width)
-        hits = np.nonzero((ratio >= c.adaptive_threshold * relax) & (scores >= c.min_content_val * relax))[0]
-        out = []
-        for i in hits:
-            if i == 0:
-                continue
-            confident = bool(ratio[i] >= c.adaptive_threshold * c.confident_ratio
-                             and scores[i] >= c.min_content_val * c.confident_ratio)
-            out.append(_Candidate(int(i), int(i), float(scores[i]), confident, "level1"))
-        return out
+        margin = np.minimum(adaptive_ratio(scores, c.window_width) / c.adaptive_threshold,
+                            scores / c.min_content_val)
+        return [_Candidate(int(i), int(i), float(scores[i]), bool(margin[i] >= c.confident_ratio), "level1")
+                for i in np.nonzero(margin >= relax)[0] if i > 0]
 
-    def _slow_candidates(self, level1: np.ndarray, relax: float) -> list[_Candidate]:
+    def _slow_candidates(self, level1: np.ndarray) -> list[_Candidate]:
         c = self._config
         prefix = np.concatenate([[0.0], np.cumsum(level1)])
         spans: list[_Candidate] = []
@@ -98,7 +97,7 @@ class CascadeDetector(ShotDetector):
                     continue
                 one_step = level1[i - k + 1:i + 1]
                 total = prefix[i + 1] - prefix[i - k + 1]
-                if s < c.slow_threshold * relax or total <= 0 or s < COHERENCE * total:
+                if s < c.slow_threshold or total <= 0 or s < COHERENCE * total:
                     continue
                 if one_step.max() >= CUT_SHARE * s:
                     continue
@@ -109,28 +108,28 @@ class CascadeDetector(ShotDetector):
                 if run and (item[0] is None or item[0] - run[-1][0] > k):
                     start, end = run[0][0] - k + 1, run[-1][0]
                     score = max(s for _, s in run)
-                    confident = score >= c.slow_threshold * c.confident_ratio and len(run) > 1
-                    spans.append(_Candidate(start, end + 1, score, confident, f"level{k}"))
+                    spans.append(_Candidate(start, end + 1, score, True, f"level{k}"))
                     run = []
                 if item[0] is not None:
                     run.append(item)
         return spans
 
     def _judge(self, candidates: list[_Candidate]) -> list[Boundary]:
-        """TransNetV2 on one window per group of nearby candidates; keeps the transitions it confirms."""
-        tiny = np.stack(self._tiny)
-        threshold = self._config.transnetv2_threshold
-        # Candidates whose spans fit in the trusted middle half of one window share it.
+        """TransNetV2 on one short window per group of nearby candidates (all windows in one batch); keeps
+        the transitions it confirms."""
+        window = self._config.judge_window
         groups: list[list[_Candidate]] = []
         for cand in sorted(candidates, key=lambda x: x.start):
-            if groups and cand.end - groups[-1][0].start <= JUDGE_WINDOW // 2:
+            # Candidates that fit in the middle half of one window share it.
+            if groups and cand.end - groups[-1][0].start <= window // 2:
                 groups[-1].append(cand)
             else:
                 groups.append([cand])
         centers = [(g[0].start + g[-1].end) // 2 for g in groups]
+        tiny = np.stack(self._tiny)
         accepted = []
-        for group, (first, probs) in zip(groups, self._model.predict_windows(tiny, centers)):
-            runs = transition_runs(probs, threshold, offset=first, source="transnetv2")
+        for group, (first, probs) in zip(groups, self._model.predict_windows(tiny, centers, window)):
+            runs = transition_runs(probs, self._config.transnetv2_threshold, offset=first, source="transnetv2")
             for cand in group:
                 for b in runs:
                     if b.end >= cand.start - JUDGE_SLACK and b.start <= cand.end + JUDGE_SLACK:
@@ -142,13 +141,17 @@ class CascadeDetector(ShotDetector):
         _, level1 = self._scorers[0].arrays()
         if len(level1) < 2:
             return []
-        relax = c.candidate_ratio if self._model is not None else 1.0
-        candidates = self._level1_candidates(level1, relax) + self._slow_candidates(level1, relax)
-        boundaries = [Boundary(x.start, x.end, x.score, x.source) for x in candidates
-                      if x.confident or self._model is None]
-        doubtful = [x for x in candidates if not x.confident and self._model is not None]
-        if doubtful:
-            boundaries += self._judge(doubtful)
+        hybrid = self._model is not None
+        slow = self._slow_candidates(level1)
+        native = self._level1_candidates(level1, c.candidate_ratio if hybrid else 1.0)
+        accepted = slow + [x for x in native if x.confident or not hybrid]
+        boundaries = [Boundary(x.start, x.end, x.score, x.source) for x in accepted]
+        if hybrid:
+            gap = c.min_shot_frames
+            doubtful = [x for x in native if not x.confident
+                        and not any(s.start - gap <= x.start <= s.end + gap for s in slow)]
+            if doubtful:
+                boundaries += self._judge(doubtful)
         return merge_boundaries(boundaries, c.min_shot_frames)
 
     def describe(self) -> dict:
@@ -161,7 +164,7 @@ class CascadeDetector(ShotDetector):
         }
         if self._model is not None:
             params.update(candidate_ratio=c.candidate_ratio, confident_ratio=c.confident_ratio,
-                          transnetv2_threshold=c.transnetv2_threshold)
+                          judge_window=c.judge_window, transnetv2_threshold=c.transnetv2_threshold)
         return params
 
 

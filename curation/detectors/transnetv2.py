@@ -8,8 +8,7 @@ from curation.config import CutsConfig
 from curation.detectors.base import Boundary, FrameFeatures, ShotDetector
 from curation.models.transnetv2 import load_transnetv2
 
-# Window length for judging one candidate, frames; the network's temporal convolutions see about +-16 frames.
-JUDGE_WINDOW = 64
+# Windows judged per network call: batching amortises the per-call cost; more gains nothing on CPU.
 JUDGE_BATCH = 8
 
 
@@ -53,14 +52,14 @@ class TransNetV2Model:
         return single.float().cpu().numpy()
 
     @torch.inference_mode()
-    def predict_windows(self, tiny: np.ndarray, centers: list[int]) -> list[tuple[int, np.ndarray]]:
-        """Probabilities on a window of JUDGE_WINDOW frames around each centre: [(first index, probs)]."""
+    def predict_windows(self, tiny: np.ndarray, centers: list[int], window: int) -> list[tuple[int, np.ndarray]]:
+        """Probabilities on a window of ``window`` frames around each centre: [(first index, probs)]."""
         n = len(tiny)
-        starts = [min(max(0, c - JUDGE_WINDOW // 2), max(0, n - JUDGE_WINDOW)) for c in centers]
+        starts = [min(max(0, c - window // 2), max(0, n - window)) for c in centers]
         out: list[tuple[int, np.ndarray]] = []
         for b in range(0, len(starts), JUDGE_BATCH):
             chunk = starts[b:b + JUDGE_BATCH]
-            length = min(JUDGE_WINDOW, n)
+            length = min(window, n)
             batch = np.stack([tiny[s:s + length] for s in chunk])
             single, _ = self.model.predict_raw(torch.from_numpy(batch).to(self.device))
             probs = single[:, :, 0].float().cpu().numpy()
