@@ -73,14 +73,19 @@ def main() -> None:
         row = {"file": path.name, "size": f"{info.width}x{info.height} {info.codec}", "frames": n,
                "decode_fps": n / t_decode}
         name = str(path.relative_to(TESTDATA)) if TESTDATA in path.parents else None
+        unit = WorkUnit("b", str(path), 0, 1, 0.0, None, info.width, info.height, info.fps)
         for det in detectors:
             cfg = load_config(None, [f"annotate.cuts.detector={det}"]).annotate
-            unit = WorkUnit("b", str(path), 0, 1, 0.0, None, info.width, info.height, info.fps)
             start = time.perf_counter()
             result = scan_unit(unit, cfg, model)
             row[f"{det}_fps"] = result.frames / (time.perf_counter() - start)
             if name in gt:
                 f1[det] += score_boundaries([(b.start, b.end) for b in result.boundaries], *truth(gt, name))
+        for det in ("fast", "hybrid"):  # shot detection alone (`--stages cuts`)
+            cfg = load_config(None, [f"annotate.cuts.detector={det}", "annotate.stages=[cuts]"]).annotate
+            start = time.perf_counter()
+            result = scan_unit(unit, cfg, model)
+            row[f"{det}_cuts_fps"] = result.frames / (time.perf_counter() - start)
         start = time.perf_counter()
         out = subprocess.run([str(ROOT / ".venv/bin/scenedetect"), "-q", "-i", str(path), "-o", str(work),
                               "detect-adaptive", "list-scenes", "-q", "-f", f"{path.stem}.csv"],
@@ -112,6 +117,18 @@ def main() -> None:
     print(f"\nWhole `curate annotate` job (Ray, hybrid, all files): {total_frames} frames in {job_s:.1f} s "
           f"= {total_frames / job_s:.0f} fps; decode-only of the same files {total_decode:.1f} s "
           f"(rc {job.returncode}; includes Ray start-up)\n")
+    print("Shot detection alone (`--stages cuts`) and the cost of the single pass vs a second decode "
+          "(a second pass for motion + keyframes would cost at least one more decode-only time):\n")
+    print("| file | fast cuts fps (x decode) | hybrid cuts fps (x) | hybrid all stages (x) | "
+          "hybrid cuts + a 2nd decode (x, lower bound) |")
+    print("| --- | --- | --- | --- | --- |")
+    for r in rows:
+        d = r["decode_fps"]
+        two_pass = d / r["hybrid_cuts_fps"] + 1.0
+        print(f"| {r['file']} | {r['fast_cuts_fps']:.0f} ({d / r['fast_cuts_fps']:.2f}x) | "
+              f"{r['hybrid_cuts_fps']:.0f} ({d / r['hybrid_cuts_fps']:.2f}x) | {d / r['hybrid_fps']:.2f}x | "
+              f">= {two_pass:.2f}x |")
+    print()
     print("| method | cut precision | recall | F1 (±2 frames; gradual ±3) |")
     print("| --- | --- | --- | --- |")
     for k, s in f1.items():
