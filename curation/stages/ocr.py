@@ -1,0 +1,57 @@
+"""OCR stage: EasyOCR's CRAFT text detector on the three keyframes; text area as the union of the boxes."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from curation.config import AnnotateConfig
+from curation.models.easyocr_model import load_easyocr
+from curation.stages.model_base import POSITIONS, ModelStage, decode_rgb
+from curation.text_area import text_area_fraction
+
+
+class OcrStage(ModelStage):
+    name = "ocr"
+    columns = {"ocr_area_max": float("nan"), "ocr_area_mean": float("nan"), "ocr_boxes": -1, "ocr_text": ""}
+
+    def __init__(self, config: AnnotateConfig, weights_dir: str, gpu_fraction: float = 0.0):
+        super().__init__(config, config.ray.ocr, gpu_fraction)
+        self.ocr = config.ocr
+        self.reader = load_easyocr(weights_dir, self.ocr.recognition, self.ocr.device)
+
+    def prepare(self, row: dict) -> list[np.ndarray]:
+        return [decode_rgb(row[f"jpeg_{p}"], p) for p in POSITIONS]
+
+    def compute(self, items: list[list[np.ndarray]]) -> list[dict]:
+        # CRAFT runs on a stack of same-size images at once; keyframes of one video share a size.
+        by_size: dict[tuple, list[tuple[int, int]]] = defaultdict(list)
+        for i, images in enumerate(items):
+            for k, image in enumerate(images):
+                by_size[image.shape].append((i, k))
+        found: dict[tuple[int, int], tuple[list, list]] = {}
+        c = self.ocr
+        for keys in by_size.values():
+            stack = np.stack([items[i][k] for i, k in keys])
+            horizontal, free = self.reader.detect(
+                stack, min_size=c.min_size, text_threshold=c.text_threshold, low_text=c.low_text,
+                link_threshold=c.link_threshold, canvas_size=c.canvas_size, add_margin=c.add_margin,
+                reformat=False)
+            for key, h, f in zip(keys, horizontal, free):
+                found[key] = (h, f)
+        out = []
+        for i, images in enumerate(items):
+            areas, boxes, texts = [], 0, []
+            for k, image in enumerate(images):
+                h, f = found[(i, k)]
+                areas.append(text_area_fraction(h, f, image.shape[1], image.shape[0]))
+                boxes = max(boxes, len(h) + len(f))
+                if c.recognition and (h or f):
+                    grey = np.ascontiguousarray(image[..., 0] * 0.299 + image[..., 1] * 0.587
+                                                + image[..., 2] * 0.114).astype(np.uint8)
+                    for _, text, _ in self.reader.recognize(grey, h, f, detail=1):
+                        if text and text not in texts:
+                            texts.append(text)
+            out.append({"ocr_area_max": max(areas), "ocr_area_mean": float(np.mean(areas)), "ocr_boxes": boxes,
+                        "ocr_text": " | ".join(texts)})
+        return out
