@@ -340,6 +340,7 @@ class RayConfig:
     num_cpus: CPUs of the embedded local Ray; 0 = all (default 0).
     probe, scan, ocr, clip, caption: resources of each stage. The model stages default to CPU workers; on a GPU
         cluster set ``num_gpus`` (e.g. 0.25) or ``gpu_memory_gb`` and a larger ``batch_size``.
+    clip_inputs: the stage that reads keyframe parts for the model stages (one part per batch).
     """
 
     address: str | None = None
@@ -349,10 +350,12 @@ class RayConfig:
     ocr: StageResources = field(default_factory=lambda: StageResources(batch_size=16, pool_size=1))
     clip: StageResources = field(default_factory=lambda: StageResources(batch_size=32, pool_size=1))
     caption: StageResources = field(default_factory=lambda: StageResources(batch_size=8, pool_size=1))
+    clip_inputs: StageResources = field(default_factory=lambda: StageResources(num_cpus=0.5, batch_size=1,
+                                                                               pool_size=1))
 
     def validate(self, key: str) -> None:
         _check(self.num_cpus >= 0, f"{key}.num_cpus", "must be >= 0")
-        for name in ("probe", "scan", *MODEL_STAGES):
+        for name in ("probe", "scan", "clip_inputs", *MODEL_STAGES):
             getattr(self, name).validate(f"{key}.{name}")
 
 

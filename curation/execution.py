@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from curation.config import AnnotateConfig, StageResources
@@ -54,6 +55,78 @@ def map_batches_args(stage_cls: type, resources: StageResources, constructor_kwa
         batch_format="numpy",
         zero_copy_batch=True,
     )
+
+
+def gpu_memory_gb(cluster: dict) -> float:
+    """Memory of one GPU of the cluster, GiB (0 without GPUs). Asked of a GPU worker when the driver has none."""
+    if cluster.get("GPU", 0) <= 0:
+        return 0.0
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_properties(0).total_memory / 2**30
+    import ray
+
+    @ray.remote(num_gpus=1, num_cpus=0)
+    def total() -> float:
+        import torch
+
+        return torch.cuda.get_device_properties(0).total_memory / 2**30
+
+    return float(ray.get(total.remote()))
+
+
+def plan_pools(stages: dict[str, StageResources], cluster: dict) -> dict[str, tuple[StageResources, int, float]]:
+    """Resources, pool size and GPU share per concurrently running stage.
+
+    A stage's declared ``gpu_memory_gb`` raises its ``num_gpus`` to that share of a GPU, so Ray never packs
+    more workers onto one GPU than its memory holds. Actor pools of one pipeline must all be placed at once:
+    when the CPU-only pools ask for more CPUs than the cluster has, their ``num_cpus`` are scaled down to fit
+    (a logical share; each worker still gets at least one thread)."""
+    gpu_gb = gpu_memory_gb(cluster) if any(r.gpu_memory_gb > 0 for r in stages.values()) else 0.0
+    resolved: dict[str, StageResources] = {}
+    for name, r in stages.items():
+        if r.gpu_memory_gb > 0 and gpu_gb > 0:
+            share = min(1.0, r.gpu_memory_gb / gpu_gb)
+            if share > r.num_gpus:
+                r = replace(r, num_gpus=round(share + 1e-4, 4))
+        resolved[name] = r
+    sizes = {name: pool_size(r, cluster) for name, r in resolved.items()}
+    cpus = float(cluster.get("CPU", 1))
+    wanted = sum(r.num_cpus * sizes[n] for n, r in resolved.items())
+    if wanted > cpus:
+        scale = cpus / wanted
+        log.info("model stages ask for %.1f CPUs, the cluster has %.1f: scaling their num_cpus by %.2f",
+                 wanted, cpus, scale)
+        resolved = {n: replace(r, num_cpus=round(r.num_cpus * scale, 3)) for n, r in resolved.items()}
+    return {n: (r, sizes[n], r.num_gpus) for n, r in resolved.items()}
+
+
+def model_stream(items: list[dict], config: AnnotateConfig, stages: list[tuple[str, type, dict]]) -> Iterator[dict]:
+    """Run the clip-inputs stage and the model ``stages`` ([(name, class, constructor kwargs)], in order)
+    over ``items`` (one keyframe part each) on Ray; yields one result row per clip, in any order."""
+    import ray
+
+    from curation.stages.clip_inputs import ClipInputStage
+
+    cluster = init_ray(config.ray.address, config.ray.num_cpus)
+    wanted = {"clip_inputs": config.ray.clip_inputs, **{name: getattr(config.ray, name) for name, _, _ in stages}}
+    plan = plan_pools(wanted, cluster)
+    for name, (r, size, _) in plan.items():
+        log.info("%s: %d workers, num_cpus %s, num_gpus %s, batch %d", name, size, r.num_cpus, r.num_gpus,
+                 r.batch_size)
+    ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
+    r, size, _ = plan["clip_inputs"]
+    ds = ds.map_batches(**map_batches_args(ClipInputStage, r, {"config": config}, size))
+    for name, cls, kwargs in stages:
+        r, size, share = plan[name]
+        ds = ds.map_batches(**map_batches_args(cls, r, {"config": config, "gpu_fraction": share, **kwargs}, size))
+    # The images stay in the workers; the driver gets the annotations only.
+    ds = ds.drop_columns(["jpeg_first", "jpeg_middle", "jpeg_last"])
+    for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1):
+        n = len(batch["clip_id"])
+        for i in range(n):
+            yield {k: v[i] for k, v in batch.items()}
 
 
 def annotate_stream(items: list[dict], config: AnnotateConfig) -> Iterator[dict]:

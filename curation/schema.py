@@ -67,10 +67,54 @@ KEYFRAME_SCHEMA = pa.schema([pa.field(n, t) for n, t, _ in KEYFRAME_COLUMNS],
                             metadata={"curation.schema_version": SCHEMA_VERSION})
 
 
+_KEY = [("clip_id", pa.string(), "The clip (see the clip table)."),
+        ("video_id", pa.string(), "The source video.")]
+
+
+def _model_columns(stage: str) -> list[tuple[str, pa.DataType, str]]:
+    return [(f"{stage}_model", pa.string(), "Model and weights that computed the row; `(RANDOM WEIGHTS)` marks "
+                                            "random-initialised models (tests and speed benchmarks only)."),
+            (f"{stage}_random_weights", pa.bool_(), "True when the model had random weights."),
+            (f"{stage}_error", pa.string(), "Why this stage failed on the clip (missing keyframe, model error); "
+                                            "null when fine.")]
+
+
+STAGE_COLUMNS: dict[str, list[tuple[str, pa.DataType, str]]] = {
+    "ocr": _KEY + [
+        ("ocr_area_max", pa.float64(), "Largest text area over the first/middle/last keyframes: area of the union "
+                                       "of EasyOCR CRAFT text boxes / frame area, 0..1 (overlaps counted once)."),
+        ("ocr_area_mean", pa.float64(), "Mean of that text area over the three keyframes, 0..1."),
+        ("ocr_boxes", pa.int32(), "Most text boxes found on one of the three keyframes."),
+        ("ocr_text", pa.string(), "Recognised text, unique lines joined with ` | ` (ocr.recognition only; "
+                                  "else empty)."),
+    ] + _model_columns("ocr"),
+    "clip": _KEY + [
+        ("aesthetic", pa.float64(), "LAION aesthetic-predictor score (about 1-10 with the real head on ViT-L/14) "
+                                    "of the L2-normalised CLIP embedding, mean over the three keyframes."),
+        ("clip_sim_mean", pa.float64(), "Cosine similarity between the CLIP text embedding of the caption (or "
+                                        "clip.prompt) and the keyframes, mean of three; NaN without text."),
+        ("clip_sim_min", pa.float64(), "The smallest of those three similarities."),
+        ("clip_embedding", pa.list_(pa.float16()), "Mean keyframe embedding, L2-normalised, float16 "
+                                                   "(clip.keep_embedding only; else null)."),
+    ] + _model_columns("clip"),
+    "caption": _KEY + [
+        ("caption", pa.string(), "CoCa caption of the middle keyframe, special tokens stripped."),
+    ] + _model_columns("caption"),
+}
+STAGE_SCHEMAS = {stage: pa.schema([pa.field(n, t) for n, t, _ in cols],
+                                  metadata={"curation.schema_version": SCHEMA_VERSION})
+                 for stage, cols in STAGE_COLUMNS.items()}
+
+
 def markdown() -> str:
-    lines = ["# Output schema", "", "Generated from `curation/schema.py`.", ""]
-    for title, columns in (("Clip table: `DIR/annotations/*.parquet`, one row per clip", CLIP_COLUMNS),
-                           ("Keyframe side table: `DIR/keyframes/*.parquet`, three rows per clip", KEYFRAME_COLUMNS)):
+    lines = ["# Output schema", "", "Generated from `curation/schema.py`. `curation.store.read_annotations(DIR)` "
+             "returns the clip table with the model-stage columns joined on `clip_id`; a model-stage failure "
+             "also sets the row's `error_kind` (`<stage>_failed`) and `error`.", ""]
+    tables = [("Clip table: `DIR/annotations/*.parquet`, one row per clip", CLIP_COLUMNS),
+              ("Keyframe side table: `DIR/keyframes/*.parquet`, three rows per clip", KEYFRAME_COLUMNS)]
+    tables += [(f"Model stage `{stage}`: `DIR/{stage}/*.parquet`, one row per clip", cols)
+               for stage, cols in STAGE_COLUMNS.items()]
+    for title, columns in tables:
         lines += [f"## {title}", "", "| column | type | meaning |", "| --- | --- | --- |"]
         lines += [f"| `{n}` | {t} | {d} |" for n, t, d in columns]
         lines.append("")

@@ -209,3 +209,41 @@ def download_url(url: str) -> str:
             out.write(chunk)
     os.replace(tmp, local)
     return str(local)
+
+
+def stage_weights(config) -> dict[str, dict]:
+    """Constructor arguments (resolved weights) of every enabled model stage of an ``AnnotateConfig``;
+    raises before any work when weights are missing or a head does not fit its model."""
+    out: dict[str, dict] = {}
+    if "ocr" in config.stages:
+        out["ocr"] = {"weights_dir": str(resolve_easyocr(config.ocr.weights_dir, config.ocr.recognition,
+                                                         "annotate.ocr"))}
+    if "caption" in config.stages:
+        out["caption"] = {"source": resolve_open_clip(config.caption.model, config.caption.weights,
+                                                      "annotate.caption")}
+    if "clip" in config.stages:
+        source = resolve_open_clip(config.clip.model, config.clip.weights, "annotate.clip")
+        head = resolve_file(config.clip.aesthetic_head, "annotate.clip.aesthetic_head")
+        if not head.random:
+            _check_head_fits(head, source, "annotate.clip.aesthetic_head")
+        out["clip"] = {"source": source, "head": head}
+    return out
+
+
+def _check_head_fits(head: FileSource, source: OpenClipSource, key: str) -> None:
+    import torch
+
+    state = torch.load(head.path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    first = state.get("layers.0.weight") if isinstance(state, dict) else None
+    if first is None:
+        raise ConfigError(f"{key}: {head.path} is not an aesthetic-predictor MLP (no layers.0.weight)")
+    open_clip = _open_clip()
+    if source.name.startswith("local-dir:"):
+        cfg = json.loads((Path(source.name.split(":", 1)[1]) / "open_clip_config.json").read_text())["model_cfg"]
+    else:
+        cfg = open_clip.get_model_config(source.name)
+    if int(first.shape[1]) != int(cfg["embed_dim"]):
+        raise ConfigError(f"{key}: the head takes {first.shape[1]}-d embeddings, {source.label} gives "
+                          f"{cfg['embed_dim']}-d")

@@ -28,7 +28,9 @@ class ClipStage(ModelStage):
 
     def prepare(self, row: dict) -> tuple[list[torch.Tensor], str]:
         images = [self.loaded.preprocess(Image.fromarray(decode_rgb(row[f"jpeg_{p}"], p))) for p in POSITIONS]
-        return images, self.prompt if self.prompt is not None else str(row.get("text", ""))
+        # A caption computed upstream in this run, else one stored by an earlier run.
+        text = self.prompt if self.prompt is not None else str(row.get("caption") or row.get("text") or "")
+        return images, text
 
     @torch.inference_mode()
     def compute(self, items: list[tuple[list[torch.Tensor], str]]) -> list[dict]:

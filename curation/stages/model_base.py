@@ -20,7 +20,7 @@ from curation.stages.base import Batch, Stage
 log = logging.getLogger(__name__)
 
 POSITIONS = ("first", "middle", "last")
-INPUT_COLUMNS = ("clip_id", "jpeg_first", "jpeg_middle", "jpeg_last", "text")
+INPUT_COLUMNS = ("clip_id", "jpeg_first", "jpeg_middle", "jpeg_last", "text", "caption")
 # A failure of the model on some input (bad image, out of memory, numerical trouble) is a per-clip error;
 # anything else (TypeError, AttributeError, ...) is a bug and stops the job.
 ROW_ERRORS = (RuntimeError, ValueError, OSError, cv2.error)
