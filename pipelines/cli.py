@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import replace
 
 from curation.config import STAGE_NAMES, ConfigError, load_config
 
@@ -11,11 +12,15 @@ from curation.config import STAGE_NAMES, ConfigError, load_config
 def _annotate_parser(sub) -> None:
     p = sub.add_parser(
         "annotate",
-        help="split videos into clips and annotate every clip (cuts, motion, keyframes) into Parquet",
+        help="split videos into clips and annotate every clip (cuts, motion, keyframes, OCR, CLIP, captions) "
+             "into Parquet",
         description="Split every input video into clips by shot detection and annotate each clip. Results go "
                     "to DIR/annotations/*.parquet (one row per clip; a video with no clip gets one row with "
-                    "its error) and DIR/keyframes/*.parquet. Rerunning the same command resumes: videos "
-                    "already written are skipped.",
+                    "its error), DIR/keyframes/*.parquet and one folder per model stage (DIR/ocr, DIR/clip, "
+                    "DIR/caption), joined by curation.store.read_annotations. Rerunning the same command "
+                    "resumes: videos and clips already written are skipped; a rerun with more --stages adds "
+                    "their columns without recomputing the others. Model weights must be on this machine "
+                    "(see `curate models`); configs/offline.yaml needs none.",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="video files, directories (searched recursively by video extension) or .txt files "
@@ -26,7 +31,8 @@ def _annotate_parser(sub) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set annotate.cuts.detector=fast (repeatable)")
     p.add_argument("--stages", metavar="NAME,...",
-                   help=f"stages to run, comma-separated from {','.join(STAGE_NAMES)} (cuts is always needed)")
+                   help=f"stages to run, comma-separated from {','.join(STAGE_NAMES)} (cuts is always needed; "
+                        "the model stages ocr, clip, caption need keyframes)")
     p.add_argument("--overwrite", action="store_true", help="delete earlier results in DIR and start over")
     p.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster instead of starting a local one")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress line")
@@ -39,12 +45,25 @@ def _sample_parser(sub) -> None:
     p.add_argument("directory", metavar="DIR")
 
 
+def _models_parser(sub) -> None:
+    p = sub.add_parser("models", help="check or download the model weights a config needs",
+                       description="`check`: say for each enabled model stage whether its weights are on this "
+                                   "machine (no network). `download`: fetch them into the Hugging Face cache and "
+                                   "the curation cache ($CURATION_CACHE, default ~/.cache/curation); run it on a "
+                                   "machine with internet and copy the caches to offline machines.")
+    p.add_argument("action", choices=["check", "download"])
+    p.add_argument("--config", "-c", metavar="FILE", help="YAML config (default: built-in defaults)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value (repeatable)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="curate", description="Video data curation for video diffusion training.")
     parser.add_argument("--log-level", default="WARNING", help="Python logging level (default WARNING)")
     sub = parser.add_subparsers(dest="command", required=True)
     _annotate_parser(sub)
     _sample_parser(sub)
+    _models_parser(sub)
     return parser
 
 
@@ -54,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "annotate":
             return _annotate(args)
+        if args.command == "models":
+            return _models(args)
         if args.command == "sample":
             from curation.synthetic import sample_corpus
 
@@ -79,6 +100,29 @@ def _annotate(args) -> int:
     print(summary.text())
     print(f"annotations: {args.output}/annotations/")
     return 0
+
+
+def _models(args) -> int:
+    from curation.models import weights
+
+    cfg = load_config(args.config, args.overrides).annotate
+    missing = 0
+    for stage in ("ocr", "clip", "caption"):
+        if stage not in cfg.stages:
+            continue
+        section = getattr(cfg, stage)
+        if args.action == "download" and stage != "ocr":
+            print(f"{stage}: {weights.download(section.model, section.weights)}")
+            if stage == "clip" and section.aesthetic_head.startswith(("http://", "https://")):
+                print(f"clip aesthetic head: {weights.download_url(section.aesthetic_head)}")
+        try:
+            found = weights.stage_weights(replace(cfg, stages=("cuts", "keyframes", stage)))[stage]
+        except weights.WeightsUnavailable as exc:
+            missing += 1
+            print(f"{stage}: MISSING: {exc}")
+            continue
+        print(f"{stage}: ok: " + ", ".join(f"{k}={getattr(v, 'label', v)}" for k, v in found.items()))
+    return 1 if missing else 0
 
 
 if __name__ == "__main__":

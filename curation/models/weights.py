@@ -37,7 +37,7 @@ def _how_to_get(key: str) -> str:
     return (f"On a machine with internet run `curate models download` with the same --config/--set (it fills "
             f"the Hugging Face cache and {cache_dir()}; copy them here or share them), or point {key} at a "
             f"local file ({section}.model at local-dir:FOLDER). For tests and speed benchmarks only, random "
-            f"weights: {section}.weights=random / {section}.aesthetic_head=random.")
+            f"weights: {key.rsplit('.', 1)[0] + '.weights' if not key.endswith('aesthetic_head') else key}=random.")
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,9 @@ def test_bad_inputs_get_error_rows_and_the_job_finishes(corpus, tmp_path):
     out = tmp_path / "out"
     listing = tmp_path / "inputs.txt"
     listing.write_text(f"{corpus / 'good'}\n# a comment\n\n")
-    run = curate("annotate", listing, corpus / "bad" / "audio_only.m4a", corpus / "bad", "--output", out, "-q")
+    # Every stage, with the offline models: bad videos must not trouble the model stages either.
+    run = curate("annotate", listing, corpus / "bad" / "audio_only.m4a", corpus / "bad", "--output", out, "-q",
+                 "--config", "configs/offline.yaml")
     assert run.returncode == 0, run.stderr
     assert "errors:" in run.stdout
     table = read_annotations(out).to_pandas()
@@ -95,6 +97,9 @@ def test_bad_inputs_get_error_rows_and_the_job_finishes(corpus, tmp_path):
         assert rows.clip_index.notna().any(), f"{name}: the decodable part must still give clips"
     keyframes = read_keyframes(out)
     assert keyframes.num_rows == 3 * int(table.clip_index.notna().sum())
+    clips = table[table.clip_index.notna()]
+    for column in ("ocr_area_max", "aesthetic", "clip_sim_mean", "caption"):
+        assert clips[column].notna().all(), column
 
 
 def test_missing_input_and_bad_config_fail_before_work(tmp_path):
@@ -111,7 +116,8 @@ def test_resume_after_kill_9(tmp_path):
     for i in range(n_videos):
         write_video(videos / f"v{i:02d}.mp4", [Shot(100, seed=100 + i), Shot(150, (0.5, 0.0), seed=200 + i)])
     out = tmp_path / "out"
-    args = [*CURATE, "annotate", str(videos), "--output", str(out), "-q",
+    scan = ["--stages", "cuts,motion,keyframes"]
+    args = [*CURATE, "annotate", str(videos), "--output", str(out), "-q", *scan,
             "--set", "annotate.output.commit_videos=1", "--set", "annotate.ray.num_cpus=1"]
     proc = subprocess.Popen(args, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -124,7 +130,7 @@ def test_resume_after_kill_9(tmp_path):
     assert parts_before, "the job should have committed some videos before the kill"
     done_before = set(read_annotations(out).column("video_id").to_pylist())
     assert len(done_before) < n_videos, "kill came too late to test resume"
-    run = curate("annotate", videos, "--output", out, "-q")
+    run = curate("annotate", videos, "--output", out, "-q", *scan)
     assert run.returncode == 0, run.stderr
     assert f"{len(done_before)} already done" in run.stdout
     table = read_annotations(out).to_pandas()
@@ -135,7 +141,7 @@ def test_resume_after_kill_9(tmp_path):
     kf = read_keyframes(out).to_pandas()
     assert not kf.duplicated(["clip_id", "position"]).any()
     # a different config on the same output is refused, naming the key
-    run = curate("annotate", videos, "--output", out, "--set", "annotate.clips.min_s=1")
+    run = curate("annotate", videos, "--output", out, *scan, "--set", "annotate.clips.min_s=1")
     assert run.returncode == 2 and "annotate.clips.min_s" in run.stderr
 
 
