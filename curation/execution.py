@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import replace
@@ -76,20 +77,23 @@ def gpu_memory_gb(cluster: dict) -> float:
     return float(ray.get(total.remote()))
 
 
-def plan_pools(stages: dict[str, StageResources], cluster: dict) -> dict[str, tuple[StageResources, int, float]]:
+def plan_pools(stages: dict[str, StageResources], cluster: dict,
+               gpu_gb: float | None = None) -> dict[str, tuple[StageResources, int, float]]:
     """Resources, pool size and GPU share per concurrently running stage.
 
     A stage's declared ``gpu_memory_gb`` raises its ``num_gpus`` to that share of a GPU, so Ray never packs
     more workers onto one GPU than its memory holds. Actor pools of one pipeline must all be placed at once:
     when the CPU-only pools ask for more CPUs than the cluster has, their ``num_cpus`` are scaled down to fit
-    (a logical share; each worker still gets at least one thread)."""
-    gpu_gb = gpu_memory_gb(cluster) if any(r.gpu_memory_gb > 0 for r in stages.values()) else 0.0
+    (a logical share; each worker still gets at least one thread). ``gpu_gb``: memory of one GPU (asked of
+    the cluster when None)."""
+    if gpu_gb is None:
+        gpu_gb = gpu_memory_gb(cluster) if any(r.gpu_memory_gb > 0 for r in stages.values()) else 0.0
     resolved: dict[str, StageResources] = {}
     for name, r in stages.items():
         if r.gpu_memory_gb > 0 and gpu_gb > 0:
             share = min(1.0, r.gpu_memory_gb / gpu_gb)
             if share > r.num_gpus:
-                r = replace(r, num_gpus=round(share + 1e-4, 4))
+                r = replace(r, num_gpus=math.ceil(share * 10_000 - 1e-6) / 10_000)  # rounded up
         resolved[name] = r
     sizes = {name: pool_size(r, cluster) for name, r in resolved.items()}
     cpus = float(cluster.get("CPU", 1))

@@ -67,8 +67,10 @@ def _open_clip():
 def _hub_file(repo: str, names: list[str]) -> str | None:
     from huggingface_hub import try_to_load_from_cache
 
+    # Read at call time (huggingface_hub reads it once at import), so a changed HF_HUB_CACHE is honoured.
+    cache = os.environ.get("HF_HUB_CACHE") or None
     for name in names:
-        found = try_to_load_from_cache(repo, name)
+        found = try_to_load_from_cache(repo, name, cache_dir=cache)
         if isinstance(found, str):
             return found
     return None

@@ -1,0 +1,52 @@
+"""`curate annotate --config configs/offline.yaml`: every column, and a rerun adding stages recomputes nothing."""
+import pyarrow.parquet as pq
+import pytest
+
+from curation.store import read_annotations
+from curation.synthetic import Shot, write_video
+from tests.pipelines.test_annotate import curate
+
+pytestmark = pytest.mark.slow
+OFFLINE = ["--config", "configs/offline.yaml", "-q"]
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("videos")
+    write_video(root / "text.mp4", [Shot(70, seed=8, text="SUBTITLE TEXT"), Shot(70, (1.0, 0.0), seed=9)])
+    write_video(root / "plain.mp4", [Shot(70, seed=1), Shot(70, (0.0, 0.5), seed=2)])
+    return root
+
+
+def parts(folder):
+    return {p.name: p.read_bytes() for p in folder.glob("part-*.parquet")}
+
+
+def test_offline_config_fills_every_column_and_a_rerun_adds_stages(videos, tmp_path):
+    out = tmp_path / "out"
+    run = curate("annotate", videos, "--output", out, *OFFLINE, "--stages", "cuts,motion,keyframes,ocr")
+    assert run.returncode == 0, run.stderr
+    first = read_annotations(out).to_pandas()
+    assert "caption" not in first.columns and first.ocr_area_max.notna().all()
+    by_video = first.groupby(first.video_path.str.endswith("text.mp4")).ocr_area_max.max()
+    assert by_video[True] > 0.02 and by_video[False] < 0.005, by_video
+    scanned, ocr = parts(out / "annotations"), parts(out / "ocr")
+
+    run = curate("annotate", videos, "--output", out, *OFFLINE)
+    assert run.returncode == 0, run.stderr
+    assert "2 already done" in run.stdout and "RANDOM WEIGHTS" in run.stdout
+    assert "ocr" not in run.stdout.split("model stages:")[1].split("\n")[0]  # OCR was not run again
+    assert parts(out / "annotations") == scanned and parts(out / "ocr") == ocr
+    table = read_annotations(out).to_pandas()
+    assert len(table) == len(first) and table.error.isna().all()
+    for column in ("motion_mean", "ocr_area_max", "ocr_area_mean", "ocr_boxes", "aesthetic", "clip_sim_mean",
+                   "clip_sim_min", "caption"):
+        assert table[column].notna().all(), column
+    assert table.clip_random_weights.all() and table.caption_random_weights.all()
+    assert not table.ocr_random_weights.any()
+    assert "RANDOM WEIGHTS" in table.clip_model.iloc[0]
+    meta = pq.read_schema(next((out / "caption").glob("part-*.parquet"))).metadata
+    assert meta[b"curation.random_weights"] == b"True"
+
+    run = curate("annotate", videos, "--output", out, *OFFLINE, "--set", "annotate.ocr.min_size=5")
+    assert run.returncode == 2 and "annotate.ocr.min_size" in run.stderr
