@@ -6,7 +6,7 @@ from curation.config import ConfigError, load_config
 def test_defaults_validate():
     config = load_config()
     assert config.annotate.cuts.detector == "hybrid"
-    assert config.annotate.stages == ("cuts", "motion", "keyframes")
+    assert config.annotate.stages == ("cuts", "motion", "keyframes", "ocr", "clip", "caption")
 
 
 def test_overrides_are_typed():
@@ -46,3 +46,21 @@ def test_shipped_configs_load():
 def test_default_yaml_is_the_built_in_defaults():
     from pathlib import Path
     assert load_config(Path(__file__).parents[1] / "configs" / "default.yaml") == load_config()
+
+
+def test_model_stage_config_errors_name_the_key():
+    import pytest
+
+    from curation.config import ConfigError
+
+    cases = {"annotate.stages=[cuts,ocr]": "annotate.stages",  # model stages need keyframes
+             "annotate.stages=[cuts,keyframes,clip]": "annotate.clip.text",  # caption is off
+             "annotate.clip.weights=null": "annotate.clip.weights",
+             "annotate.caption.num_beam_groups=4": "annotate.caption.num_beam_groups",
+             "annotate.ray.ocr.gpu_memory_gb=-1": "annotate.ray.ocr.gpu_memory_gb",
+             "annotate.ocr.canvas_size=10": "annotate.ocr.canvas_size"}
+    for override, key in cases.items():
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+            load_config(None, [override])
+    assert load_config(None, ["annotate.stages=[cuts,keyframes,clip]", "annotate.clip.text=prompt",
+                              "annotate.clip.prompt=a cat"]).annotate.clip.prompt == "a cat"
