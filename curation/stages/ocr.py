@@ -19,6 +19,8 @@ class OcrStage(ModelStage):
         super().__init__(config, config.ray.ocr, gpu_fraction)
         self.ocr = config.ocr
         self.reader = load_easyocr(weights_dir, self.ocr.recognition, self.ocr.device)
+        on_gpu = str(getattr(self.reader, "device", "cpu")).startswith("cuda")
+        self.detector_batch = self.ocr.detector_batch or (16 if on_gpu else 1)
 
     def prepare(self, row: dict) -> list[np.ndarray]:
         return [decode_rgb(row[f"jpeg_{p}"], p) for p in POSITIONS]
@@ -31,7 +33,9 @@ class OcrStage(ModelStage):
                 by_size[image.shape].append((i, k))
         found: dict[tuple[int, int], tuple[list, list]] = {}
         c = self.ocr
-        for keys in by_size.values():
+        chunks = [keys[s:s + self.detector_batch] for keys in by_size.values()
+                  for s in range(0, len(keys), self.detector_batch)]
+        for keys in chunks:
             stack = np.stack([items[i][k] for i, k in keys])
             horizontal, free = self.reader.detect(
                 stack, min_size=c.min_size, text_threshold=c.text_threshold, low_text=c.low_text,
