@@ -408,13 +408,132 @@ class AnnotateConfig:
 
 
 @dataclass(frozen=True)
+class FilterRule:
+    """One annotation's rule: drop the bottom / top percent of clips (exact percentiles over every clip without
+    an error) and/or values below ``min`` / above ``max``."""
+
+    column: str
+    drop_bottom: float = 0.0
+    drop_top: float = 0.0
+    min: float | None = None
+    max: float | None = None
+
+    def validate(self, key: str) -> None:
+        _check(bool(self.column), f"{key}.column", "must name an annotation column")
+        _check(0 <= self.drop_bottom < 100 and 0 <= self.drop_top < 100
+               and self.drop_bottom + self.drop_top < 100, f"{key}.drop_bottom",
+               "drop_bottom and drop_top are percents, each >= 0, together < 100")
+        _check(self.min is None or self.max is None or self.min <= self.max, f"{key}.min", "must be <= max")
+        _check(self.drop_bottom or self.drop_top or self.min is not None or self.max is not None, key,
+               "drops nothing: set drop_bottom, drop_top, min or max")
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    """``curate filter``: rules combine with AND; every rule that drops a clip is recorded.
+
+    rules: per-annotation rules (default: bottom 12.5 % of motion_mean, aesthetic and clip_sim_mean, as in the
+        SVD study's 12.5 % cut, and clips whose text covers more than 5 % of a keyframe).
+    min_duration_s / max_duration_s: clip length bounds, seconds (default 2.0 / none).
+    min_short_side: smallest allowed min(width, height), pixels (default none).
+    min_fps / max_fps: frame-rate bounds (default none).
+    exclude_errors: a clip with an error is dropped with reason ``error: <kind>`` (default true).
+    """
+
+    rules: tuple[FilterRule, ...] = (FilterRule("motion_mean", drop_bottom=12.5),
+                                     FilterRule("aesthetic", drop_bottom=12.5),
+                                     FilterRule("clip_sim_mean", drop_bottom=12.5),
+                                     FilterRule("ocr_area_max", max=0.05))
+    min_duration_s: float | None = 2.0
+    max_duration_s: float | None = None
+    min_short_side: int | None = None
+    min_fps: float | None = None
+    max_fps: float | None = None
+    exclude_errors: bool = True
+
+    def validate(self, key: str) -> None:
+        for i, rule in enumerate(self.rules):
+            rule.validate(f"{key}.rules[{i}]")
+        for lo, hi, name in ((self.min_duration_s, self.max_duration_s, "min_duration_s"),
+                             (self.min_fps, self.max_fps, "min_fps")):
+            _check(lo is None or hi is None or lo <= hi, f"{key}.{name}", "must be <= its max")
+
+
+@dataclass(frozen=True)
+class BucketsConfig:
+    """Motion buckets (SVD's motion_bucket_id, 0..255); see ``curation/buckets.py`` for both mappings.
+
+    column: the motion statistic mapped (default motion_mean).
+    mapping: ``quantile`` (default: fitted on the kept clips, equal-count buckets, the median clip near 127,
+        SVD's default bucket) or ``fixed`` (log mapping of px/s@256, the same in every dataset).
+    fixed_m0, fixed_m_max: the fixed mapping's scale and the motion that maps to 255, px/s@256 (2, 1024).
+    """
+
+    column: str = "motion_mean"
+    mapping: Literal["quantile", "fixed"] = "quantile"
+    fixed_m0: float = 2.0
+    fixed_m_max: float = 1024.0
+
+    def validate(self, key: str) -> None:
+        _check(0 < self.fixed_m0 < self.fixed_m_max, f"{key}.fixed_m0", "need 0 < fixed_m0 < fixed_m_max")
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """``curate report``. thumbnails: clips shown per list (lowest/highest per annotation, dropped per reason;
+    default 6). bins: histogram bins (default 40)."""
+
+    thumbnails: int = 6
+    bins: int = 40
+
+    def validate(self, key: str) -> None:
+        _check(0 <= self.thumbnails <= 50, f"{key}.thumbnails", "must be in [0, 50]")
+        _check(5 <= self.bins <= 500, f"{key}.bins", "must be in [5, 500]")
+
+
+@dataclass(frozen=True)
+class ShardConfig:
+    """``curate shard``: WebDataset tar shards of the kept clips.
+
+    samples_per_shard: clips per shard (default 256). short_side: resize so the short side is this many
+    pixels, aspect kept, even sizes (default none = source size). fps: resample to this frame rate (default
+    none = source rate). crf / preset: libx264 quality and speed (defaults 20, veryfast). thumbnail_long_side:
+    the sample's JPEG thumbnail (default 256). workers: resources of the shard writers (one shard per task).
+    """
+
+    samples_per_shard: int = 256
+    short_side: int | None = None
+    fps: float | None = None
+    crf: int = 20
+    preset: str = "veryfast"
+    thumbnail_long_side: int = 256
+    workers: StageResources = field(default_factory=StageResources)
+
+    def validate(self, key: str) -> None:
+        _check(self.samples_per_shard >= 1, f"{key}.samples_per_shard", "must be >= 1")
+        _check(self.short_side is None or 16 <= self.short_side <= 4320, f"{key}.short_side",
+               "must be in [16, 4320]")
+        _check(self.fps is None or 0 < self.fps <= 240, f"{key}.fps", "must be in (0, 240]")
+        _check(0 <= self.crf <= 51, f"{key}.crf", "must be in [0, 51]")
+        _check(self.preset in ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+                               "slower", "veryslow"), f"{key}.preset", "must be an x264 preset")
+        _check(32 <= self.thumbnail_long_side <= 2048, f"{key}.thumbnail_long_side", "must be in [32, 2048]")
+        self.workers.validate(f"{key}.workers")
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration file; one top-level section per job."""
 
     annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
+    filter: FilterConfig = field(default_factory=FilterConfig)
+    buckets: BucketsConfig = field(default_factory=BucketsConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+    shard: ShardConfig = field(default_factory=ShardConfig)
 
     def validate(self) -> None:
-        self.annotate.validate("annotate")
+        for name in ("annotate", "filter", "buckets", "report", "shard"):
+            getattr(self, name).validate(name)
 
 
 def _check(ok: bool, key: str, message: str) -> None:

@@ -1,0 +1,107 @@
+"""``curate filter``: annotations in, ``keep`` + every drop reason + motion buckets out, with the resolved
+thresholds and the bucket mapping saved so the same cut and mapping apply to new data."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curation.buckets import MotionBuckets
+from curation.config import Config, ConfigError
+from curation.filters import apply, load_thresholds, resolve, save_thresholds
+from curation.store import read_annotations
+
+CLIPS_FILE = "clips.parquet"
+THRESHOLDS_FILE = "thresholds.json"
+BUCKETS_FILE = "motion_buckets.json"
+SUMMARY_FILE = "filter.json"
+
+
+@dataclass
+class FilterSummary:
+    clips: int = 0
+    kept: int = 0
+    status_rows: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    wall_s: float = 0.0
+
+    def text(self) -> str:
+        reasons = ", ".join(f"{k} {v}" for k, v in self.reasons.most_common()) or "none"
+        return (f"kept {self.kept} of {self.clips} clips ({self.status_rows} status rows of failed videos); "
+                f"dropped by: {reasons}; wall {self.wall_s:.1f} s")
+
+
+def _write_atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def run_filter(annotations: str, output: str, config: Config, thresholds_file: str | None = None) -> FilterSummary:
+    started = time.monotonic()
+    source = Path(annotations)
+    if not (source / "annotations").is_dir():
+        raise ConfigError(f"{source}: not an annotate output (no annotations/ folder)")
+    if thresholds_file is not None and not Path(thresholds_file).is_file():
+        raise ConfigError(f"--thresholds {thresholds_file}: no such file")
+    table = read_annotations(source)
+    cfg = config.filter
+    if thresholds_file is not None:
+        thresholds, exclude_errors = load_thresholds(thresholds_file)
+    else:
+        try:
+            thresholds = resolve(table, cfg)
+        except KeyError as exc:
+            raise ConfigError(f"filter.rules: {exc.args[0]}") from None
+        exclude_errors = cfg.exclude_errors
+    try:
+        out = apply(table, thresholds, exclude_errors)
+    except KeyError as exc:
+        raise ConfigError(f"thresholds refer to column {exc.args[0]!r}, which the table lacks") from None
+
+    keep = out["keep"].to_numpy(zero_copy_only=False)
+    buckets = _buckets(out, keep, config, thresholds_file)
+    motion = out[buckets.column].to_numpy(zero_copy_only=False).astype(np.float64)
+    ids = buckets.bucket(motion)
+    out = out.append_column("motion_bucket_id", pa.array(np.where(ids >= 0, ids, 0), pa.int16(), mask=ids < 0))
+
+    dest = Path(output)
+    dest.mkdir(parents=True, exist_ok=True)
+    _write_atomic(dest / CLIPS_FILE, lambda p: pq.write_table(out, p, compression="zstd"))
+    _write_atomic(dest / THRESHOLDS_FILE, lambda p: save_thresholds(p, thresholds, cfg))
+    _write_atomic(dest / BUCKETS_FILE, lambda p: buckets.save(p))
+    summary = FilterSummary(clips=int(np.asarray(out["clip_index"].is_valid()).sum()), kept=int(keep.sum()))
+    summary.status_rows = out.num_rows - summary.clips
+    for reasons, is_clip in zip(out["drop_reasons"].to_pylist(), np.asarray(out["clip_index"].is_valid())):
+        if is_clip:
+            summary.reasons.update(reasons)
+    summary.wall_s = time.monotonic() - started
+    record = {"annotations": str(source.resolve()), "clips": summary.clips, "kept": summary.kept,
+              "reasons": dict(summary.reasons), "thresholds_from": thresholds_file or "computed"}
+    _write_atomic(dest / SUMMARY_FILE, lambda p: p.write_text(json.dumps(record, indent=1)))
+    return summary
+
+
+def _buckets(table: pa.Table, keep: np.ndarray, config: Config, thresholds_file: str | None) -> MotionBuckets:
+    """The mapping saved next to reused thresholds, else a new one (quantile: fitted on the kept clips)."""
+    if thresholds_file is not None:
+        saved = Path(thresholds_file).with_name(BUCKETS_FILE)
+        if saved.is_file():
+            return MotionBuckets.load(saved)
+    b = config.buckets
+    if b.column not in table.column_names:
+        raise ConfigError(f"buckets.column: the table has no column {b.column!r}")
+    if b.mapping == "fixed":
+        return MotionBuckets.fixed(b.column, b.fixed_m0, b.fixed_m_max)
+    values = table[b.column].to_numpy(zero_copy_only=False).astype(np.float64)
+    fit_on = values[keep] if keep.any() else values
+    if not np.isfinite(fit_on).any():
+        raise ConfigError(f"buckets.column: no clip has a finite {b.column} to fit the quantile mapping on")
+    return MotionBuckets.fit_quantile(fit_on, b.column)
