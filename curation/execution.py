@@ -152,3 +152,21 @@ def annotate_stream(items: list[dict], config: AnnotateConfig) -> Iterator[dict]
         n = len(batch["video_id"])
         for i in range(n):
             yield {k: v[i] for k, v in batch.items()}
+
+
+def shard_stream(specs: list[dict], config, directory: str) -> Iterator[dict]:
+    """Write shards ({name, rows}) on Ray, one per task; yields each shard's record as it is written."""
+    import json
+
+    import ray
+
+    from curation.stages.shard import ShardStage
+
+    cluster = init_ray(config.annotate.ray.address, config.annotate.ray.num_cpus)
+    resources = config.shard.workers
+    size = min(pool_size(resources, cluster), max(1, len(specs)))
+    ds = ray.data.from_items(specs, override_num_blocks=max(1, len(specs)))
+    ds = ds.map_batches(**map_batches_args(ShardStage, replace(resources, batch_size=1),
+                                           {"config": config.shard, "directory": directory}, size))
+    for batch in ds.iter_batches(batch_size=1, batch_format="numpy", prefetch_batches=0):
+        yield json.loads(batch["record"][0])
