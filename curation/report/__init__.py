@@ -1,0 +1,1 @@
+"""The HTML filtering report: plots (plots.py) and the page (page.py)."""

@@ -1,0 +1,179 @@
+"""The report page: one self-contained HTML file (plots and thumbnails inline) a person reads in a browser."""
+from __future__ import annotations
+
+import base64
+import html
+from collections import Counter
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from curation.buckets import MotionBuckets
+from curation.config import ReportConfig
+from curation.filters import Threshold
+from curation.motion import MOTION_UNIT
+from curation.report import plots
+
+# Score columns shown (when present), with their unit.
+SCORES = {"motion_mean": MOTION_UNIT, "motion_p90": MOTION_UNIT, "motion_static_frac": "fraction of pixels",
+          "aesthetic": "LAION aesthetic score", "clip_sim_mean": "cosine similarity",
+          "ocr_area_max": "text area / frame area", "duration_s": "seconds"}
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f6f7f9;color:#1d2733}
+header{background:#1d2733;color:#fff;padding:18px 32px}header h1{margin:0;font-size:22px}
+header p{margin:4px 0 0;color:#c8d0da;font-size:13px}
+main{max-width:1180px;margin:0 auto;padding:12px 32px 48px}
+section{background:#fff;border-radius:8px;box-shadow:0 1px 3px rgba(0,0,0,.08);margin:18px 0;padding:16px 20px}
+h2{font-size:17px;margin:0 0 10px}h3{font-size:14px;margin:14px 0 6px}
+.cards{display:flex;flex-wrap:wrap;gap:12px}.card{background:#eef3f9;border-radius:6px;padding:10px 14px;min-width:120px}
+.card b{display:block;font-size:20px}.card span{font-size:12px;color:#4a5868}
+table{border-collapse:collapse;font-size:13px}td,th{padding:4px 10px;border-bottom:1px solid #e3e7ec;text-align:left}
+th{background:#f0f3f6}.grid{display:flex;flex-wrap:wrap;gap:16px}.grid img{max-width:100%}
+.plot{flex:1 1 520px}.thumbs{display:flex;flex-wrap:wrap;gap:8px}
+figure{margin:0;width:176px;font-size:11px;color:#4a5868}figure img{width:176px;border-radius:4px;display:block}
+.warn{background:#fff3cd;border:1px solid #e0c25c;border-radius:6px;padding:10px 14px;font-size:13px}
+.muted{color:#6b7785;font-size:12px}
+"""
+
+
+def _esc(value) -> str:
+    return html.escape(str(value))
+
+
+def _card(value, label: str) -> str:
+    return f'<div class="card"><b>{_esc(value)}</b><span>{_esc(label)}</span></div>'
+
+
+def _table(headers: list[str], rows: list[list]) -> str:
+    head = "".join(f"<th>{_esc(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _img(src: str, alt: str) -> str:
+    return f'<img src="{src}" alt="{_esc(alt)}">'
+
+
+def build(df: pd.DataFrame, thresholds: list[Threshold], buckets: MotionBuckets, config: ReportConfig,
+          thumbnail: Callable[[str], bytes | None], title: str = "Filtering report") -> tuple[str, list[str]]:
+    """(HTML, names of the plots it holds). ``df`` is the filter output; ``thumbnail(clip_id)`` gives a JPEG."""
+    clips = df[df.clip_index.notna()]
+    keep = clips.keep.to_numpy(bool)
+    plots_made: list[str] = []
+    parts: list[str] = []
+
+    def plot(name: str, src: str) -> str:
+        plots_made.append(name)
+        return f'<div class="plot">{_img(src, name)}</div>'
+
+    # -- summary ----------------------------------------------------------------------------------------
+    videos = df.drop_duplicates("video_id")
+    hours = float(videos.video_duration_s.fillna(0).sum()) / 3600
+    kept_hours = float(clips.duration_s[keep].sum()) / 3600
+    errors = Counter(df.error_kind.dropna())
+    random = [c.replace("_random_weights", "") for c in df.columns
+              if c.endswith("_random_weights") and df[c].fillna(False).astype(bool).any()]
+    warn = ""
+    if random:
+        warn = (f'<p class="warn"><b>Random weights:</b> the {", ".join(random)} stage(s) ran with '
+                "random-initialised models (tests and demos only): their scores, captions and the filters on "
+                "them are meaningless here.</p>")
+    cards = "".join([_card(f"{len(videos):,}", "videos"), _card(f"{len(clips):,}", "clips"),
+                     _card(f"{hours:.2f}", "hours of video"), _card(f"{int(keep.sum()):,}", "clips kept"),
+                     _card(f"{kept_hours:.2f}", "hours kept"), _card(f"{sum(errors.values()):,}", "rows with errors")])
+    err_table = _table(["error kind", "rows"], [[k, v] for k, v in errors.most_common()]) if errors else \
+        '<p class="muted">No errors.</p>'
+    parts.append(f'<section><h2>Dataset</h2>{warn}<div class="cards">{cards}</div>'
+                 f"<h3>Errors by kind</h3>{err_table}</section>")
+
+    # -- funnel and overlap -----------------------------------------------------------------------------
+    reasons = clips.drop_reasons.apply(lambda r: list(r) if r is not None else [])
+    order = [t.reason for t in thresholds]
+    order = [r for r in dict.fromkeys([*(r for rs in reasons for r in rs if r.startswith("error")), *order])]
+    extra = sorted({r for rs in reasons for r in rs} - set(order))
+    order += extra
+    steps, remaining = [("all clips", len(clips))], np.ones(len(clips), bool)
+    for r in order:
+        remaining &= ~reasons.apply(lambda rs, r=r: r in rs).to_numpy(bool)
+        steps.append((r, int(remaining.sum())))
+    counts = Counter(r for rs in reasons for r in rs)
+    only = Counter(rs[0] for rs in reasons if len(rs) == 1)
+    rows = [[r, counts[r], only[r], f"{100 * counts[r] / max(len(clips), 1):.1f}%"] for r in order if counts[r]]
+    names = [r for r in order if counts[r]]
+    matrix = np.array([[sum(1 for rs in reasons if a in rs and b in rs) for b in names] for a in names])
+    funnel_html = plot("funnel", plots.funnel(steps))
+    overlap_html = plot("overlap", plots.overlap(names, matrix)) if len(names) > 1 else ""
+    parts.append(f'<section><h2>What each filter removed</h2><div class="grid">{funnel_html}{overlap_html}</div>'
+                 + _table(["rule", "clips dropped", "dropped by this rule only", "share of clips"], rows)
+                 + '<p class="muted">The funnel applies the rules in order; every rule is also evaluated on '
+                 "every clip (a clip lists all rules that dropped it).</p></section>")
+
+    # -- score histograms -------------------------------------------------------------------------------
+    hist_html = []
+    for column in [c for c in SCORES if c in clips.columns] + sorted(
+            {t.column for t in thresholds} - set(SCORES) - {"short_side"}):
+        if column not in clips.columns:
+            continue
+        values = clips[column].to_numpy(float)
+        lines = [(t.keep_min if t.keep_min is not None else t.keep_max, t.reason)
+                 for t in thresholds if t.column == column]
+        hist_html.append(plot(f"hist:{column}", plots.histogram(values, keep, column, SCORES.get(column, ""),
+                                                                config.bins, lines)))
+    parts.append(f'<section><h2>Scores and thresholds</h2><div class="grid">{"".join(hist_html)}</div></section>')
+
+    # -- distributions ----------------------------------------------------------------------------------
+    kept = clips[keep]
+    ids = kept.motion_bucket_id.dropna().astype(int) if "motion_bucket_id" in kept else pd.Series(dtype=int)
+    bucket_counts = np.bincount(ids // 16, minlength=16) if len(ids) else np.zeros(16, int)
+    bucket_plot = plot("motion_buckets", plots.bars([f"{16 * i}-{16 * i + 15}" for i in range(16)],
+                                                   list(bucket_counts), "motion_bucket_id of kept clips",
+                                                   f"bucket ({buckets.kind} mapping of {buckets.column})"))
+    res = Counter(f"{w}x{h}" for w, h in zip(clips.width, clips.height)).most_common(12)
+    res_plot = plot("resolution", plots.bars([r for r, _ in res], [c for _, c in res], "resolution (all clips)",
+                                             "width x height"))
+    dur = kept.duration_s.to_numpy(float)
+    dur_plot = plot("duration", plots.histogram(clips.duration_s.to_numpy(float), keep, "clip duration", "seconds",
+                                                config.bins, []))
+    mapping = (f"{buckets.kind} mapping of <code>{_esc(buckets.column)}</code> ({_esc(buckets.unit)})"
+               + (f", fitted on {buckets.fitted_on:,} kept clips" if buckets.kind == "quantile" else ""))
+    examples = ", ".join(f"{m:g} &rarr; {int(buckets.bucket(m)[0])}" for m in (1, 10, 30, 100, 300))
+    parts.append(f'<section><h2>Motion buckets, durations, resolutions</h2><p>{mapping}. Examples (px/s@256 '
+                 f"&rarr; bucket): {examples}. Kept clips: {len(dur):,}, median duration "
+                 f"{np.median(dur) if len(dur) else 0:.1f} s.</p>"
+                 f'<div class="grid">{bucket_plot}{dur_plot}{res_plot}</div></section>')
+
+    # -- thumbnails -------------------------------------------------------------------------------------
+    def thumbs(rows: pd.DataFrame, label: Callable[[pd.Series], str]) -> str:
+        out = []
+        for _, row in rows.iterrows():
+            jpeg = thumbnail(row.clip_id)
+            img = (_img("data:image/jpeg;base64," + base64.b64encode(jpeg).decode(), row.clip_id) if jpeg
+                   else '<div class="muted">(no keyframe)</div>')
+            out.append(f"<figure>{img}<figcaption>{_esc(label(row))}</figcaption></figure>")
+        return f'<div class="thumbs">{"".join(out)}</div>'
+
+    n = config.thumbnails
+    gallery = []
+    if n:
+        valid = clips[clips.error.isna()]
+        for column in [c for c in SCORES if c in valid.columns and c != "duration_s"]:
+            v = valid[valid[column].notna()].sort_values(column)
+            if v.empty:
+                continue
+            fmt = lambda r, c=column: f"{c} {r[c]:.3g} · {r.clip_id[-5:]}"  # noqa: E731
+            gallery.append(f"<h3>{_esc(column)}: lowest</h3>" + thumbs(v.head(n), fmt))
+            gallery.append(f"<h3>{_esc(column)}: highest</h3>" + thumbs(v.tail(n).iloc[::-1], fmt))
+        for r in names:
+            dropped = clips[reasons.apply(lambda rs, r=r: r in rs).to_numpy(bool)].head(n)
+            gallery.append(f"<h3>Dropped by “{_esc(r)}”</h3>" + thumbs(
+                dropped, lambda row: f"{row.clip_id[-5:]} · " + "; ".join(row.drop_reasons)))
+    parts.append('<section><h2>Clips</h2><p class="muted">Middle keyframe of each clip.</p>'
+                 + "".join(gallery) + "</section>")
+
+    page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_esc(title)}</title>"
+            f"<style>{CSS}</style></head><body><header><h1>{_esc(title)}</h1><p>{len(clips):,} clips from "
+            f"{len(videos):,} videos; {int(keep.sum()):,} kept.</p></header><main>{''.join(parts)}</main>"
+            "</body></html>")
+    return page, plots_made

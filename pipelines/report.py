@@ -1,0 +1,57 @@
+"""``curate report``: the filter output as one self-contained HTML page."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from curation.buckets import MotionBuckets
+from curation.config import Config, ConfigError
+from curation.filters import load_thresholds
+from curation.report.page import build
+from pipelines.filter import BUCKETS_FILE, CLIPS_FILE, SUMMARY_FILE, THRESHOLDS_FILE
+
+
+def run_report(filtered: str, output: str | None, config: Config) -> Path:
+    """Write the report (default ``FILTERED/report.html``); returns its path."""
+    folder = Path(filtered)
+    for name in (CLIPS_FILE, THRESHOLDS_FILE, BUCKETS_FILE, SUMMARY_FILE):
+        if not (folder / name).is_file():
+            raise ConfigError(f"{folder}: not a filter output (no {name})")
+    table = pq.read_table(folder / CLIPS_FILE)
+    table = table.drop_columns([c for c in ("clip_embedding",) if c in table.column_names])
+    df = table.to_pandas()
+    thresholds, _ = load_thresholds(folder / THRESHOLDS_FILE)
+    buckets = MotionBuckets.load(folder / BUCKETS_FILE)
+    annotations = Path(json.loads((folder / SUMMARY_FILE).read_text())["annotations"])
+    cache: dict[str, bytes] = {}
+
+    def thumbnail(clip_id: str) -> bytes | None:
+        return cache.get(clip_id)
+
+    # Only the thumbnails the page shows are read: a first pass collects which clips those are.
+    wanted: list[str] = []
+    build(df, thresholds, buckets, config.report, lambda c: wanted.append(c) or None)
+    parts = sorted((annotations / "keyframes").glob("part-*.parquet"))
+    if wanted and parts:
+        import cv2
+        import numpy as np
+
+        for part in parts:
+            kf = pq.read_table(part, columns=["clip_id", "position", "jpeg"],
+                               filters=(pc.field("position") == "middle") & pc.field("clip_id").isin(wanted))
+            for clip_id, jpeg in zip(kf.column("clip_id").to_pylist(), kf.column("jpeg").to_pylist()):
+                image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+                small = cv2.resize(image, (352, int(352 * image.shape[0] / image.shape[1])),
+                                   interpolation=cv2.INTER_AREA)
+                cache[clip_id] = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
+    page, _ = build(df, thresholds, buckets, config.report, thumbnail,
+                    title=f"Filtering report: {annotations.name}")
+    path = Path(output) if output else folder / "report.html"
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
