@@ -4,8 +4,8 @@ Two mappings, both monotone in the motion score (px/s@256) and spanning 0..255:
 
 - ``quantile`` (default): fitted on the kept clips; 257 knots are the dataset's motion percentiles at
   0, 100/256, ..., 100 %, so every bucket holds about the same number of clips and the median clip gets about
-  127, SVD's default bucket at generation time. A clip's bucket is the middle of the buckets its value spans
-  (ties such as many static clips share one bucket instead of all taking the lowest).
+  127, SVD's default bucket at generation time. A clip's bucket is the number of inner knots below its value,
+  so tied values share the lowest bucket of their range (many static clips all get bucket 0, "no motion").
 - ``fixed``: a physical, dataset-independent mapping,
   ``bucket = 255 * log(1 + m / m0) / log(1 + m_max / m0)`` (defaults m0 = 2 px/s@256, the static threshold,
   m_max = 1024 px/s@256, a whole short side in a quarter second), rounded and clipped; the same motion gets
@@ -64,10 +64,7 @@ class MotionBuckets:
             b = 255.0 * np.log1p(np.maximum(m[ok], 0.0) / self.m0) / math.log1p(self.m_max / self.m0)
             out[ok] = np.clip(np.round(b), 0, N_BUCKETS - 1).astype(np.int64)
         else:
-            inner = np.asarray(self.knots[1:-1])
-            left = np.searchsorted(inner, m[ok], side="left")
-            right = np.searchsorted(inner, m[ok], side="right")
-            out[ok] = (left + right) // 2
+            out[ok] = np.searchsorted(np.asarray(self.knots[1:-1]), m[ok], side="left")
         return out
 
     def motion(self, bucket: int) -> float:

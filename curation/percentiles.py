@@ -41,6 +41,15 @@ def order_statistic(chunks: Chunks, k: int, in_memory: int = 1 << 20) -> float:
             values = np.sort(np.concatenate(inside)) if n_inside else np.array([lo])
             return float(values[k - below])
         edges = np.linspace(lo, hi, BINS + 1)
+        if np.any(np.diff(edges) <= 0):
+            # So narrow a range holds few distinct floats (ties): count each distinct value exactly.
+            tally: dict[float, int] = {}
+            for c in inside:
+                for value, n in zip(*np.unique(c, return_counts=True)):
+                    tally[float(value)] = tally.get(float(value), 0) + int(n)
+            distinct = sorted(tally)
+            cum = np.cumsum([tally[v] for v in distinct])
+            return distinct[int(np.searchsorted(cum, k - below, side="right"))]
         counts = np.zeros(BINS, np.int64)
         for c in inside:
             counts += np.histogram(c, bins=edges)[0]

@@ -36,8 +36,14 @@ class Truth:
     fps: float = 25.0
 
 
+BLACK = -1  # the seed of an all-black shot (for fades from and to black)
+
+
 def texture(seed: int, width: int, height: int) -> np.ndarray:
-    """A colourful texture with structure at several scales (BGR uint8), different for every seed."""
+    """A colourful texture with structure at several scales (BGR uint8), different for every seed; all black
+    for ``BLACK``."""
+    if seed == BLACK:
+        return np.zeros((height, width, 3), np.uint8)
     rng = np.random.default_rng(seed)
     image = np.zeros((height, width, 3), np.float32)
     for scale, weight in ((8, 0.5), (32, 0.3), (96, 0.2)):
@@ -128,6 +134,24 @@ def sample_corpus(directory: str | Path) -> dict[str, Truth]:
         "dissolve_static.mp4": [Shot(90, seed=5), Shot(110, (0.5, 0.0), seed=6, transition_in=20),
                                 Shot(60, seed=7)],
         "text_overlay.mp4": [Shot(80, seed=8, text="SUBTITLE TEXT"), Shot(80, (1.0, 0.0), seed=9, text="HELLO")],
+        "long_pan.mp4": [Shot(400, (0.8, 0.2), seed=10)],
+    }
+    return {name: write_video(directory / name, shots) for name, shots in specs.items()}
+
+
+def demo_corpus(directory: str | Path) -> dict[str, Truth]:
+    """The `curate demo` corpus: static and moving shots, hard cuts, a fade from black, a dissolve, text
+    overlays, and a long pan (split into several clips), about 50 s in all."""
+    directory = Path(directory)
+    specs = {
+        "cuts_and_motion.mp4": [Shot(75, seed=1), Shot(100, (1.0, 0.0), seed=2), Shot(90, (0.0, 0.5), seed=3),
+                                Shot(80, (2.0, 1.0), seed=4)],
+        "fade_from_black.mp4": [Shot(40, seed=BLACK), Shot(100, (0.3, 0.0), seed=11, transition_in=25),
+                                Shot(90, (3.0, 0.0), seed=12)],
+        "dissolve_static.mp4": [Shot(90, seed=5), Shot(110, (0.5, 0.0), seed=6, transition_in=20),
+                                Shot(60, seed=7)],
+        "text_overlay.mp4": [Shot(80, seed=8, text="SUBTITLE TEXT"), Shot(80, (1.0, 0.0), seed=9, text="HELLO"),
+                             Shot(80, (0.6, 0.3), seed=13, text="BREAKING NEWS: BIG TEXT")],
         "long_pan.mp4": [Shot(400, (0.8, 0.2), seed=10)],
     }
     return {name: write_video(directory / name, shots) for name, shots in specs.items()}

@@ -57,6 +57,53 @@ def _models_parser(sub) -> None:
                    help="override a config value (repeatable)")
 
 
+def _config_args(p) -> None:
+    p.add_argument("--config", "-c", metavar="FILE", help="YAML config (default: built-in defaults, "
+                                                          "see configs/default.yaml)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set filter.min_duration_s=3 (repeatable)")
+
+
+def _curate_parsers(sub) -> None:
+    p = sub.add_parser("filter", help="percentile/absolute filters and motion buckets over an annotate output",
+                       description="Drop the bottom/top percent of annotations (exact percentiles over all clips "
+                                   "without errors) or values outside bounds, plus duration/resolution/fps bounds; "
+                                   "rules combine with AND and every dropped clip lists all rules that dropped it. "
+                                   "Writes DIR/clips.parquet (keep, drop_reasons, motion_bucket_id and all scores), "
+                                   "DIR/thresholds.json (reuse with --thresholds) and DIR/motion_buckets.json.")
+    p.add_argument("annotations", metavar="ANNOTATIONS", help="output folder of `curate annotate`")
+    p.add_argument("--output", "-o", required=True, metavar="DIR")
+    p.add_argument("--thresholds", metavar="FILE", help="apply these saved thresholds (and the motion_buckets.json "
+                                                        "beside them) instead of computing new ones")
+    _config_args(p)
+    p = sub.add_parser("report", help="the HTML filtering report of a filter output",
+                       description="Write a self-contained HTML report (plots and thumbnails inline).")
+    p.add_argument("filtered", metavar="FILTERED", help="output folder of `curate filter`")
+    p.add_argument("--output", "-o", metavar="FILE", help="default FILTERED/report.html")
+    _config_args(p)
+    p = sub.add_parser("shard", help="WebDataset shards of the kept clips of a filter output",
+                       description="Cut every kept clip, encode it as H.264 mp4 (PyAV), and write tar shards with "
+                                   "its JSON metadata and a thumbnail, plus DIR/index.json. Reruns skip shards "
+                                   "already written.")
+    p.add_argument("filtered", metavar="FILTERED", help="output folder of `curate filter`")
+    p.add_argument("--output", "-o", required=True, metavar="DIR")
+    _config_args(p)
+    p.add_argument("--quiet", "-q", action="store_true")
+    p = sub.add_parser("run", help="annotate -> filter -> report -> shard from one config",
+                       description="The whole job: DIR/annotated, DIR/filtered (with report.html), DIR/shards.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="as for `curate annotate`")
+    p.add_argument("--output", "-o", required=True, metavar="DIR")
+    _config_args(p)
+    p.add_argument("--overwrite", action="store_true", help="start the annotate step over")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p = sub.add_parser("demo", help="generate a synthetic corpus and run the whole chain offline",
+                       description="Writes synthetic videos (static and moving shots, cuts, a fade from black, "
+                                   "a dissolve, text overlays) to DIR/videos and runs `curate run` on them with "
+                                   "configs/offline.yaml (tiny random CLIP/CoCa, flagged); ends with the report path.")
+    p.add_argument("--output", "-o", default="out/demo", metavar="DIR", help="default out/demo")
+    p.add_argument("--quiet", "-q", action="store_true")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="curate", description="Video data curation for video diffusion training.")
     parser.add_argument("--log-level", default="WARNING", help="Python logging level (default WARNING)")
@@ -64,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     _annotate_parser(sub)
     _sample_parser(sub)
     _models_parser(sub)
+    _curate_parsers(sub)
     return parser
 
 
@@ -75,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
             return _annotate(args)
         if args.command == "models":
             return _models(args)
+        if args.command in ("filter", "report", "shard", "run", "demo"):
+            from pipelines.run import main as curate_main
+
+            return curate_main(args)
         if args.command == "sample":
             from curation.synthetic import sample_corpus
 

@@ -18,7 +18,7 @@ from curation.report import plots
 # Score columns shown (when present), with their unit.
 SCORES = {"motion_mean": MOTION_UNIT, "motion_p90": MOTION_UNIT, "motion_static_frac": "fraction of pixels",
           "aesthetic": "LAION aesthetic score", "clip_sim_mean": "cosine similarity",
-          "ocr_area_max": "text area / frame area", "duration_s": "seconds"}
+          "ocr_area_max": "text area / frame area"}
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f6f7f9;color:#1d2733}
@@ -54,6 +54,11 @@ def _table(headers: list[str], rows: list[list]) -> str:
 
 def _img(src: str, alt: str) -> str:
     return f'<img src="{src}" alt="{_esc(alt)}">'
+
+
+def _name(row) -> str:
+    """``video.mp4 #3``: the source file and the clip's index in it."""
+    return f"{str(row.video_path).rsplit('/', 1)[-1]} #{int(row.clip_index)}"
 
 
 def build(df: pd.DataFrame, thresholds: list[Threshold], buckets: MotionBuckets, config: ReportConfig,
@@ -113,7 +118,7 @@ def build(df: pd.DataFrame, thresholds: list[Threshold], buckets: MotionBuckets,
     # -- score histograms -------------------------------------------------------------------------------
     hist_html = []
     for column in [c for c in SCORES if c in clips.columns] + sorted(
-            {t.column for t in thresholds} - set(SCORES) - {"short_side"}):
+            {t.column for t in thresholds} - set(SCORES) - {"short_side", "duration_s"}):
         if column not in clips.columns:
             continue
         values = clips[column].to_numpy(float)
@@ -134,8 +139,10 @@ def build(df: pd.DataFrame, thresholds: list[Threshold], buckets: MotionBuckets,
     res_plot = plot("resolution", plots.bars([r for r, _ in res], [c for _, c in res], "resolution (all clips)",
                                              "width x height"))
     dur = kept.duration_s.to_numpy(float)
+    dur_lines = [(t.keep_min if t.keep_min is not None else t.keep_max, t.reason)
+                 for t in thresholds if t.column == "duration_s"]
     dur_plot = plot("duration", plots.histogram(clips.duration_s.to_numpy(float), keep, "clip duration", "seconds",
-                                                config.bins, []))
+                                                config.bins, dur_lines))
     mapping = (f"{buckets.kind} mapping of <code>{_esc(buckets.column)}</code> ({_esc(buckets.unit)})"
                + (f", fitted on {buckets.fitted_on:,} kept clips" if buckets.kind == "quantile" else ""))
     examples = ", ".join(f"{m:g} &rarr; {int(buckets.bucket(m)[0])}" for m in (1, 10, 30, 100, 300))
@@ -162,13 +169,13 @@ def build(df: pd.DataFrame, thresholds: list[Threshold], buckets: MotionBuckets,
             v = valid[valid[column].notna()].sort_values(column)
             if v.empty:
                 continue
-            fmt = lambda r, c=column: f"{c} {r[c]:.3g} · {r.clip_id[-5:]}"  # noqa: E731
+            fmt = lambda r, c=column: f"{c} {r[c]:.3g} · {_name(r)}"  # noqa: E731
             gallery.append(f"<h3>{_esc(column)}: lowest</h3>" + thumbs(v.head(n), fmt))
             gallery.append(f"<h3>{_esc(column)}: highest</h3>" + thumbs(v.tail(n).iloc[::-1], fmt))
         for r in names:
             dropped = clips[reasons.apply(lambda rs, r=r: r in rs).to_numpy(bool)].head(n)
             gallery.append(f"<h3>Dropped by “{_esc(r)}”</h3>" + thumbs(
-                dropped, lambda row: f"{row.clip_id[-5:]} · " + "; ".join(row.drop_reasons)))
+                dropped, lambda row: f"{_name(row)} · " + "; ".join(row.drop_reasons)))
     parts.append('<section><h2>Clips</h2><p class="muted">Middle keyframe of each clip.</p>'
                  + "".join(gallery) + "</section>")
 
