@@ -49,7 +49,7 @@ def encode_clip(path: str, start_s: float, end_s: float, source_fps: float, conf
     middle = n_out // 2
     with av.open(out, "w", format="mp4") as container:
         stream = None
-        pending = None
+        pending = None  # the latest decoded frame: what the next output instants show
         for frame in iter_frames(path, start_s=start_s, end_s=end_s):
             if size is None:
                 w, h = frame.display_size
@@ -57,29 +57,32 @@ def encode_clip(path: str, start_s: float, end_s: float, source_fps: float, conf
                 stream = container.add_stream("libx264", rate=rate)
                 stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
                 stream.options = {"crf": str(config.crf), "preset": config.preset}
-            # Emit every output instant this frame covers (resampling by sample-and-hold).
+            # Emit every output instant before this frame (resampling by sample-and-hold).
             while frames < n_out and start_s + frames / fps < frame.time_s + 1e-9 and pending is not None:
-                frames = _emit(container, stream, pending, frames, 1 / rate)
-                if frames == middle + 1:
+                if frames == middle:
                     thumb_src = pending
-            pending = frame.bgr_exact(*size)
+                frames = _emit(container, stream, pending, size, frames, 1 / rate)
+            pending = frame
         while frames < n_out and pending is not None:
-            frames = _emit(container, stream, pending, frames, 1 / rate)
-            if frames == middle + 1:
+            if frames == middle:
                 thumb_src = pending
+            frames = _emit(container, stream, pending, size, frames, 1 / rate)
         if stream is None:
             raise VideoError("no_frames", f"no frame decoded in [{start_s:.3f}, {end_s:.3f}) s")
         for packet in stream.encode():
             container.mux(packet)
     thumb_src = thumb_src if thumb_src is not None else pending
     tw, th = scaled_size(size[0], size[1], long_side=config.thumbnail_long_side)
-    ok, jpg = cv2.imencode(".jpg", cv2.resize(thumb_src, (tw, th), interpolation=cv2.INTER_AREA),
-                           [cv2.IMWRITE_JPEG_QUALITY, 90])
+    ok, jpg = cv2.imencode(".jpg", thumb_src.bgr_exact(tw, th), [cv2.IMWRITE_JPEG_QUALITY, 90])
     return EncodedClip(out.getvalue(), jpg.tobytes(), frames, fps, size[0], size[1])
 
 
-def _emit(container, stream, bgr: np.ndarray, index: int, time_base: Fraction) -> int:
-    frame = av.VideoFrame.from_ndarray(bgr, format="bgr24")
+def _emit(container, stream, decoded, size: tuple[int, int], index: int, time_base: Fraction) -> int:
+    if decoded.rotation == 0:
+        # swscale straight to the encoder's format and size: no round trip through an RGB array.
+        frame = decoded.frame.reformat(width=size[0], height=size[1], format="yuv420p", interpolation="AREA")
+    else:
+        frame = av.VideoFrame.from_ndarray(decoded.bgr_exact(*size), format="bgr24")
     frame.pts = index
     frame.time_base = time_base
     for packet in stream.encode(frame):

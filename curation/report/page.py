@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from collections import Counter
 from collections.abc import Callable
 
@@ -56,14 +57,54 @@ def _img(src: str, alt: str) -> str:
     return f'<img src="{src}" alt="{_esc(alt)}">'
 
 
+def reason_flags(clips: pd.DataFrame, thresholds: list[Threshold]) -> tuple[np.ndarray, list[str]]:
+    """(n_clips x n_reasons bool matrix, reason names): errors first, then the rules in their order."""
+    order = [t.reason for t in thresholds]
+    seen: dict[str, None] = {}
+    for rs in clips.drop_reasons:
+        for r in (rs if rs is not None else ()):
+            seen.setdefault(r, None)
+    names = sorted(r for r in seen if r.startswith("error")) + list(dict.fromkeys(order)) + sorted(
+        r for r in seen if not r.startswith("error") and r not in order)
+    column = {r: j for j, r in enumerate(names)}
+    flags = np.zeros((len(clips), len(names)), bool)
+    for i, rs in enumerate(clips.drop_reasons):
+        for r in (rs if rs is not None else ()):
+            flags[i, column[r]] = True
+    return flags, names
+
+
 def _name(row) -> str:
     """``video.mp4 #3``: the source file and the clip's index in it."""
     return f"{str(row.video_path).rsplit('/', 1)[-1]} #{int(row.clip_index)}"
 
 
+THUMB = re.compile(r"<!--thumb:([^>]*)-->")
+
+
+def fill_thumbnails(page: str, jpeg: Callable[[str], bytes | None]) -> str:
+    """Replace the page's thumbnail placeholders with inline JPEGs (``jpeg(clip_id)``; None = not available)."""
+    def image(match: re.Match) -> str:
+        data = jpeg(match.group(1))
+        if not data:
+            return '<div class="muted">(no keyframe)</div>'
+        return _img("data:image/jpeg;base64," + base64.b64encode(data).decode(), match.group(1))
+    return THUMB.sub(image, page)
+
+
+def columns_needed(thresholds: list[Threshold], buckets: MotionBuckets, available: list[str]) -> list[str]:
+    """The filter-output columns the page reads (a 1M-clip table is read without its text columns)."""
+    base = ["clip_id", "video_id", "video_path", "clip_index", "keep", "drop_reasons", "duration_s",
+            "video_duration_s", "width", "height", "error_kind", "error", "motion_bucket_id"]
+    wanted = base + list(SCORES) + [t.column for t in thresholds] + [buckets.column]
+    wanted += [c for c in available if c.endswith("_random_weights")]
+    return [c for c in dict.fromkeys(wanted) if c in available]
+
+
 def build(df: pd.DataFrame, thresholds: list[Threshold], buckets: MotionBuckets, config: ReportConfig,
-          thumbnail: Callable[[str], bytes | None], title: str = "Filtering report") -> tuple[str, list[str]]:
-    """(HTML, names of the plots it holds). ``df`` is the filter output; ``thumbnail(clip_id)`` gives a JPEG."""
+          title: str = "Filtering report") -> tuple[str, list[str]]:
+    """(HTML, names of the plots it holds). ``df`` is the filter output. Thumbnails are placeholders that
+    :func:`fill_thumbnails` replaces, so only the clips shown are ever read."""
     clips = df[df.clip_index.notna()]
     keep = clips.keep.to_numpy(bool)
     plots_made: list[str] = []
@@ -94,20 +135,20 @@ def build(df: pd.DataFrame, thresholds: list[Threshold], buckets: MotionBuckets,
                  f"<h3>Errors by kind</h3>{err_table}</section>")
 
     # -- funnel and overlap -----------------------------------------------------------------------------
-    reasons = clips.drop_reasons.apply(lambda r: list(r) if r is not None else [])
-    order = [t.reason for t in thresholds]
-    order = [r for r in dict.fromkeys([*(r for rs in reasons for r in rs if r.startswith("error")), *order])]
-    extra = sorted({r for rs in reasons for r in rs} - set(order))
-    order += extra
+    flags, names_all = reason_flags(clips, thresholds)
     steps, remaining = [("all clips", len(clips))], np.ones(len(clips), bool)
-    for r in order:
-        remaining &= ~reasons.apply(lambda rs, r=r: r in rs).to_numpy(bool)
+    for j, r in enumerate(names_all):
+        remaining &= ~flags[:, j]
         steps.append((r, int(remaining.sum())))
-    counts = Counter(r for rs in reasons for r in rs)
-    only = Counter(rs[0] for rs in reasons if len(rs) == 1)
-    rows = [[r, counts[r], only[r], f"{100 * counts[r] / max(len(clips), 1):.1f}%"] for r in order if counts[r]]
-    names = [r for r in order if counts[r]]
-    matrix = np.array([[sum(1 for rs in reasons if a in rs and b in rs) for b in names] for a in names])
+    per_rule = flags.sum(axis=0)
+    single = flags.sum(axis=1) == 1
+    only = flags[single].sum(axis=0)
+    used = [j for j in range(len(names_all)) if per_rule[j]]
+    names = [names_all[j] for j in used]
+    rows = [[names_all[j], int(per_rule[j]), int(only[j]), f"{100 * per_rule[j] / max(len(clips), 1):.1f}%"]
+            for j in used]
+    sub = flags[:, used].astype(np.int64)
+    matrix = sub.T @ sub
     funnel_html = plot("funnel", plots.funnel(steps))
     overlap_html = plot("overlap", plots.overlap(names, matrix)) if len(names) > 1 else ""
     parts.append(f'<section><h2>What each filter removed</h2><div class="grid">{funnel_html}{overlap_html}</div>'
@@ -155,10 +196,8 @@ def build(df: pd.DataFrame, thresholds: list[Threshold], buckets: MotionBuckets,
     def thumbs(rows: pd.DataFrame, label: Callable[[pd.Series], str]) -> str:
         out = []
         for _, row in rows.iterrows():
-            jpeg = thumbnail(row.clip_id)
-            img = (_img("data:image/jpeg;base64," + base64.b64encode(jpeg).decode(), row.clip_id) if jpeg
-                   else '<div class="muted">(no keyframe)</div>')
-            out.append(f"<figure>{img}<figcaption>{_esc(label(row))}</figcaption></figure>")
+            out.append(f"<figure><!--thumb:{_esc(row.clip_id)}--><figcaption>{_esc(label(row))}</figcaption>"
+                       "</figure>")
         return f'<div class="thumbs">{"".join(out)}</div>'
 
     n = config.thumbnails
@@ -172,8 +211,8 @@ def build(df: pd.DataFrame, thresholds: list[Threshold], buckets: MotionBuckets,
             fmt = lambda r, c=column: f"{c} {r[c]:.3g} · {_name(r)}"  # noqa: E731
             gallery.append(f"<h3>{_esc(column)}: lowest</h3>" + thumbs(v.head(n), fmt))
             gallery.append(f"<h3>{_esc(column)}: highest</h3>" + thumbs(v.tail(n).iloc[::-1], fmt))
-        for r in names:
-            dropped = clips[reasons.apply(lambda rs, r=r: r in rs).to_numpy(bool)].head(n)
+        for j, r in zip(used, names):
+            dropped = clips[flags[:, j]].head(n)
             gallery.append(f"<h3>Dropped by “{_esc(r)}”</h3>" + thumbs(
                 dropped, lambda row: f"{_name(row)} · " + "; ".join(row.drop_reasons)))
     parts.append('<section><h2>Clips</h2><p class="muted">Middle keyframe of each clip.</p>'

@@ -1,0 +1,180 @@
+"""Curate-step benchmark: `curate filter` and `curate report` on a large generated annotation table (default 1M
+clips) with their peak memory, and shard writing against a plain PyAV loop (a user's cut-and-encode script)
+on the same clips, in one run. Prints Markdown for BENCHMARKS.md.
+
+    .venv/bin/python benchmarks/bench_curate.py [--rows 1000000] [--shard-clips 24]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from curation.schema import CLIP_SCHEMA, STAGE_SCHEMAS  # noqa: E402
+
+PY = str(ROOT / ".venv" / "bin" / "python")
+
+
+def synthetic_annotations(out: Path, rows: int, parts: int = 10) -> None:
+    """An annotate output with ``rows`` clips of plausible, independent random scores (no keyframes)."""
+    rng = np.random.default_rng(0)
+    for folder in ("annotations", "keyframes", "ocr", "clip", "caption"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+    per = rows // parts
+    for p in range(parts):
+        n = per if p < parts - 1 else rows - per * (parts - 1)
+        base = p * per
+        video = [f"{(base + i) // 8:016x}" for i in range(n)]
+        clip_index = [(base + i) % 8 for i in range(n)]
+        clip_id = [f"{v}-{c:05d}" for v, c in zip(video, clip_index)]
+        start = rng.uniform(0, 100, n)
+        dur = rng.uniform(1, 12, n)
+        cols = {"video_id": video, "video_path": [f"/data/{v}.mp4" for v in video], "clip_index": clip_index,
+                "clip_id": clip_id, "shot_index": clip_index, "start_s": start, "end_s": start + dur,
+                "duration_s": dur, "num_frames": (dur * 25).astype(np.int32), "fps": np.full(n, 25.0),
+                "width": rng.choice([640, 1280, 1920], n), "height": rng.choice([360, 720, 1080], n),
+                "video_duration_s": np.full(n, 120.0), "motion_mean": rng.lognormal(3, 1, n),
+                "motion_p50": rng.lognormal(2.8, 1, n), "motion_p90": rng.lognormal(3.5, 1, n),
+                "motion_static_frac": rng.uniform(0, 1, n), "motion_pairs": np.full(n, 8, np.int32),
+                "detector": ["cascade-hybrid"] * n}
+        table = pa.table({f.name: (pa.array(cols[f.name], f.type) if f.name in cols else pa.nulls(n, f.type))
+                          for f in CLIP_SCHEMA}, schema=CLIP_SCHEMA)
+        name = f"part-{p:05d}.parquet"
+        pq.write_table(table, out / "annotations" / name)
+        stage_values = {
+            "ocr": {"ocr_area_max": rng.exponential(0.02, n), "ocr_area_mean": rng.exponential(0.01, n),
+                    "ocr_boxes": rng.integers(0, 5, n).astype(np.int32), "ocr_text": [""] * n},
+            "clip": {"aesthetic": rng.normal(5, 0.8, n), "clip_sim_mean": rng.normal(0.28, 0.04, n),
+                     "clip_sim_min": rng.normal(0.25, 0.04, n)},
+            "caption": {"caption": ["a person walking down a street"] * n},
+        }
+        for stage, values in stage_values.items():
+            schema = STAGE_SCHEMAS[stage]
+            data = {"clip_id": clip_id, "video_id": video, f"{stage}_model": ["bench"] * n,
+                    f"{stage}_random_weights": [False] * n, **values}
+            pq.write_table(pa.table({f.name: (pa.array(data[f.name], f.type) if f.name in data
+                                              else pa.nulls(n, f.type)) for f in schema}, schema=schema),
+                           out / stage / name)
+
+
+def measured(code: str) -> tuple[float, float, str]:
+    """Run ``code`` in a fresh interpreter: (seconds, peak RSS in MiB, its stdout)."""
+    wrapper = ("import resource, time, sys\nsys.path.insert(0, %r)\nt = time.perf_counter()\n%s\n"
+               "print('BENCH', time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+               % (str(ROOT), code))
+    run = subprocess.run([PY, "-c", wrapper], capture_output=True, text=True, cwd=ROOT)
+    if run.returncode:
+        raise RuntimeError(run.stderr[-2000:])
+    line = [x for x in run.stdout.splitlines() if x.startswith("BENCH")][-1].split()
+    return float(line[1]), float(line[2]) / 1024, run.stdout
+
+
+def plain_pyav(rows: list[dict], out_dir: Path) -> None:
+    """What a user writes by hand: for each clip, seek, decode the span, encode libx264 (same crf/preset)."""
+    import av
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for row in rows:
+        with av.open(row["video_path"]) as inp, av.open(str(out_dir / f"{row['clip_id']}.mp4"), "w") as out:
+            src = inp.streams.video[0]
+            src.thread_type = "AUTO"
+            dst = out.add_stream("libx264", rate=Fraction(row["fps"]).limit_denominator(1001))
+            dst.width, dst.height, dst.pix_fmt = src.codec_context.width, src.codec_context.height, "yuv420p"
+            dst.options = {"crf": "20", "preset": "veryfast"}
+            inp.seek(int(row["start_s"] / src.time_base), stream=src, backward=True)
+            k = 0
+            for frame in inp.decode(src):
+                t = float(frame.pts * src.time_base)
+                if t < row["start_s"] - 1e-6:
+                    continue
+                if t >= row["end_s"]:
+                    break
+                new = av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")
+                new.pts = k
+                k += 1
+                for packet in dst.encode(new):
+                    out.mux(packet)
+            for packet in dst.encode():
+                out.mux(packet)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--demo", help="an existing `curate demo` output to take shard clips from")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-curate-"))
+    synthetic_annotations(work / "annotated", args.rows)
+    cfg = "from curation.config import load_config\nc = load_config(None)\n"
+    t_filter, mem_filter, _ = measured(cfg + "from pipelines.filter import run_filter\n"
+                                       f"run_filter({str(work / 'annotated')!r}, {str(work / 'filtered')!r}, c)")
+    t_report, mem_report, _ = measured(cfg + "from pipelines.report import run_report\n"
+                                       f"run_report({str(work / 'filtered')!r}, None, c)")
+    t_read, mem_read, _ = measured("from curation.store import read_annotations\n"
+                                   f"read_annotations({str(work / 'annotated')!r})")
+    size = (work / "filtered" / "report.html").stat().st_size / 2**20
+
+    demo = Path(args.demo) if args.demo else work / "demo"
+    if not args.demo:
+        subprocess.run([str(ROOT / ".venv/bin/curate"), "demo", "--output", str(demo), "-q"], check=True,
+                       capture_output=True)
+    table = pq.read_table(demo / "filtered" / "clips.parquet")
+    rows = [r for r in table.drop_columns(["drop_reasons"]).to_pylist() if r["clip_index"] is not None]
+    from curation.config import load_config
+    from curation.shards import write_shard
+
+    start = time.perf_counter()
+    write_shard(work / "one-process.tar", rows, load_config(None).shard)
+    t_ours = time.perf_counter() - start
+    start = time.perf_counter()
+    plain_pyav(rows, work / "plain")
+    t_plain = time.perf_counter() - start
+    frames = sum(int(r["num_frames"]) for r in rows)
+    filtered = work / "filtered-demo"
+    filtered.mkdir()
+    kept_all = table.set_column(table.schema.get_field_index("keep"), "keep",
+                                pa.array(np.asarray(table["clip_index"].is_valid())))
+    pq.write_table(kept_all, filtered / "clips.parquet")
+    start = time.perf_counter()
+    run = subprocess.run([str(ROOT / ".venv/bin/curate"), "shard", str(filtered), "--output", str(work / "shards"),
+                          "-q", "--set", "shard.samples_per_shard=4"], capture_output=True, text=True)
+    t_ray = time.perf_counter() - start
+
+    n = args.rows
+    print(f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}\n")
+    print(f"| step | {n:,} clips | clips/s | peak RSS |")
+    print("| --- | --- | --- | --- |")
+    print(f"| read_annotations (scan + 3 model-stage tables joined) | {t_read:.1f} s | {n / t_read:,.0f} | "
+          f"{mem_read:,.0f} MiB |")
+    print(f"| curate filter (4 rules + duration, exact percentiles, buckets, write) | {t_filter:.1f} s | "
+          f"{n / t_filter:,.0f} | {mem_filter:,.0f} MiB |")
+    print(f"| curate report (all plots; thumbnails absent in this table) | {t_report:.1f} s | {n / t_report:,.0f} | "
+          f"{mem_report:,.0f} MiB |")
+    print(f"\nReport size {size:.1f} MiB.\n")
+    print(f"Shard writing, {len(rows)} demo clips ({frames} frames, 320x180, H.264 crf 20 veryfast):\n")
+    print("| method | seconds | clips/s | x plain loop |")
+    print("| --- | --- | --- | --- |")
+    print(f"| plain PyAV loop (seek, decode span, encode, one process) | {t_plain:.2f} | {len(rows) / t_plain:.1f} | 1.00x |")
+    print(f"| ours, write_shard in one process (+ JSON, thumbnail, tar) | {t_ours:.2f} | {len(rows) / t_ours:.1f} | "
+          f"{t_plain / t_ours:.2f}x |")
+    print(f"| ours, `curate shard` (Ray, {os.cpu_count()} workers, incl. Ray start-up; rc {run.returncode}) | "
+          f"{t_ray:.2f} | {len(rows) / t_ray:.1f} | {t_plain / t_ray:.2f}x |")
+    json.dumps({})
+
+
+if __name__ == "__main__":
+    main()
