@@ -522,6 +522,63 @@ class ShardConfig:
 
 
 @dataclass(frozen=True)
+class FinetuneConfig:
+    """``curate finetune``: SVD on our shards (defaults: the paper's first video stage, 14 frames 320x576).
+
+    num_frames, fps, width, height: what each training clip becomes (14, 7, 576, 320; width and height
+        multiples of 64).
+    batch_size, grad_accum: clips per step and steps per optimizer update (1, 1).
+    learning_rate, weight_decay, max_steps, warmup_steps: AdamW and the schedule (1e-5, 1e-2, 1000, 0).
+    optimizer: ``adamw`` (fused on GPU) or ``adamw8bit`` (bitsandbytes, must be installed).
+    mixed_precision: ``bf16`` on GPU (autocast), ignored on CPU. gradient_checkpointing: trade compute for
+        memory (true).
+    ema_decay: keep an EMA of the UNet with this decay and save it (0 = off; default 0).
+    noise_aug_min, noise_aug_max: the conditioning frame's noise augmentation, drawn per clip (0.0, 0.1); it
+        is also the third ``added_time_ids`` value.
+    p_mean, p_std: the EDM log-normal sigma distribution (0.7, 1.6, SVD's high-resolution values).
+    checkpoint_every, validate_every, log_every: steps (500, 500, 10); 0 = never.
+    seed: data order, frame choice and noise (0).
+    """
+
+    num_frames: int = 14
+    fps: float = 7.0
+    width: int = 576
+    height: int = 320
+    batch_size: int = 1
+    grad_accum: int = 1
+    learning_rate: float = 1e-5
+    weight_decay: float = 1e-2
+    max_steps: int = 1000
+    warmup_steps: int = 0
+    optimizer: Literal["adamw", "adamw8bit"] = "adamw"
+    mixed_precision: Literal["bf16", "no"] = "bf16"
+    gradient_checkpointing: bool = True
+    ema_decay: float = 0.0
+    noise_aug_min: float = 0.0
+    noise_aug_max: float = 0.1
+    p_mean: float = 0.7
+    p_std: float = 1.6
+    checkpoint_every: int = 500
+    validate_every: int = 500
+    log_every: int = 10
+    seed: int = 0
+
+    def validate(self, key: str) -> None:
+        _check(2 <= self.num_frames <= 64, f"{key}.num_frames", "must be in [2, 64]")
+        _check(0 < self.fps <= 60, f"{key}.fps", "must be in (0, 60]")
+        _check(self.width % 64 == 0 and self.height % 64 == 0 and self.width > 0 and self.height > 0,
+               f"{key}.width", "width and height must be positive multiples of 64")
+        for name in ("batch_size", "grad_accum", "max_steps"):
+            _check(getattr(self, name) >= 1, f"{key}.{name}", "must be >= 1")
+        _check(self.learning_rate > 0, f"{key}.learning_rate", "must be > 0")
+        _check(0 <= self.ema_decay < 1, f"{key}.ema_decay", "must be in [0, 1)")
+        _check(0 <= self.noise_aug_min <= self.noise_aug_max <= 1, f"{key}.noise_aug_min",
+               "need 0 <= noise_aug_min <= noise_aug_max <= 1")
+        for name in ("warmup_steps", "checkpoint_every", "validate_every", "log_every"):
+            _check(getattr(self, name) >= 0, f"{key}.{name}", "must be >= 0")
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration file; one top-level section per job."""
 
@@ -530,9 +587,10 @@ class Config:
     buckets: BucketsConfig = field(default_factory=BucketsConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     shard: ShardConfig = field(default_factory=ShardConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
     def validate(self) -> None:
-        for name in ("annotate", "filter", "buckets", "report", "shard"):
+        for name in ("annotate", "filter", "buckets", "report", "shard", "finetune"):
             getattr(self, name).validate(name)
 
 
@@ -574,6 +632,12 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         (item,) = [a for a in typing.get_args(hint) if a is not Ellipsis]
         return tuple(_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value))
     if hint is float:
+        if isinstance(value, str):
+            # YAML 1.1 reads 1e-3 (no dot) as a string; accept what Python reads as a number.
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
         return float(value)

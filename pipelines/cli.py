@@ -104,6 +104,41 @@ def _curate_parsers(sub) -> None:
     p.add_argument("--quiet", "-q", action="store_true")
 
 
+def _svd_parsers(sub) -> None:
+    p = sub.add_parser("finetune", help="finetune Stable Video Diffusion on our shards",
+                       description="Stream WebDataset shards from `curate shard`, take finetune.num_frames frames "
+                                   "at finetune.fps from each clip, and train SVD's UNet with the EDM objective, "
+                                   "conditioned on each clip's motion_bucket_id and fps. Resumes from "
+                                   "DIR/checkpoints. The output loads with StableVideoDiffusionPipeline. "
+                                   "Several GPUs/nodes: `accelerate launch -m pipelines.cli finetune ...`.")
+    p.add_argument("--shards", required=True, metavar="PATTERN",
+                   help="shard folder (with index.json), brace pattern shard-{000000..000009}.tar, or one tar")
+    p.add_argument("--model", required=True, metavar="DIR_OR_HUB_ID", help="a diffusers SVD folder or hub id "
+                                                                          "(in the local cache)")
+    p.add_argument("--output", "-o", required=True, metavar="DIR")
+    _config_args(p)
+    p.add_argument("--quiet", "-q", action="store_true")
+    p = sub.add_parser("generate", help="image-to-video with an SVD folder",
+                       description="Generate a video from an image. --motion converts a motion in px/s@256 to a "
+                                   "bucket with the mapping saved at filter time (MODEL/motion_buckets.json).")
+    p.add_argument("--model", required=True, metavar="DIR")
+    p.add_argument("--image", required=True, metavar="IMG")
+    p.add_argument("--output", "-o", required=True, metavar="OUT.mp4")
+    motion = p.add_mutually_exclusive_group()
+    motion.add_argument("--motion-bucket", type=int, metavar="N", help="0..255 (default 127)")
+    motion.add_argument("--motion", type=float, metavar="VALUE", help="motion in px/s@256")
+    p.add_argument("--buckets", metavar="FILE", help="bucket mapping (default MODEL/motion_buckets.json)")
+    p.add_argument("--fps", type=float, default=7.0)
+    p.add_argument("--num-frames", type=int, metavar="K", help="default: the model's")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=25, help="denoising steps (default 25)")
+    p.add_argument("--width", type=int)
+    p.add_argument("--height", type=int)
+    p.add_argument("--decode-chunk-size", type=int, default=8, help="frames decoded by the VAE at once")
+    p.add_argument("--forward-chunking", action="store_true", help="UNet feed-forward in chunks (less memory)")
+    p.add_argument("--cpu-offload", action="store_true", help="keep models on CPU until used (GPU memory)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="curate", description="Video data curation for video diffusion training.")
     parser.add_argument("--log-level", default="WARNING", help="Python logging level (default WARNING)")
@@ -112,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     _sample_parser(sub)
     _models_parser(sub)
     _curate_parsers(sub)
+    _svd_parsers(sub)
     return parser
 
 
@@ -123,6 +159,24 @@ def main(argv: list[str] | None = None) -> int:
             return _annotate(args)
         if args.command == "models":
             return _models(args)
+        if args.command == "finetune":
+            from curation.svd.train import Trainer
+
+            cfg = load_config(args.config, args.overrides).finetune
+            result = Trainer(args.shards, args.model, args.output, cfg).run(progress=not args.quiet)
+            print(f"finetuned {result['steps']} steps, last loss {result['last_loss']:.4f}: {result['output']}")
+            return 0
+        if args.command == "generate":
+            from curation.svd.generate import generate, motion_to_bucket
+
+            bucket = args.motion_bucket if args.motion_bucket is not None else 127
+            if args.motion is not None:
+                bucket = motion_to_bucket(args.model, args.motion, args.buckets)
+            path = generate(args.model, args.image, args.output, bucket, args.fps, args.num_frames, args.seed,
+                            args.steps, args.width, args.height, args.decode_chunk_size, args.forward_chunking,
+                            args.cpu_offload)
+            print(f"motion bucket {bucket}: {path}")
+            return 0
         if args.command in ("filter", "report", "shard", "run", "demo"):
             from pipelines.run import main as curate_main
 

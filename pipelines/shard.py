@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tarfile
 import time
 from pathlib import Path
@@ -57,6 +58,10 @@ def run_shard(filtered: str, output: str, config: Config, progress: bool = True)
              "failed": [f for r in shards for f in r["failed"]],
              "pattern": f"{dest.resolve()}/shard-{{000000..{max(0, len(shards) - 1):06d}}}.tar",
              "wall_s": round(time.monotonic() - started, 2)}
+    # The bucket mapping travels with the shards so finetuned models (and generation) use the same one.
+    buckets = Path(filtered) / "motion_buckets.json"
+    if buckets.is_file():
+        shutil.copy(buckets, dest / buckets.name)
     tmp = dest / f".{INDEX_FILE}.tmp"
     tmp.write_text(json.dumps(index, indent=1))
     os.replace(tmp, dest / INDEX_FILE)

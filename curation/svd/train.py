@@ -1,0 +1,221 @@
+"""``curate finetune``: SVD's UNet trained on our shards with the EDM objective (:mod:`objective`), the
+conditioning of every clip taken from its data (:mod:`conditioning`, :mod:`data`).
+
+Thin over diffusers and accelerate: the pipeline is loaded with ``StableVideoDiffusionPipeline.from_pretrained``
+(a local folder or a hub id in the local cache), only the UNet trains, ``accelerate`` handles devices, bf16
+autocast and multi-GPU (``accelerate launch -m pipelines.cli finetune ...``). Checkpoints hold the UNet
+(safetensors), the optimizer and schedule state (``torch.load(weights_only=True)``), the EMA and the step; a
+resumed run continues exactly as an uninterrupted one (tested), because the data position and every random
+draw are functions of the step.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+
+import torch
+
+import curation.svd  # noqa: F401  (torchvision fix before transformers)
+from curation.config import FinetuneConfig
+from curation.svd.data import ClipStream
+from curation.svd.objective import Batch, edm_loss
+from curation.svd.tiny import RANDOM_MARKER
+from curation.svd.video_io import write_mp4
+
+BUCKETS_FILE = "motion_buckets.json"
+
+
+def shard_urls(pattern: str) -> list[str]:
+    """A brace pattern (``shard-{000000..000003}.tar``), a folder with an index.json, or one file."""
+    import braceexpand
+
+    path = Path(pattern)
+    if path.is_dir():
+        index = json.loads((path / "index.json").read_text())
+        return [str(path / s["name"]) for s in index["shards"]]
+    urls = list(braceexpand.braceexpand(pattern))
+    missing = [u for u in urls if not Path(u).is_file()]
+    if missing:
+        raise FileNotFoundError(f"shards not found: {missing[:3]}")
+    return urls
+
+
+def _checkpoint_dir(output: Path, step: int) -> Path:
+    return output / "checkpoints" / f"step-{step:07d}"
+
+
+class Trainer:
+    def __init__(self, shards: str, model: str, output: str, config: FinetuneConfig):
+        from accelerate import Accelerator
+        from diffusers import StableVideoDiffusionPipeline
+
+        self.config, self.output, self.model_source = config, Path(output), model
+        self.urls = shard_urls(shards)
+        self.shards = shards
+        use_bf16 = config.mixed_precision == "bf16" and torch.cuda.is_available()
+        self.accelerator = Accelerator(mixed_precision="bf16" if use_bf16 else "no",
+                                       gradient_accumulation_steps=config.grad_accum)
+        self.pipe = StableVideoDiffusionPipeline.from_pretrained(model)
+        device = self.accelerator.device
+        self.pipe.vae.requires_grad_(False).to(device).eval()
+        self.pipe.image_encoder.requires_grad_(False).to(device).eval()
+        unet = self.pipe.unet
+        unet.train()
+        if config.gradient_checkpointing:
+            unet.enable_gradient_checkpointing()
+        optimizer = self._optimizer(unet)
+        warmup = config.warmup_steps
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
+        self.unet, self.optimizer, self.scheduler = self.accelerator.prepare(unet, optimizer, scheduler)
+        self.ema = None
+        if config.ema_decay > 0:
+            from diffusers.training_utils import EMAModel
+
+            self.ema = EMAModel(self.unwrapped.parameters(), decay=config.ema_decay)
+        self.step = 0
+        self._resume()
+
+    @property
+    def unwrapped(self):
+        return self.accelerator.unwrap_model(self.unet)
+
+    def _optimizer(self, unet):
+        c = self.config
+        if c.optimizer == "adamw8bit":
+            import bitsandbytes as bnb  # an explicit choice: fail here, at start, when it is not installed
+
+            return bnb.optim.AdamW8bit(unet.parameters(), lr=c.learning_rate, weight_decay=c.weight_decay)
+        fused = torch.cuda.is_available()
+        return torch.optim.AdamW(unet.parameters(), lr=c.learning_rate, weight_decay=c.weight_decay, fused=fused)
+
+    # -- checkpoints ---------------------------------------------------------------------------------------
+    def save_checkpoint(self) -> Path:
+        from safetensors.torch import save_file
+
+        final = _checkpoint_dir(self.output, self.step)
+        tmp = final.with_name(f".{final.name}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        save_file({k: v.contiguous() for k, v in self.unwrapped.state_dict().items()}, str(tmp / "unet.safetensors"))
+        torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
+        torch.save(self.scheduler.state_dict(), tmp / "scheduler.pt")
+        if self.ema is not None:
+            torch.save(self.ema.state_dict(), tmp / "ema.pt")
+        (tmp / "state.json").write_text(json.dumps({"step": self.step, "model": self.model_source}))
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        (self.output / "checkpoints" / "latest").write_text(final.name)
+        return final
+
+    def _resume(self) -> None:
+        latest = self.output / "checkpoints" / "latest"
+        if not latest.is_file():
+            return
+        from safetensors.torch import load_file
+
+        folder = self.output / "checkpoints" / latest.read_text().strip()
+        self.unwrapped.load_state_dict(load_file(str(folder / "unet.safetensors")))
+        self.optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
+        self.scheduler.load_state_dict(torch.load(folder / "scheduler.pt", weights_only=True))
+        if self.ema is not None and (folder / "ema.pt").is_file():
+            self.ema.load_state_dict(torch.load(folder / "ema.pt", weights_only=True))
+        self.step = json.loads((folder / "state.json").read_text())["step"]
+
+    # -- training ------------------------------------------------------------------------------------------
+    def _batch(self, clips, step: int) -> Batch:
+        c = self.config
+        g = torch.Generator().manual_seed(c.seed * 7919 + step)
+        aug = (c.noise_aug_min + (c.noise_aug_max - c.noise_aug_min) * torch.rand(len(clips), generator=g)).tolist()
+        frames = torch.stack([clip.frames for clip in clips]).to(self.accelerator.device)
+        return Batch(frames, [clip.fps for clip in clips], [clip.motion_bucket_id for clip in clips], aug)
+
+    def train_step(self, clips) -> float:
+        c = self.config
+        batch = self._batch(clips, self.step)
+        generator = torch.Generator(device=self.accelerator.device).manual_seed(c.seed * 104729 + self.step)
+        with self.accelerator.accumulate(self.unet), self.accelerator.autocast():
+            loss = edm_loss(self.unet, self.pipe.vae, self.pipe.image_encoder, batch, generator, c.p_mean, c.p_std)
+            self.accelerator.backward(loss)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None and self.accelerator.sync_gradients:
+            self.ema.step(self.unwrapped.parameters())
+        self.step += 1
+        return float(loss.detach())
+
+    def validate(self, clip, name: str) -> Path:
+        """A video generated from a training clip's first frame with the current weights, as mp4."""
+        from PIL import Image
+
+        c = self.config
+        self.unet.eval()
+        image = Image.fromarray(((clip.frames[0].permute(1, 2, 0) + 1) * 127.5).clamp(0, 255).byte().numpy())
+        with torch.no_grad():
+            frames = self.pipe(image, height=c.height, width=c.width, num_frames=c.num_frames, fps=int(round(clip.fps)),
+                               motion_bucket_id=clip.motion_bucket_id, num_inference_steps=10, decode_chunk_size=4,
+                               generator=torch.Generator().manual_seed(c.seed), output_type="np").frames[0]
+        self.unet.train()
+        path = self.output / "validation" / f"{name}.mp4"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_mp4(path, (frames * 255).round().astype("uint8"), clip.fps)
+        return path
+
+    def run(self, progress: bool = True) -> dict:
+        from tqdm import tqdm
+
+        c = self.config
+        self.output.mkdir(parents=True, exist_ok=True)
+        stream = ClipStream(self.urls, c.batch_size, c.num_frames, c.fps, c.width, c.height, c.seed, self.step)
+        log_path = self.output / "loss.csv"
+        new_log = not log_path.exists()
+        losses = []
+        with open(log_path, "a", newline="") as fh:
+            log = csv.writer(fh)
+            if new_log:
+                log.writerow(["step", "loss", "lr", "seconds"])
+            bar = tqdm(total=c.max_steps, initial=self.step, disable=not progress, desc="finetune")
+            while self.step < c.max_steps:
+                started = time.monotonic()
+                clips = stream.next_batch()
+                loss = self.train_step(clips)
+                losses.append(loss)
+                if c.log_every and self.step % c.log_every == 0 or self.step == c.max_steps:
+                    log.writerow([self.step, f"{loss:.6f}", self.scheduler.get_last_lr()[0],
+                                  f"{time.monotonic() - started:.3f}"])
+                    fh.flush()
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.4f}")
+                if c.checkpoint_every and self.step % c.checkpoint_every == 0:
+                    self.save_checkpoint()
+                if c.validate_every and self.step % c.validate_every == 0:
+                    self.validate(clips[0], f"step-{self.step:07d}")
+            bar.close()
+        self.save_pipeline()
+        return {"steps": self.step, "last_loss": losses[-1] if losses else math.nan, "output": str(self.output)}
+
+    def save_pipeline(self) -> None:
+        """The finetuned model as a diffusers folder (EMA weights when kept), plus the motion-bucket mapping
+        of the shards and the random-weights marker of a random base model."""
+        unet = self.unwrapped
+        if self.ema is not None:
+            self.ema.store(unet.parameters())
+            self.ema.copy_to(unet.parameters())
+        self.pipe.unet = unet
+        self.pipe.save_pretrained(self.output)
+        if self.ema is not None:
+            self.ema.restore(unet.parameters())
+        source = Path(self.urls[0]).parent / BUCKETS_FILE
+        if source.is_file():
+            shutil.copy(source, self.output / BUCKETS_FILE)
+        base = Path(self.model_source)
+        if (base / RANDOM_MARKER).is_file():
+            shutil.copy(base / RANDOM_MARKER, self.output / RANDOM_MARKER)
+        (self.output / "finetune.json").write_text(json.dumps(
+            {"base_model": self.model_source, "shards": self.shards, "steps": self.step,
+             "config": {k: getattr(self.config, k) for k in self.config.__dataclass_fields__}}, indent=1))
