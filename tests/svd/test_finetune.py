@@ -1,5 +1,4 @@
 """`curate finetune` on shards made by the curate chain, resume identity, and `curate generate`."""
-import io
 import json
 import tarfile
 from pathlib import Path
@@ -8,7 +7,6 @@ import av
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from safetensors.torch import load_file
 
 from curation.config import load_config
@@ -62,11 +60,15 @@ def test_each_clip_conditions_on_its_own_bucket_and_fps(shards, base, tmp_path):
 
 
 def test_resume_gives_the_same_next_step_as_an_uninterrupted_run(shards, base, tmp_path):
-    straight = trainer(shards, base, tmp_path / "a", "finetune.max_steps=3", "finetune.checkpoint_every=0")
+    ema = "finetune.ema_decay=0.5"  # the EMA state is checkpointed too, and the saved UNet is the EMA
+    straight = trainer(shards, base, tmp_path / "a", "finetune.max_steps=3", "finetune.checkpoint_every=0", ema,
+                       "finetune.validate_every=3")
     straight.run(progress=False)
-    first = trainer(shards, base, tmp_path / "b", "finetune.max_steps=2", "finetune.checkpoint_every=2")
+    with av.open(str(tmp_path / "a" / "validation" / "step-0000003.mp4")) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 4
+    first = trainer(shards, base, tmp_path / "b", "finetune.max_steps=2", "finetune.checkpoint_every=2", ema)
     first.run(progress=False)
-    resumed = trainer(shards, base, tmp_path / "b", "finetune.max_steps=3", "finetune.checkpoint_every=0")
+    resumed = trainer(shards, base, tmp_path / "b", "finetune.max_steps=3", "finetune.checkpoint_every=0", ema)
     assert resumed.step == 2
     resumed.run(progress=False)
     a = load_file(str(tmp_path / "a" / "unet" / "diffusion_pytorch_model.safetensors"))
