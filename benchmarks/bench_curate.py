@@ -7,7 +7,6 @@ on the same clips, in one run. Prints Markdown for BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -173,7 +172,6 @@ def main() -> None:
           f"{t_plain / t_ours:.2f}x |")
     print(f"| ours, `curate shard` (Ray, {os.cpu_count()} workers, incl. Ray start-up; rc {run.returncode}) | "
           f"{t_ray:.2f} | {len(rows) / t_ray:.1f} | {t_plain / t_ray:.2f}x |")
-    json.dumps({})
 
 
 if __name__ == "__main__":

@@ -141,7 +141,7 @@ class MotionConfig:
         with itself (default 0.04: the next frame at 24-30 fps, 2-3 frames at 50-60 fps so sub-pixel noise is
         not multiplied by a high rate). ``null`` pairs consecutive samples instead, as the SVD recipe does:
         with 0.5 s between the two frames Farnebäck loses track of fast motion and then reads *lower* the
-        faster the motion (a 160 px/s@256 pan read 23; a handheld clip 31 instead of 80; BENCHMARKS.md).
+        faster the motion (a 159 px/s@256 pan read 21; a handheld clip 31 instead of 80; BENCHMARKS.md).
     short_side: analysis resolution, pixels on the short side (default 128). Scores are always reported in
         px/s at a 256 px short side, whatever this is, so they compare across settings and sources.
     static_threshold: a pixel moving slower than this (px/s at 256 px short side) counts as static

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import tarfile
 import time
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import av
 import cv2
 import numpy as np
 
+from curation.atomic import atomic_write
 from curation.config import ShardConfig
 from curation.video import VideoError, iter_frames, scaled_size
 
@@ -106,22 +106,24 @@ def sample_json(row: dict, encoded: EncodedClip) -> dict:
 def write_shard(path: Path, rows: list[dict], config: ShardConfig) -> dict:
     """Encode ``rows`` (kept clips) into the tar ``path`` atomically. Returns {name, samples, bytes, failed}:
     a clip whose source cannot be re-read is listed in ``failed`` with why, not silently skipped."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    failed, samples = [], 0
-    with tarfile.open(tmp, "w") as tar:
-        for row in rows:
-            try:
-                encoded = encode_clip(row["video_path"], row["start_s"], row["end_s"], row["fps"], config)
-            except (VideoError, av.error.FFmpegError, OSError, cv2.error) as exc:
-                failed.append({"clip_id": row["clip_id"], "error": f"{type(exc).__name__}: {exc}"})
-                continue
-            meta = json.dumps(sample_json(row, encoded), sort_keys=True).encode()
-            for ext, data in (("mp4", encoded.mp4), ("json", meta), ("jpg", encoded.thumbnail)):
-                info = tarfile.TarInfo(f"{row['clip_id']}.{ext}")
-                info.size, info.mtime = len(data), int(time.time())
-                tar.addfile(info, io.BytesIO(data))
-            samples += 1
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    failed: list[dict] = []
+
+    def write(tmp: Path) -> int:
+        samples = 0
+        with tarfile.open(tmp, "w") as tar:
+            for row in rows:
+                try:
+                    encoded = encode_clip(row["video_path"], row["start_s"], row["end_s"], row["fps"], config)
+                except (VideoError, av.error.FFmpegError, OSError, cv2.error) as exc:
+                    failed.append({"clip_id": row["clip_id"], "error": f"{type(exc).__name__}: {exc}"})
+                    continue
+                meta = json.dumps(sample_json(row, encoded), sort_keys=True).encode()
+                for ext, data in (("mp4", encoded.mp4), ("json", meta), ("jpg", encoded.thumbnail)):
+                    info = tarfile.TarInfo(f"{row['clip_id']}.{ext}")
+                    info.size, info.mtime = len(data), int(time.time())
+                    tar.addfile(info, io.BytesIO(data))
+                samples += 1
+        return samples
+
+    samples = atomic_write(path, write)
     return {"name": path.name, "samples": samples, "bytes": path.stat().st_size, "failed": failed}

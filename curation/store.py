@@ -14,7 +14,6 @@ rerun with a different one is refused, naming the key, so one output never mixes
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 import uuid
@@ -24,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from curation.atomic import atomic_write
 from curation.config import MODEL_STAGES, ConfigError
 from curation.schema import CLIP_SCHEMA, KEYFRAME_SCHEMA, STAGE_SCHEMAS
 
@@ -87,9 +87,7 @@ class AnnotationStore:
                     "choose another --output")
             return
         job[section] = record
-        tmp = self.root / f".{JOB_FILE}.tmp"
-        tmp.write_text(json.dumps(job, indent=2, sort_keys=True))
-        os.replace(tmp, self.root / JOB_FILE)
+        atomic_write(self.root / JOB_FILE, lambda tmp: tmp.write_text(json.dumps(job, indent=2, sort_keys=True)))
 
     # -- scan results ------------------------------------------------------------------------------------
     def _clean(self) -> None:
@@ -139,11 +137,7 @@ class AnnotationStore:
 
     @staticmethod
     def _write(table: pa.Table, path: Path) -> None:
-        tmp = path.with_name(f".{path.name}.tmp")
-        pq.write_table(table, tmp, compression="zstd")
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
 
 
 def _read_parts(folder: Path, schema: pa.Schema) -> pa.Table:

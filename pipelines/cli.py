@@ -9,6 +9,13 @@ from dataclasses import replace
 from curation.config import STAGE_NAMES, ConfigError, load_config
 
 
+def _config_args(p) -> None:
+    p.add_argument("--config", "-c", metavar="FILE", help="YAML config (default: built-in defaults, "
+                                                          "see configs/default.yaml)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set filter.min_duration_s=3 (repeatable)")
+
+
 def _annotate_parser(sub) -> None:
     p = sub.add_parser(
         "annotate",
@@ -26,10 +33,7 @@ def _annotate_parser(sub) -> None:
                    help="video files, directories (searched recursively by video extension) or .txt files "
                         "listing one path per line")
     p.add_argument("--output", "-o", required=True, metavar="DIR", help="output directory")
-    p.add_argument("--config", "-c", metavar="FILE", help="YAML config (default: built-in defaults, "
-                                                          "see configs/default.yaml)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set annotate.cuts.detector=fast (repeatable)")
+    _config_args(p)
     p.add_argument("--stages", metavar="NAME,...",
                    help=f"stages to run, comma-separated from {','.join(STAGE_NAMES)} (cuts is always needed; "
                         "the model stages ocr, clip, caption need keyframes)")
@@ -52,16 +56,7 @@ def _models_parser(sub) -> None:
                                    "the curation cache ($CURATION_CACHE, default ~/.cache/curation); run it on a "
                                    "machine with internet and copy the caches to offline machines.")
     p.add_argument("action", choices=["check", "download"])
-    p.add_argument("--config", "-c", metavar="FILE", help="YAML config (default: built-in defaults)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value (repeatable)")
-
-
-def _config_args(p) -> None:
-    p.add_argument("--config", "-c", metavar="FILE", help="YAML config (default: built-in defaults, "
-                                                          "see configs/default.yaml)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set filter.min_duration_s=3 (repeatable)")
+    _config_args(p)
 
 
 def _curate_parsers(sub) -> None:

@@ -3,7 +3,6 @@ thresholds and the bucket mapping saved so the same cut and mapping apply to new
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curation.atomic import atomic_write
 from curation.buckets import MotionBuckets
 from curation.config import Config, ConfigError
 from curation.filters import apply, load_thresholds, resolve, save_thresholds
@@ -36,12 +36,6 @@ class FilterSummary:
         reasons = ", ".join(f"{k} {v}" for k, v in self.reasons.most_common()) or "none"
         return (f"kept {self.kept} of {self.clips} clips ({self.status_rows} status rows of failed videos); "
                 f"dropped by: {reasons}; wall {self.wall_s:.1f} s")
-
-
-def _write_atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def run_filter(annotations: str, output: str, config: Config, thresholds_file: str | None = None) -> FilterSummary:
@@ -74,9 +68,9 @@ def run_filter(annotations: str, output: str, config: Config, thresholds_file: s
 
     dest = Path(output)
     dest.mkdir(parents=True, exist_ok=True)
-    _write_atomic(dest / CLIPS_FILE, lambda p: pq.write_table(out, p, compression="zstd"))
-    _write_atomic(dest / THRESHOLDS_FILE, lambda p: save_thresholds(p, thresholds, cfg))
-    _write_atomic(dest / BUCKETS_FILE, lambda p: buckets.save(p))
+    atomic_write(dest / CLIPS_FILE, lambda p: pq.write_table(out, p, compression="zstd"))
+    atomic_write(dest / THRESHOLDS_FILE, lambda p: save_thresholds(p, thresholds, cfg))
+    atomic_write(dest / BUCKETS_FILE, lambda p: buckets.save(p))
     summary = FilterSummary(clips=int(np.asarray(out["clip_index"].is_valid()).sum()), kept=int(keep.sum()))
     summary.status_rows = out.num_rows - summary.clips
     for reasons, is_clip in zip(out["drop_reasons"].to_pylist(), np.asarray(out["clip_index"].is_valid())):
@@ -85,7 +79,7 @@ def run_filter(annotations: str, output: str, config: Config, thresholds_file: s
     summary.wall_s = time.monotonic() - started
     record = {"annotations": str(source.resolve()), "clips": summary.clips, "kept": summary.kept,
               "reasons": dict(summary.reasons), "thresholds_from": thresholds_file or "computed"}
-    _write_atomic(dest / SUMMARY_FILE, lambda p: p.write_text(json.dumps(record, indent=1)))
+    atomic_write(dest / SUMMARY_FILE, lambda p: p.write_text(json.dumps(record, indent=1)))
     return summary
 
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from pathlib import Path
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from curation.atomic import atomic_write
 from curation.buckets import MotionBuckets
 from curation.config import Config, ConfigError
 from curation.filters import load_thresholds
@@ -47,7 +47,5 @@ def run_report(filtered: str, output: str | None, config: Config) -> Path:
     page, _ = build(df, thresholds, buckets, config.report, title=f"Filtering report: {annotations.name}")
     page = fill_thumbnails(page, _thumbnails(annotations, THUMB.findall(page)).get)
     path = Path(output) if output else folder / "report.html"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
     return path

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tarfile
 import time
@@ -11,6 +10,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from curation.atomic import atomic_write
 from curation.config import Config, ConfigError
 from curation.execution import shard_stream
 from pipelines.filter import CLIPS_FILE
@@ -62,7 +62,5 @@ def run_shard(filtered: str, output: str, config: Config, progress: bool = True)
     buckets = Path(filtered) / "motion_buckets.json"
     if buckets.is_file():
         shutil.copy(buckets, dest / buckets.name)
-    tmp = dest / f".{INDEX_FILE}.tmp"
-    tmp.write_text(json.dumps(index, indent=1))
-    os.replace(tmp, dest / INDEX_FILE)
+    atomic_write(dest / INDEX_FILE, lambda tmp: tmp.write_text(json.dumps(index, indent=1)))
     return index

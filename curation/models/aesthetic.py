@@ -25,18 +25,24 @@ class AestheticHead(nn.Module):
         return self.layers(normalized_embeddings).squeeze(-1)
 
 
+def read_head_state(path: str) -> dict:
+    """The head's state dict (``torch.load`` with ``weights_only=True``); ValueError if it is not one."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    if not isinstance(state, dict) or "layers.0.weight" not in state:
+        raise ValueError(f"{path}: not an aesthetic-predictor MLP (no layers.0.weight)")
+    return state
+
+
 def load_aesthetic_head(source: FileSource, input_dim: int, device: str = "cpu", seed: int = 0) -> AestheticHead:
-    """The head from ``source`` (``torch.load`` with ``weights_only=True``), or seeded random weights."""
+    """The head from ``source``, or seeded random weights."""
     if source.random:
         torch.manual_seed(seed)
         head = AestheticHead(input_dim)
     else:
-        state = torch.load(source.path, map_location="cpu", weights_only=True)
-        if isinstance(state, dict) and "state_dict" in state:
-            state = state["state_dict"]
-        first = state.get("layers.0.weight")
-        if first is None:
-            raise ValueError(f"{source.path}: not an aesthetic-predictor MLP (no layers.0.weight)")
+        state = read_head_state(source.path)
+        first = state["layers.0.weight"]
         if first.shape[1] != input_dim:
             raise ValueError(f"{source.path}: the head takes {first.shape[1]}-d embeddings but the CLIP model "
                              f"gives {input_dim}-d")

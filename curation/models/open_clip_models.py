@@ -42,8 +42,7 @@ class OpenClipModel:
 
     @property
     def embed_dim(self) -> int:
-        return int(self.model.text_projection.shape[1]) if hasattr(self.model, "text_projection") and \
-            isinstance(self.model.text_projection, torch.Tensor) else int(self.model.visual.output_dim)
+        return int(self.model.visual.output_dim)
 
 
 def load_open_clip(source: OpenClipSource, device: str = "auto", precision: str = "auto",

@@ -233,14 +233,12 @@ def stage_weights(config) -> dict[str, dict]:
 
 
 def _check_head_fits(head: FileSource, source: OpenClipSource, key: str) -> None:
-    import torch
+    from curation.models.aesthetic import read_head_state
 
-    state = torch.load(head.path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    first = state.get("layers.0.weight") if isinstance(state, dict) else None
-    if first is None:
-        raise ConfigError(f"{key}: {head.path} is not an aesthetic-predictor MLP (no layers.0.weight)")
+    try:
+        first = read_head_state(head.path)["layers.0.weight"]
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
     open_clip = _open_clip()
     if source.name.startswith("local-dir:"):
         cfg = json.loads((Path(source.name.split(":", 1)[1]) / "open_clip_config.json").read_text())["model_cfg"]

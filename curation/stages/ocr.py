@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+import cv2
 import numpy as np
 
 from curation.config import AnnotateConfig
@@ -51,8 +52,7 @@ class OcrStage(ModelStage):
                 areas.append(text_area_fraction(h, f, image.shape[1], image.shape[0]))
                 boxes = max(boxes, len(h) + len(f))
                 if c.recognition and (h or f):
-                    grey = np.ascontiguousarray(image[..., 0] * 0.299 + image[..., 1] * 0.587
-                                                + image[..., 2] * 0.114).astype(np.uint8)
+                    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
                     for _, text, _ in self.reader.recognize(grey, h, f, detail=1):
                         if text and text not in texts:
                             texts.append(text)

@@ -39,7 +39,8 @@ def generate(model: str, image: str, output: str, motion_bucket_id: int = 127, f
         pipe.unet.enable_forward_chunking()
     picture = Image.open(image).convert("RGB")
     width = width or pipe.unet.config.sample_size * pipe.vae_scale_factor
-    height = height or width * picture.height // picture.width // 64 * 64 or 64
+    # Default height: the image's aspect at this width, in multiples of 64 (at least 64).
+    height = height or max(64, width * picture.height // picture.width // 64 * 64)
     num_frames = num_frames or pipe.unet.config.num_frames
     generator = torch.Generator(device="cpu").manual_seed(seed)
     frames = pipe(picture.resize((width, height)), height=height, width=width, num_frames=num_frames,
