@@ -81,6 +81,13 @@ class CutsConfig:
         in between judged by TransNetV2.
     judge_window: frames TransNetV2 sees around a candidate it judges (default 16; the cost is per frame).
     transnetv2_threshold: TransNetV2 probability above which a frame is a transition (default 0.5).
+    luma_floor, luma_min_area: the second hard-cut source is the luma change of a 64-px grey image after
+        aligning the frames (so pans are not change), in grey levels 0..255; with the same adaptive ratio, its
+        floor is ``luma_floor`` (default 1.25) where the HSV score's is ``min_content_val``, and at least
+        ``luma_min_area`` of the frame (default 0.15, share of 4x4-px cells) must change. It finds cuts
+        between grey or similar-coloured shots, which the HSV score sees at a third of their strength.
+    flash_share: a native-rate candidate whose picture returns within 3 frames to less than this share of its
+        change (default 0.5) is a flash or strobe and never a cut.
     """
 
     detector: Literal["hybrid", "fast", "adaptive", "content", "transnetv2"] = "hybrid"
@@ -96,6 +103,9 @@ class CutsConfig:
     confident_ratio: float = 2.0
     judge_window: int = 16
     transnetv2_threshold: float = 0.5
+    luma_floor: float = 1.25
+    luma_min_area: float = 0.15
+    flash_share: float = 0.5
 
     def validate(self, key: str) -> None:
         _check(len(self.levels) >= 1 and all(lv >= 1 for lv in self.levels), f"{key}.levels",
@@ -110,6 +120,9 @@ class CutsConfig:
                "must be >= candidate_ratio")
         _check(8 <= self.judge_window <= 100, f"{key}.judge_window", "must be in [8, 100] frames")
         _check(0 < self.transnetv2_threshold < 1, f"{key}.transnetv2_threshold", "must be in (0, 1)")
+        _check(self.luma_floor > 0, f"{key}.luma_floor", "must be > 0")
+        _check(0 < self.luma_min_area <= 1, f"{key}.luma_min_area", "must be in (0, 1]")
+        _check(0 <= self.flash_share <= 1, f"{key}.flash_share", "must be in [0, 1]")
 
 
 @dataclass(frozen=True)

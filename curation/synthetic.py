@@ -16,13 +16,31 @@ import numpy as np
 @dataclass(frozen=True)
 class Shot:
     """frames: length. speed: pan in output pixels per frame (x, y). text: overlay drawn on every frame.
-    transition_in: frames of dissolve from the previous shot (0 = hard cut)."""
+    transition_in: frames of transition from the previous shot (0 = hard cut); transition: its kind,
+    ``dissolve`` (a cross-fade; a fade when one side is ``BLACK``) or ``wipe`` (a vertical edge sweeping left
+    to right).
+    subject: None for a colourful texture; ``(zoom, x, y)`` for a grey-scale shot of one person-like subject on
+    a grey backdrop, framed at ``zoom`` (1 = head and shoulders fill about half the height) and centred at
+    (x, y) in fractions of the frame; every such shot shows the *same* subject (``seed`` picks its pose
+    details), the hard case of a montage cut between similar grey shots.
+    brightness: multiplies the picture (0.3 = a dark shot).
+    flashes: frame offsets inside the shot that are washed out to near white (a camera flash or a strobe:
+    not a cut).
+    blur: motion-blur sub-samples per frame for fast pans (1 = none).
+    hold: every picture is held this many frames (2 or 3: animation "on twos/threes", stop motion, low-rate
+    sources); 1 = a new picture every frame."""
 
     frames: int
     speed: tuple[float, float] = (0.0, 0.0)
     seed: int = 0
     text: str | None = None
     transition_in: int = 0
+    transition: str = "dissolve"
+    subject: tuple[float, float, float] | None = None
+    brightness: float = 1.0
+    flashes: tuple[int, ...] = ()
+    blur: int = 1
+    hold: int = 1
 
 
 @dataclass
@@ -59,9 +77,47 @@ def texture(seed: int, width: int, height: int) -> np.ndarray:
     return image
 
 
+def grey_subject(seed: int, width: int, height: int, zoom: float, cx: float, cy: float) -> np.ndarray:
+    """One person-like subject (head, neck, shoulders, a few facial features) on a grey backdrop, grey-scale
+    BGR. The subject and backdrop are the same for every ``seed``; ``seed`` only varies small details (the
+    pose of the head, the expression), so two framings differ by layout, not by colour or texture."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    # Backdrop: mid grey with a soft vertical gradient and a vignette, as a studio paper backdrop.
+    image = 118 + 18 * (yy / height) - 20 * (((xx - width / 2) / width) ** 2 + ((yy - height / 2) / height) ** 2)
+    unit = height / 2.2 * zoom  # head height in pixels
+    hx, hy = cx * width + rng.normal(0, 0.03) * unit, cy * height
+    tilt = rng.normal(0, 0.08)
+    skin, cloth, hair = 150 + rng.normal(0, 4), 70 + rng.normal(0, 4), 45
+    body = ((xx - hx) / (1.5 * unit)) ** 2 + ((yy - (hy + 1.5 * unit)) / (0.9 * unit)) ** 2 <= 1
+    image[body] = cloth
+    neck = (np.abs(xx - hx) < 0.18 * unit) & (yy > hy) & (yy < hy + 0.8 * unit)
+    image[neck] = skin - 15
+    rx = (xx - hx) * np.cos(tilt) + (yy - hy) * np.sin(tilt)
+    ry = -(xx - hx) * np.sin(tilt) + (yy - hy) * np.cos(tilt)
+    image[(rx / (0.36 * unit)) ** 2 + ((ry + 0.05 * unit) / (0.5 * unit)) ** 2 <= 1] = hair
+    image[(rx / (0.32 * unit)) ** 2 + ((ry - 0.05 * unit) / (0.45 * unit)) ** 2 <= 1] = skin
+    for side in (-1, 1):  # eyes and brows
+        image[((rx - side * 0.12 * unit) / (0.05 * unit)) ** 2 + ((ry + 0.05 * unit) / (0.025 * unit)) ** 2 <= 1] = 40
+        image[(np.abs(rx - side * 0.12 * unit) < 0.07 * unit) & (np.abs(ry + 0.13 * unit) < 0.012 * unit)] = 60
+    mouth = 0.02 * unit * (1 + rng.random())
+    image[((rx / (0.1 * unit)) ** 2 + ((ry - 0.22 * unit) / mouth) ** 2) <= 1] = 90
+    image += rng.normal(0, 2.0, image.shape).astype(np.float32)  # film grain
+    grey = np.clip(image, 0, 255).astype(np.uint8)
+    return cv2.merge([grey, grey, grey])
+
+
 def _shot_frames(shot: Shot, width: int, height: int, scale: float):
     """Yield the frames of a shot. ``scale`` renders the same scene at another resolution: the texture is
     drawn at the base size and resized, so content and physical motion are identical across scales."""
+    if shot.subject is not None:
+        zoom, cx, cy = shot.subject
+        for i in range(shot.frames):
+            # A slow push-in and drift, as a camera operator would: the framing changes a little every frame.
+            frame = grey_subject(shot.seed, width, height, zoom * (1 + 0.002 * i),
+                                 cx + shot.speed[0] * i / width, cy + shot.speed[1] * i / height)
+            yield _finish(frame, shot, i)
+        return
     base_w, base_h = int(round(width / scale)), int(round(height / scale))
     margin = int(np.ceil(max(abs(shot.speed[0]), abs(shot.speed[1])) / scale * shot.frames)) + 4
     tex = texture(shot.seed, base_w + 2 * margin, base_h + 2 * margin)
@@ -70,15 +126,29 @@ def _shot_frames(shot: Shot, width: int, height: int, scale: float):
                          interpolation=cv2.INTER_CUBIC)
     m = int(round(margin * scale))
     for i in range(shot.frames):
-        dx, dy = shot.speed[0] * i, shot.speed[1] * i
-        # Sub-pixel pan: translate with an affine warp so the speed is exact.
-        matrix = np.float32([[1, 0, -(m + dx)], [0, 1, -(m + dy)]])
-        frame = cv2.warpAffine(tex, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-        if shot.text:
-            size = max(0.4, height / 300)
-            cv2.putText(frame, shot.text, (int(width * 0.08), int(height * 0.85)), cv2.FONT_HERSHEY_SIMPLEX,
-                        size * 1.5, (255, 255, 255), max(1, int(size * 3)), cv2.LINE_AA)
-        yield frame
+        acc = np.zeros((height, width, 3), np.float32)
+        for sub in range(shot.blur):
+            t = i + sub / shot.blur
+            dx, dy = shot.speed[0] * t, shot.speed[1] * t
+            # Sub-pixel pan: translate with an affine warp so the speed is exact.
+            matrix = np.float32([[1, 0, -(m + dx)], [0, 1, -(m + dy)]])
+            acc += cv2.warpAffine(tex, matrix, (width, height), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REFLECT)
+        yield _finish((acc / shot.blur).astype(np.uint8), shot, i)
+
+
+def _finish(frame: np.ndarray, shot: Shot, i: int) -> np.ndarray:
+    """Brightness, text overlay and flashes of frame ``i`` of a shot."""
+    if shot.brightness != 1.0:
+        frame = np.clip(frame.astype(np.float32) * shot.brightness, 0, 255).astype(np.uint8)
+    if shot.text:
+        height = frame.shape[0]
+        size = max(0.4, height / 300)
+        cv2.putText(frame, shot.text, (int(frame.shape[1] * 0.08), int(height * 0.85)), cv2.FONT_HERSHEY_SIMPLEX,
+                    size * 1.5, (255, 255, 255), max(1, int(size * 3)), cv2.LINE_AA)
+    if i in shot.flashes:
+        frame = np.clip(frame.astype(np.float32) * 0.25 + 0.75 * 245, 0, 255).astype(np.uint8)
+    return frame
 
 
 def write_video(path: str | Path, shots: list[Shot], width: int = 320, height: int = 180, fps: int = 25,
@@ -91,14 +161,23 @@ def write_video(path: str | Path, shots: list[Shot], width: int = 320, height: i
     frames: list[np.ndarray] = []
     for index, shot in enumerate(shots):
         content = list(_shot_frames(shot, width, height, scale))
+        content = [content[(i // shot.hold) * shot.hold] for i in range(len(content))]
         start = len(frames)
         if index > 0 and shot.transition_in > 0:
             n = shot.transition_in
             previous = frames[-1].astype(np.float32)
-            # The dissolve replaces the first n frames of the new shot's content.
+            # The transition replaces the first n frames of the new shot's content.
             for k in range(n):
                 alpha = (k + 1) / (n + 1)
-                frames.append(np.clip((1 - alpha) * previous + alpha * content[k], 0, 255).astype(np.uint8))
+                if shot.transition == "wipe":
+                    edge = int(round(alpha * width))
+                    mixed = previous.astype(np.uint8).copy()
+                    mixed[:, :edge] = content[k][:, :edge]
+                    frames.append(mixed)
+                elif shot.transition == "dissolve":
+                    frames.append(np.clip((1 - alpha) * previous + alpha * content[k], 0, 255).astype(np.uint8))
+                else:
+                    raise ValueError(f"unknown transition {shot.transition!r}")
             truth.gradual.append((start, start + n - 1))
             frames.extend(content[n:])
             truth.shots.append((start + n, len(frames) - 1))
@@ -155,3 +234,63 @@ def demo_corpus(directory: str | Path) -> dict[str, Truth]:
         "long_pan.mp4": [Shot(400, (0.8, 0.2), seed=10)],
     }
     return {name: write_video(directory / name, shots) for name, shots in specs.items()}
+
+
+def failure_family_specs(variant: int = 0) -> dict[str, list[Shot]]:
+    """Shot lists for each failure family of cut detection, with exact truth once written. ``variant`` draws
+    other seeds, framings, lengths and speeds from the same family (variant 0 for the tests, others for a
+    split that nothing is tuned on).
+
+    - ``grey_montage``: hard cuts between grey-scale shots of the same subject on the same grey backdrop;
+    - ``dense_cuts``: a trailer-style run of 5-10-frame shots, some of them dark;
+    - ``wipes``: wipe transitions (gradual);
+    - ``flashes``: camera flashes and a strobe inside shots (no cut);
+    - ``fast_pans``: fast motion-blurred pans (no cut inside them; one cut between two pans);
+    - ``fades``: a fade to black, black frames, a fade in, a dissolve (gradual);
+    - ``held_frames``: animation on threes and twos (every picture held 2-3 frames, so every change is an
+      isolated jump), moving and still, with hard cuts between shots.
+    """
+    rng = np.random.default_rng(1000 + variant)
+    base = 100 * variant
+
+    def n(lo: int, hi: int) -> int:
+        return int(rng.integers(lo, hi + 1))
+
+    montage = []
+    for k in range(8):
+        zoom = float(rng.uniform(0.8, 1.6))
+        cx, cy = float(rng.uniform(0.35, 0.65)), float(rng.uniform(0.3, 0.45))
+        drift = (float(rng.uniform(-0.4, 0.4)), 0.0)
+        montage.append(Shot(n(18, 40), drift, seed=base + k, subject=(zoom, cx, cy)))
+    dense = [Shot(n(5, 10), (float(rng.uniform(-1, 1)), 0.0), seed=base + 20 + k,
+                  brightness=0.35 if k % 3 == 2 else 1.0) for k in range(14)]
+    dense = [Shot(30, seed=base + 19)] + dense + [Shot(30, seed=base + 40)]
+    wipes = [Shot(n(40, 60), seed=base + 41), Shot(n(40, 60), (1.0, 0.0), seed=base + 42, transition_in=n(8, 14),
+                                                   transition="wipe"),
+             Shot(n(40, 60), seed=base + 43, transition_in=n(6, 10), transition="wipe")]
+    flash_at = n(25, 35)
+    strobe_at = n(60, 70)
+    flashes = [Shot(110, (0.5, 0.0), seed=base + 44,
+                    flashes=(flash_at, flash_at + 1, strobe_at, strobe_at + 2, strobe_at + 4, strobe_at + 6)),
+               Shot(n(50, 70), seed=base + 45, flashes=(n(15, 40),))]
+    pan = float(rng.uniform(18, 26))
+    pans = [Shot(n(60, 80), (pan, pan / 8), seed=base + 46, blur=4),
+            Shot(n(50, 70), (-pan * 1.5, 0.0), seed=base + 47, blur=4)]
+    fade_out = n(12, 18)
+    fades = [Shot(n(40, 60), (0.3, 0.0), seed=base + 48),
+             Shot(fade_out + n(8, 12), seed=BLACK, transition_in=fade_out),
+             Shot(n(50, 70), seed=base + 49, transition_in=n(15, 22)),
+             Shot(n(40, 60), (0.5, 0.2), seed=base + 50, transition_in=n(12, 18))]
+    held = [Shot(n(30, 45), (float(rng.uniform(1.5, 3)), 0.0), seed=base + 51, hold=3),
+            Shot(n(30, 45), (0.0, float(rng.uniform(1, 2))), seed=base + 52, hold=2),
+            Shot(n(30, 45), (float(rng.uniform(2, 4)), 1.0), seed=base + 53, hold=3),
+            Shot(n(30, 45), seed=base + 54, hold=3, subject=(1.2, 0.5, 0.4))]
+    return {"grey_montage": montage, "dense_cuts": dense, "wipes": wipes, "flashes": flashes,
+            "fast_pans": pans, "fades": fades, "held_frames": held}
+
+
+def failure_families(directory: str | Path, variant: int = 0) -> dict[str, Truth]:
+    """Write every failure family of :func:`failure_family_specs` to ``directory``; name -> truth."""
+    directory = Path(directory)
+    return {name: write_video(directory / f"{name}.mp4", shots)
+            for name, shots in failure_family_specs(variant).items()}

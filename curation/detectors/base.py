@@ -31,12 +31,13 @@ class Boundary:
 
 @dataclass
 class FrameFeatures:
-    """What detectors see of one frame: a small BGR image (PySceneDetect scores) and, when a TransNetV2
-    detector is in use, a 48x27 RGB image."""
+    """What detectors see of one frame: a small BGR image (PySceneDetect scores), optionally its luma at any
+    small size (else derived from ``bgr``) and, when a TransNetV2 detector is in use, a 48x27 RGB image."""
 
     index: int
     bgr: np.ndarray
     tiny_rgb: np.ndarray | None = None
+    gray: np.ndarray | None = None
 
 
 class ShotDetector(ABC):

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from curation.config import CutsConfig
 from curation.detectors.base import Boundary, FrameFeatures, ShotDetector
+from curation.detectors.luma import LumaScorer, hold_aware_ratio
 from curation.detectors.scores import ContentScorer, adaptive_ratio
 from curation.detectors.transnetv2 import TransNetV2Model, transition_runs
 
@@ -52,8 +54,10 @@ class CascadeDetector(ShotDetector):
         self.name = f"cascade-{config.detector}"
         self.needs_tiny = self._model is not None
         self._scorers = [ContentScorer(step) for step in config.levels]
+        self._luma = LumaScorer()
         self._tiny: list[np.ndarray] = []
         self._recent: list[float] = []
+        self._recent_luma: list[float] = []
 
     # -- streaming -----------------------------------------------------------------------------------
     def push(self, features: FrameFeatures) -> list[int]:
@@ -62,27 +66,41 @@ class CascadeDetector(ShotDetector):
             score = scorer.push(features.index, features.bgr)
             if scorer.step == 1:
                 level1 = score
+        gray = features.gray if features.gray is not None else cv2.cvtColor(features.bgr, cv2.COLOR_BGR2GRAY)
+        luma = self._luma.push(features.index, LumaScorer.prepare(gray))
         if self.needs_tiny:
             self._tiny.append(features.tiny_rgb)
-        # Causal version of the level-1 cut rule, so the caller keeps the frames next to likely cuts.
+        # Causal version of the level-1 cut rules, so the caller keeps the frames next to likely cuts.
         c = self._config
-        window = self._recent[-c.window_width:]
-        mean = sum(window) / len(window) if window else 0.0
-        self._recent.append(level1)
-        if len(self._recent) > 4 * c.window_width:
-            del self._recent[: -2 * c.window_width]
-        if level1 >= c.min_content_val and level1 >= c.adaptive_threshold * max(mean, 1e-3):
-            return [features.index]
-        return []
+        hsv_hit = _causal_hit(self._recent, level1, c.min_content_val, c)
+        luma_hit = _causal_hit(self._recent_luma, luma, c.luma_floor, c)
+        return [features.index] if hsv_hit or luma_hit else []
 
     # -- decisions -----------------------------------------------------------------------------------
     def _level1_candidates(self, scores: np.ndarray, relax: float) -> list[_Candidate]:
-        """Frames whose margin over the plain rule is at least ``relax``; confident at ``confident_ratio``."""
+        """Frames whose margin over the plain rule is at least ``relax``; confident at ``confident_ratio``.
+
+        The margin is the larger of two sources' margins: the HSV content score (AdaptiveDetector's rule:
+        the smaller of score / min_content_val and adaptive ratio / adaptive_threshold, the ratio taken
+        against neighbours that show a new picture, so held frames do not make every change a spike) and the aligned luma
+        change (the same rule with ``luma_floor``, and the changed area over ``luma_min_area``, so a caption
+        or a small object appearing on a still shot is not a cut). A candidate whose picture comes back within a few frames
+        (``persist < flash_share * change``) is a flash or a strobe, not a cut, whatever its margin."""
         c = self._config
-        margin = np.minimum(adaptive_ratio(scores, c.window_width) / c.adaptive_threshold,
-                            scores / c.min_content_val)
-        return [_Candidate(int(i), int(i), float(scores[i]), bool(margin[i] >= c.confident_ratio), "level1")
-                for i in np.nonzero(margin >= relax)[0] if i > 0]
+        change, persist = self._luma.arrays()
+        hsv = np.minimum(hold_aware_ratio(scores, c.window_width) / c.adaptive_threshold,
+                         scores / c.min_content_val)
+        luma = np.minimum.reduce([hold_aware_ratio(change, c.window_width) / c.adaptive_threshold,
+                                  change / c.luma_floor, self._luma.area() / c.luma_min_area])
+        margin = np.maximum(hsv, luma)
+        flash = persist < c.flash_share * change
+        out = []
+        for i in np.nonzero((margin >= relax) & ~flash)[0]:
+            if i == 0:
+                continue
+            source = "level1" if hsv[i] >= luma[i] else "luma"
+            out.append(_Candidate(int(i), int(i), float(scores[i]), bool(margin[i] >= c.confident_ratio), source))
+        return out
 
     def _slow_candidates(self, level1: np.ndarray) -> list[_Candidate]:
         c = self._config
@@ -160,12 +178,24 @@ class CascadeDetector(ShotDetector):
             "detector": self.name, "levels": list(c.levels), "analysis_width": c.analysis_width,
             "adaptive_threshold": c.adaptive_threshold, "window_width": c.window_width,
             "min_content_val": c.min_content_val, "slow_threshold": c.slow_threshold,
-            "min_shot_frames": c.min_shot_frames,
+            "min_shot_frames": c.min_shot_frames, "luma_floor": c.luma_floor,
+            "luma_min_area": c.luma_min_area, "flash_share": c.flash_share,
         }
         if self._model is not None:
             params.update(candidate_ratio=c.candidate_ratio, confident_ratio=c.confident_ratio,
                           judge_window=c.judge_window, transnetv2_threshold=c.transnetv2_threshold)
         return params
+
+
+def _causal_hit(recent: list[float], score: float, floor: float, c: CutsConfig) -> bool:
+    """The cut rule on past scores only (updates ``recent``): over ``floor`` and ``adaptive_threshold`` times
+    the mean of the last ``window_width`` scores."""
+    window = recent[-c.window_width:]
+    mean = sum(window) / len(window) if window else 0.0
+    recent.append(score)
+    if len(recent) > 4 * c.window_width:
+        del recent[: -2 * c.window_width]
+    return score >= floor and score >= c.adaptive_threshold * max(mean, 1e-3)
 
 
 def merge_boundaries(boundaries: list[Boundary], min_gap: int) -> list[Boundary]:

@@ -1,0 +1,171 @@
+"""Luma evidence for hard cuts that the HSV content score misses or mistakes.
+
+On a small grey image (``LUMA_WIDTH`` px wide) of every frame:
+
+- ``change[i]``: mean absolute luma difference between frames ``i-1`` and ``i`` after aligning them by their
+  global translation (phase correlation), so a fast pan is not a change but a cut is. Grey-scale footage gives
+  no hue or saturation difference, so the HSV score of a cut between two grey shots is a third of its luma
+  change; this score sees it whole.
+- ``persist[i]``: the smallest aligned difference between a frame ``a < i`` and a frame ``b >= i`` at most
+  ``FLASH_FRAMES + 1`` apart (``b - a >= 2``). Across a cut the picture stays different; across a camera flash
+  or a strobe (entering or leaving it) it comes back, so ``persist / change`` is small.
+
+Scores are 0..255 grey levels. Cost: one small real FFT and a few subtractions per frame.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+import cv2
+import numpy as np
+
+# Width in pixels of the grey image the luma scores are computed on.
+LUMA_WIDTH = 64
+# A flash or strobe is at most this many frames long: the picture must come back within it.
+FLASH_FRAMES = 3
+# Changed-area cells: size in pixels of the analysis image, and the mean difference that counts as changed.
+AREA_CELL = 4
+AREA_LEVEL = 3.0
+# A frame that changes less than this (grey levels) repeats the previous picture (a held drawing, a
+# duplicated frame, a still shot); ``hold_aware_ratio`` looks past such frames for the neighbours' level.
+HOLD_LEVEL = 0.5
+# How far (frames) to look for changing neighbours past held frames.
+HOLD_REACH = 10
+# Alignments that leave less than this share of the frame overlapping are not trusted.
+MIN_OVERLAP = 0.4
+
+
+def _aligned_mad(a: np.ndarray, b: np.ndarray, dy: int, dx: int) -> float:
+    """Mean |a - b| over the overlap when ``b`` is ``a`` moved by (dy, dx); plain difference when the overlap
+    is too small."""
+    h, w = a.shape
+    if abs(dy) * w + abs(dx) * h > (1 - MIN_OVERLAP) * h * w or (dy == 0 and dx == 0):
+        return float(cv2.absdiff(a, b).mean())
+    a_part = a[max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)]
+    b_part = b[max(0, dy):h - max(0, -dy), max(0, dx):w - max(0, -dx)]
+    return float(cv2.absdiff(a_part, b_part).mean())
+
+
+def changed_area(a: np.ndarray, b: np.ndarray) -> float:
+    """Share of ``AREA_CELL`` x ``AREA_CELL`` cells whose mean absolute difference exceeds ``AREA_LEVEL``: a
+    cut changes most of the frame, a caption appearing or a small object moving changes a few cells."""
+    diff = cv2.absdiff(a, b)
+    h, w = diff.shape
+    cells = cv2.resize(diff[:h - h % AREA_CELL, :w - w % AREA_CELL], (w // AREA_CELL, h // AREA_CELL),
+                       interpolation=cv2.INTER_AREA)
+    return float((cells > AREA_LEVEL).mean())
+
+
+def _best_mad(a: np.ndarray, b: np.ndarray, dy: int, dx: int) -> float:
+    """The smaller of the unaligned difference and the differences aligned by (dy, dx) either way (the sign
+    convention of the estimate does not matter, and a wrong estimate on a static frame costs nothing)."""
+    plain = float(cv2.absdiff(a, b).mean())
+    if dy == 0 and dx == 0:
+        return plain
+    return min(plain, _aligned_mad(a, b, dy, dx), _aligned_mad(a, b, -dy, -dx))
+
+
+def _translation(fa: np.ndarray, fb: np.ndarray, shape: tuple[int, int]) -> tuple[int, int]:
+    """Integer global translation between two frames from the spectra of their mean-free images."""
+    cross = fa * np.conj(fb)
+    cross /= np.abs(cross) + 1e-9
+    surface = np.fft.irfft2(cross, s=shape)
+    dy, dx = np.unravel_index(int(np.argmax(surface)), shape)
+    h, w = shape
+    return (int(dy) - h if dy > h // 2 else int(dy)), (int(dx) - w if dx > w // 2 else int(dx))
+
+
+def _held_pattern(before: list, after: list) -> bool:
+    """New pictures on both sides, or two on one side with held frames between them."""
+    if before and after:
+        return True
+    side = before or after
+    return len(side) >= 2 and any(b - a >= 2 for a, b in zip(side[:-1], side[1:]))
+
+
+def hold_aware_ratio(change: np.ndarray, window: int, hold_level: float = HOLD_LEVEL) -> np.ndarray:
+    """AdaptiveDetector's ratio (a frame's change over the mean of its ``window`` neighbours on each side),
+    where the neighbours are the nearest frames within ``HOLD_REACH`` that show a new picture
+    (change > ``hold_level``). Animation on twos or threes, duplicated frames and low-rate sources change
+    only every few frames, so against the plain ratio every new picture would stand out like a cut. Where
+    the changing neighbours within reach do not look like held pictures (new pictures on both sides, or at
+    least two with held frames between them on one side), the plain neighbours are used. Capped at 255."""
+    n = len(change)
+    out = np.zeros(n)
+    moving = np.nonzero(change > hold_level)[0]
+    for i in range(n):
+        if change[i] <= 0:
+            continue
+        pos = int(np.searchsorted(moving, i))
+        before = [j for j in moving[max(0, pos - window):pos] if i - j <= HOLD_REACH]
+        after_start = pos + 1 if pos < len(moving) and moving[pos] == i else pos
+        after = [j for j in moving[after_start:after_start + window] if j - i <= HOLD_REACH]
+        picked = before + after
+        if not _held_pattern(before, after):
+            # Not a stream of held pictures (a still shot, continuous motion, or only another cut nearby):
+            # the plain neighbours.
+            picked = [j for j in range(i - window, i + window + 1) if j != i and 0 <= j < n]
+        mean = float(np.mean(change[picked])) if picked else 0.0
+        out[i] = min(change[i] / mean, 255.0) if mean > 1e-5 else 255.0
+    return out
+
+
+class LumaScorer:
+    """Streams grey frames; ``arrays()`` gives ``(change, persist)`` per frame (frame 0 scores 0)."""
+
+    def __init__(self) -> None:
+        self._ring: deque[tuple[int, np.ndarray, np.ndarray, tuple[int, int]]] = deque(maxlen=FLASH_FRAMES + 1)
+        self._change: list[float] = []
+        self._persist: list[float] = []
+        self._area: list[float] = []
+
+    @staticmethod
+    def prepare(gray: np.ndarray) -> np.ndarray:
+        """A grey frame of any size -> the float32 ``LUMA_WIDTH``-wide analysis image."""
+        h, w = gray.shape[:2]
+        height = max(8, int(round(h * LUMA_WIDTH / w)))
+        if (w, h) != (LUMA_WIDTH, height):
+            gray = cv2.resize(gray, (LUMA_WIDTH, height), interpolation=cv2.INTER_AREA)
+        return gray.astype(np.float32)
+
+    def push(self, index: int, gray: np.ndarray) -> float:
+        """Add frame ``index`` (a ``prepare``d image, frames in order, no gaps); returns its change score."""
+        spectrum = np.fft.rfft2(gray - gray.mean())
+        position = (0, 0)
+        change = area = 0.0
+        if self._ring:
+            _, prev, prev_spectrum, prev_position = self._ring[-1]
+            dy, dx = _translation(prev_spectrum, spectrum, gray.shape)
+            change = _best_mad(prev, gray, dy, dx)
+            area = changed_area(prev, gray)
+            position = (prev_position[0] + dy, prev_position[1] + dx)
+        self._change.append(change)
+        self._area.append(area)
+        self._persist.append(np.inf)
+        # A flash of up to FLASH_FRAMES frames leaves the picture before it equal to the picture after it: for
+        # every earlier frame ``a`` at most FLASH_FRAMES + 1 frames back (and not the previous one), compare it
+        # with this frame, aligned by the accumulated translation; the difference bounds ``persist`` of every
+        # frame the pair spans.
+        ring = list(self._ring)
+        for back in range(2, FLASH_FRAMES + 2):
+            if back > len(ring):
+                break
+            a, frame, _, pos = ring[-back]
+            d = _best_mad(frame, gray, position[0] - pos[0], position[1] - pos[1])
+            for i in range(a + 1, index + 1):
+                if d < self._persist[i]:
+                    self._persist[i] = d
+        self._ring.append((index, gray, spectrum, position))
+        return change
+
+    def area(self) -> np.ndarray:
+        """Changed area (0..1, unaligned) between each frame and the previous one."""
+        return np.asarray(self._area, dtype=np.float64)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(change, persist); where no later frame exists, persist equals change (treated as lasting)."""
+        change = np.asarray(self._change, dtype=np.float64)
+        persist = np.asarray(self._persist, dtype=np.float64)
+        missing = ~np.isfinite(persist)
+        persist[missing] = change[missing]
+        return change, persist
