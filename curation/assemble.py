@@ -4,20 +4,23 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
-from curation.clips import Clip, clips_from_shots, shots_from_boundaries
+from curation.clips import Clip, clips_from_shots, frame_end_times, shots_from_boundaries
 from curation.config import AnnotateConfig
 from curation.detectors import Boundary, merge_boundaries
 from curation.motion import PairMotion, clip_motion
 from curation.scan import UnitResult
-from curation.schema import CLIP_COLUMNS
+from curation.schema import CLIP_COLUMNS, ROW_CLIP, ROW_SHOT, ROW_STATUS, ROW_TRANSITION
 from curation.video import VideoInfo
 
 # A video is called truncated when fewer than this share of its declared frames (or duration) decode.
 TRUNCATION_SHARE = 0.95
+# A black frame is flat as well as dark: luma standard deviation (0..255) below this.
+BLACK_FLATNESS = 8.0
 
 
 def video_id_for(path: str) -> str:
@@ -31,14 +34,29 @@ class VideoOutput:
     keyframes: list[dict]
 
 
-def _empty_row(video_id: str, path: str) -> dict:
+def _empty_row(video_id: str, path: str, kind: str = ROW_STATUS) -> dict:
     row = {name: None for name, _, _ in CLIP_COLUMNS}
-    row.update(video_id=video_id, video_path=path)
+    row.update(video_id=video_id, video_path=path, row_kind=kind)
     return row
 
 
+def transition_kind(start: int, end: int, black: np.ndarray) -> str:
+    """Kind of the gradual transition over frames ``start .. end - 1`` (``end`` = first frame of the new
+    shot) from which sides are black: ``fade_in``, ``fade_out``, ``fade_out_in`` or ``gradual``."""
+    n = len(black)
+    before = bool(black[start - 1]) if start > 0 else True
+    after = bool(black[end]) if end < n else True
+    if before and not after:
+        return "fade_in"
+    if after and not before:
+        return "fade_out"
+    if not before and not after and bool(black[max(0, start):min(end, n)].any()):
+        return "fade_out_in"
+    return "gradual"
+
+
 def error_output(video_id: str, path: str, kind: str, message: str, info: VideoInfo | None = None) -> VideoOutput:
-    """The single status row of a video that gave no clip."""
+    """The single status row of a video that failed before any frame was analysed."""
     row = _empty_row(video_id, path)
     if info is not None:
         row.update(fps=info.fps, width=info.width, height=info.height, rotation=info.rotation, codec=info.codec)
@@ -60,12 +78,14 @@ def assemble_video(video_id: str, info: VideoInfo, units: list[UnitResult], conf
     a status row (or a warning) so nothing goes unreported, and every clip that decoded is kept.
     """
     units = sorted(units, key=lambda u: u.unit_index)
-    offsets, times, boundaries, pairs, keyframes = [], [], [], [], {}
+    offsets, times, boundaries, pairs, keyframes, luma_mean, luma_std = [], [], [], [], {}, [], []
     failure: UnitResult | None = None
     offset = 0
     for unit in units:
         offsets.append(offset)
         times.append(unit.times)
+        luma_mean.append(unit.luma_mean)
+        luma_std.append(unit.luma_std)
         boundaries += [Boundary(b.start + offset, b.end + offset, b.score, b.source) for b in unit.boundaries]
         pairs += [PairMotion(p.first + offset, p.second + offset, p.dt, p.mean, p.static_pixels, p.pixels, p.hist)
                   for p in unit.pairs]
@@ -111,7 +131,9 @@ def assemble_video(video_id: str, info: VideoInfo, units: list[UnitResult], conf
         last = shots[-1]
         shots[-1] = type(last)(last.index, last.start, last.end, last.cut_before, False)
     frame_s = 1.0 / info.fps if info.fps > 0 else 1 / 25
-    clips = clips_from_shots(shots, all_times, config.clips, frame_s)
+    black = ((np.concatenate(luma_mean) < config.clips.black_level) & (np.concatenate(luma_std) < BLACK_FLATNESS)
+             if len(luma_mean) and sum(len(x) for x in luma_mean) == n_frames else None)
+    clips, skipped = clips_from_shots(shots, all_times, config.clips, frame_s, black)
     boundary_source = {b.end: b.source for b in boundaries}
     duration = float(all_times[-1] - all_times[0] + frame_s)
     fps = (n_frames - 1) / float(all_times[-1] - all_times[0]) if n_frames > 1 and all_times[-1] > all_times[0] else info.fps
@@ -129,7 +151,7 @@ def assemble_video(video_id: str, info: VideoInfo, units: list[UnitResult], conf
 
     rows, key_rows = [], []
     for index, clip in enumerate(clips):
-        row = _empty_row(video_id, info.path)
+        row = _empty_row(video_id, info.path, ROW_CLIP)
         clip_id = f"{video_id}-{index:05d}"
         row.update(common)
         row.update(
@@ -144,26 +166,61 @@ def assemble_video(video_id: str, info: VideoInfo, units: list[UnitResult], conf
         if do_keyframes:
             _add_keyframes(row, key_rows, clip, clip_id, video_id, candidates, keyframes, all_times, key_w, key_h)
         rows.append(row)
+    footage = _footage_rows(video_id, info.path, common, skipped, boundaries, all_times, black, frame_s)
+    n_clips = len(rows)
 
     if failure is not None:
         status = _empty_row(video_id, info.path)
         status.update(common)
         status.update(error_kind=failure.error_kind,
                       error=f"{failure.error} (at {failure.times[-1] if failure.frames else 0:.2f} s; "
-                            f"{len(rows)} clips before it kept)")
+                            f"{n_clips} clips before it kept)")
         rows.append(status)
     elif rows and problem_kind is not None:
         status = _empty_row(video_id, info.path)
         status.update(common)
-        status.update(error_kind=problem_kind, error=f"{warning} ({len(rows)} clips from the decodable part kept)")
+        status.update(error_kind=problem_kind, error=f"{warning} ({n_clips} clips from the decodable part kept)")
         rows.append(status)
     elif not rows:
         status = _empty_row(video_id, info.path)
         status.update(common)
-        reason = f"no clip: {len(shots)} shot(s), none at least {config.clips.min_s} s long after trimming"
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(Counter(x.reason for x in skipped).items()))
+        reason = (f"no clip: {len(shots)} shot(s) ({reasons}), none at least {config.clips.min_s} s long and "
+                  "not black after trimming")
         status.update(error_kind=problem_kind or "too_short", error=f"{warning}; {reason}" if warning else reason)
         rows.append(status)
-    return VideoOutput(rows, key_rows)
+    return VideoOutput(rows + footage, key_rows)
+
+
+def _footage_rows(video_id: str, path: str, common: dict, skipped: list, boundaries: list[Boundary],
+                  times: np.ndarray, black: np.ndarray | None, frame_s: float) -> list[dict]:
+    """One row per detected shot that gave no clip and per detected gradual transition, so every detected
+    boundary and all footage are accounted for."""
+    rows = []
+    for item in skipped:
+        row = _empty_row(video_id, path, ROW_SHOT)
+        row.update(common)
+        shot = item.shot
+        source = next((b.source for b in boundaries if b.end == shot.start), None)
+        row.update(skip_reason=item.reason, boundary_source=source, shot_index=shot.index, shot_start_frame=shot.start,
+                   shot_end_frame=shot.end, start_frame=shot.start, end_frame=shot.end, start_s=item.start_s,
+                   end_s=item.end_s, duration_s=item.end_s - item.start_s, num_frames=shot.end - shot.start + 1)
+        rows.append(row)
+    n = len(times)
+    ends = frame_end_times(times, frame_s)
+    flags = black if black is not None else np.zeros(n, bool)
+    for b in boundaries:
+        first, last = max(0, b.start), min(b.end, n) - 1
+        if b.is_cut or last < first:
+            continue
+        row = _empty_row(video_id, path, ROW_TRANSITION)
+        row.update(common)
+        row.update(transition_kind=transition_kind(b.start, b.end, flags), start_frame=first, end_frame=last,
+                   start_s=float(times[first]), end_s=float(ends[last]),
+                   duration_s=float(ends[last] - times[first]), num_frames=last - first + 1,
+                   boundary_source=b.source)
+        rows.append(row)
+    return rows
 
 
 def _add_keyframes(row: dict, key_rows: list[dict], clip: Clip, clip_id: str, video_id: str,

@@ -33,6 +33,18 @@ class Clip:
     end_s: float
 
 
+@dataclass(frozen=True)
+class SkippedShot:
+    """A detected shot that gave no clip: ``reason`` is ``too_short`` (shorter than ``min_s`` after
+    trimming, or nothing left after trimming) or ``black`` (every frame dark and flat: the black gap of a
+    fade, a slate); ``start_s`` / ``end_s`` span the whole shot."""
+
+    shot: Shot
+    reason: str
+    start_s: float
+    end_s: float
+
+
 def shots_from_boundaries(n_frames: int, boundaries: list[Boundary]) -> list[Shot]:
     """Partition frames ``0 .. n_frames-1`` into shots, leaving out transition frames."""
     shots: list[Shot] = []
@@ -66,19 +78,29 @@ def frame_end_times(times: np.ndarray, fallback_duration: float) -> np.ndarray:
 
 
 def clips_from_shots(shots: list[Shot], times: np.ndarray, config: ClipsConfig,
-                     fallback_frame_s: float = 1 / 25) -> list[Clip]:
+                     fallback_frame_s: float = 1 / 25,
+                     black: np.ndarray | None = None) -> tuple[list[Clip], list[SkippedShot]]:
     """Apply the clip policy: trim next to transitions, drop shots shorter than ``min_s``, split shots longer
-    than ``max_s`` into equal pieces (by time, so variable frame rates are handled)."""
+    than ``max_s`` into equal pieces (by time, so variable frame rates are handled). ``black`` (per frame,
+    optional) marks dark flat frames; a shot made only of them gives no clip. Returns the clips and every
+    shot that gave none, with the reason."""
     ends = frame_end_times(times, fallback_frame_s)
     clips: list[Clip] = []
+    skipped: list[SkippedShot] = []
     for shot in shots:
+        whole = (float(times[shot.start]), float(ends[shot.end]))
+        if black is not None and bool(black[shot.start:shot.end + 1].all()):
+            skipped.append(SkippedShot(shot, "black", *whole))
+            continue
         start = shot.start + (config.trim_frames if shot.cut_before else 0)
         end = shot.end - (config.trim_frames if shot.cut_after else 0)
         if end < start:
+            skipped.append(SkippedShot(shot, "too_short", *whole))
             continue
         t0, t1 = float(times[start]), float(ends[end])
         duration = t1 - t0
         if duration + 1e-9 < config.min_s:
+            skipped.append(SkippedShot(shot, "too_short", *whole))
             continue
         pieces = max(1, math.ceil(duration / config.max_s - 1e-9)) if config.max_s > 0 else 1
         # Piece k starts at the first frame at or after t0 + k * duration / pieces.
@@ -88,4 +110,4 @@ def clips_from_shots(shots: list[Shot], times: np.ndarray, config: ClipsConfig,
             if b - 1 < a:
                 continue
             clips.append(Clip(shot, a, b - 1, float(times[a]), float(ends[b - 1])))
-    return clips
+    return clips, skipped

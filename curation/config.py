@@ -132,17 +132,22 @@ class ClipsConfig:
     min_s: shots (after trimming) shorter than this many seconds give no clip (default 2.0).
     max_s: longer shots are split into equal pieces no longer than this (default 10.0; 0 = never split).
     trim_frames: frames dropped at each side of a clip that touches a transition (default 2).
+    black_level: a frame whose mean luma (0..255) is below this and whose luma standard deviation is below
+        8 is black; a shot of only black frames (the gap in a fade out / fade in, a slate) gives no clip
+        (default 32; 0 keeps black shots). Every shot that gives no clip is still a row of the table.
     """
 
     min_s: float = 2.0
     max_s: float = 10.0
     trim_frames: int = 2
+    black_level: float = 32.0
 
     def validate(self, key: str) -> None:
         _check(self.min_s >= 0, f"{key}.min_s", "must be >= 0")
         _check(self.max_s == 0 or self.max_s >= max(self.min_s, 0.1), f"{key}.max_s",
                "must be 0 (no split) or >= min_s")
         _check(self.trim_frames >= 0, f"{key}.trim_frames", "must be >= 0")
+        _check(0 <= self.black_level <= 255, f"{key}.black_level", "must be in [0, 255]")
 
 
 @dataclass(frozen=True)

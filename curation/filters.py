@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from curation.config import FilterConfig
 from curation.percentiles import percentiles
+from curation.schema import ROW_SHOT, ROW_TRANSITION
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,41 @@ def apply(table: pa.Table, thresholds: list[Threshold], exclude_errors: bool = T
     keep = np.array([not r for r in reasons], dtype=bool)
     return table.append_column("keep", pa.array(keep)).append_column(
         "drop_reasons", pa.array(reasons, pa.list_(pa.string())))
+
+
+@dataclass(frozen=True)
+class FootageLost:
+    """What never became a clip, before any rule: detected shots that gave no clip (by reason) and detected
+    gradual transitions, as row counts and seconds of footage."""
+
+    shots: dict[str, int]
+    shot_seconds: dict[str, float]
+    transitions: int
+    transition_seconds: float
+
+    def text(self) -> str:
+        shots = ", ".join(f"{n} {k} ({self.shot_seconds[k]:.1f} s)" for k, n in sorted(self.shots.items()))
+        return (f"shots without a clip: {shots or 'none'}; gradual transitions: {self.transitions} "
+                f"({self.transition_seconds:.1f} s)")
+
+
+def footage_lost(table: pa.Table) -> FootageLost:
+    """Count the ``skipped_shot`` and ``transition`` rows of the clip table (none in tables written before
+    they were recorded)."""
+    shots: dict[str, int] = {}
+    seconds: dict[str, float] = {}
+    transitions, transition_seconds = 0, 0.0
+    if "row_kind" not in table.column_names:
+        return FootageLost(shots, seconds, transitions, transition_seconds)
+    for kind, reason, duration in zip(table["row_kind"].to_pylist(), table["skip_reason"].to_pylist(),
+                                      table["duration_s"].to_pylist()):
+        if kind == ROW_SHOT:
+            shots[reason] = shots.get(reason, 0) + 1
+            seconds[reason] = seconds.get(reason, 0.0) + float(duration or 0.0)
+        elif kind == ROW_TRANSITION:
+            transitions += 1
+            transition_seconds += float(duration or 0.0)
+    return FootageLost(shots, seconds, transitions, transition_seconds)
 
 
 def save_thresholds(path: str | Path, thresholds: list[Threshold], config: FilterConfig) -> None:

@@ -38,7 +38,9 @@ class WorkUnit:
 
 @dataclass
 class UnitResult:
-    """What a scan of one unit found. Indices are relative to the unit's first frame."""
+    """What a scan of one unit found. Indices are relative to the unit's first frame. ``luma_mean`` /
+    ``luma_std``: per frame, mean and standard deviation of the analysis-size luma (0..255), to tell black
+    frames."""
 
     video_id: str
     unit_index: int
@@ -51,6 +53,8 @@ class UnitResult:
     pairs: list[PairMotion] = field(default_factory=list)
     keyframes: dict[int, bytes] = field(default_factory=dict)
     keyframe_size: tuple[int, int] = (0, 0)
+    luma_mean: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    luma_std: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     decode_errors: int = 0
     stopped_early: str | None = None
     detector: dict = field(default_factory=dict)
@@ -155,6 +159,8 @@ def scan_unit(unit: WorkUnit, config: AnnotateConfig, model: TransNetV2Model | N
 
     motion = _MotionSampler(config, gray_size, result.pairs)
     times: list[float] = []
+    luma_mean: list[float] = []
+    luma_std: list[float] = []
     stats = DecodeStats()
     first_rel: int | None = None  # decode-order index of the unit's first in-range frame
     decode_index = -1
@@ -174,14 +180,18 @@ def scan_unit(unit: WorkUnit, config: AnnotateConfig, model: TransNetV2Model | N
             if in_range and first_rel is None:
                 first_rel = decode_index
             rel = decode_index - (first_rel if first_rel is not None else 10**12)
+            bgr = frame.bgr(*bgr_size)
+            gray = frame.gray(*bgr_size)
             if in_range:
                 times.append(frame.time_s)
-            bgr = frame.bgr(*bgr_size)
+                mean, std = cv2.meanStdDev(gray)
+                luma_mean.append(float(mean[0, 0]))
+                luma_std.append(float(std[0, 0]))
             tiny = None
             if detector.needs_tiny:
                 tiny = cv2.cvtColor(cv2.resize(bgr, (TINY_SIZE[1], TINY_SIZE[0]), interpolation=cv2.INTER_AREA),
                                     cv2.COLOR_BGR2RGB)
-            triggers = detector.push(FrameFeatures(decode_index, bgr, tiny))
+            triggers = detector.push(FrameFeatures(decode_index, bgr, tiny, gray))
             if keeper is not None:
                 keeper.push(rel, frame, [t - (first_rel or 0) for t in triggers] if first_rel is not None else [],
                             in_range)
@@ -199,6 +209,8 @@ def scan_unit(unit: WorkUnit, config: AnnotateConfig, model: TransNetV2Model | N
     result.stopped_early = stats.stopped_early
     result.frames = len(times)
     result.times = np.asarray(times, dtype=np.float64)
+    result.luma_mean = np.asarray(luma_mean, dtype=np.float32)
+    result.luma_std = np.asarray(luma_std, dtype=np.float32)
     if first_rel is None:
         if result.error_kind is None:
             result.error_kind, result.error = "no_frames", "no frame decoded in this range"

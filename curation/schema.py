@@ -9,18 +9,33 @@ import pyarrow as pa
 
 from curation.motion import MOTION_UNIT
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+
+# What a row of the clip table is (column row_kind).
+ROW_CLIP = "clip"            # a clip: the unit everything downstream works on
+ROW_SHOT = "skipped_shot"    # a detected shot that gave no clip (skip_reason says why)
+ROW_TRANSITION = "transition"  # a detected gradual transition (transition_kind says which)
+ROW_STATUS = "status"        # one per failed or damaged video (error_kind / error)
+ROW_KINDS = (ROW_CLIP, ROW_SHOT, ROW_TRANSITION, ROW_STATUS)
 
 CLIP_COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("video_id", pa.string(), "Stable id of the source video: first 16 hex digits of BLAKE2b of its absolute path."),
     ("video_path", pa.string(), "Absolute path of the source video."),
-    ("clip_index", pa.int32(), "Order of the clip in its video, from 0. Null on a status row (see error)."),
-    ("clip_id", pa.string(), "`{video_id}-{clip_index:05d}`; null on a status row."),
-    ("shot_index", pa.int32(), "Order of the detected shot the clip came from, from 0."),
+    ("row_kind", pa.string(), "`clip`; `skipped_shot` (a detected shot that gave no clip, see skip_reason); "
+                              "`transition` (a detected gradual transition, see transition_kind); `status` "
+                              "(a failed or damaged video, see error). Only clip rows have a clip_index."),
+    ("clip_index", pa.int32(), "Order of the clip in its video, from 0. Null on every row that is not a clip."),
+    ("clip_id", pa.string(), "`{video_id}-{clip_index:05d}`; null on rows that are not clips."),
+    ("skip_reason", pa.string(), "Why a detected shot gave no clip: `too_short` (under clips.min_s after "
+                                 "trimming) or `black` (only dark flat frames); null on other rows."),
+    ("transition_kind", pa.string(), "Kind of a detected gradual transition: `fade_in` (from black), `fade_out` "
+                                     "(to black), `fade_out_in` (through black), `gradual` (dissolve, wipe or "
+                                     "other); null on other rows."),
+    ("shot_index", pa.int32(), "Order of the detected shot the clip (or skipped shot) came from, from 0."),
     ("shot_start_frame", pa.int64(), "First frame of that shot (0-based index of decoded frames)."),
     ("shot_end_frame", pa.int64(), "Last frame of that shot, inclusive."),
-    ("start_frame", pa.int64(), "First frame of the clip."),
-    ("end_frame", pa.int64(), "Last frame of the clip, inclusive."),
+    ("start_frame", pa.int64(), "First frame of the clip (of the skipped shot, of the transition)."),
+    ("end_frame", pa.int64(), "Last frame of the clip (skipped shot, transition), inclusive."),
     ("start_s", pa.float64(), "Presentation time of the first frame, seconds from the stream start (from PTS)."),
     ("end_s", pa.float64(), "End of the last frame (its PTS plus its duration), seconds."),
     ("duration_s", pa.float64(), "end_s - start_s, seconds."),
@@ -43,7 +58,7 @@ CLIP_COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("keyframe_last", pa.int64(), "Frame index of the last keyframe."),
     ("detector", pa.string(), "Shot detector name, e.g. cascade-hybrid."),
     ("detector_params", pa.string(), "JSON of the detector's parameters."),
-    ("boundary_source", pa.string(), "Which detector level found the boundary that starts the clip's shot (null at video start)."),
+    ("boundary_source", pa.string(), "Which detector source found the boundary that starts the clip's shot, or the transition (`level1`: HSV content score; `luma`: aligned luma change; `level4`/`level16`: the slow cascade levels; `transnetv2<...>`: confirmed by TransNetV2); null at video start."),
     ("decode_errors", pa.int32(), "Undecodable packets skipped in the whole video (not fatal)."),
     ("warning", pa.string(), "Non-fatal problem of the video, e.g. truncated or packets skipped; null when none."),
     ("error_kind", pa.string(), "Short failure kind (empty_file, not_a_video, no_video_stream, decode_error, timeout, too_short, ...); null when fine."),

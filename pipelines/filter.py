@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from curation.atomic import atomic_write
 from curation.buckets import MotionBuckets
 from curation.config import Config, ConfigError
-from curation.filters import apply, load_thresholds, resolve, save_thresholds
+from curation.filters import FootageLost, apply, footage_lost, load_thresholds, resolve, save_thresholds
 from curation.store import read_annotations
 
 CLIPS_FILE = "clips.parquet"
@@ -30,12 +30,14 @@ class FilterSummary:
     kept: int = 0
     status_rows: int = 0
     reasons: Counter = field(default_factory=Counter)
+    lost: FootageLost | None = None
     wall_s: float = 0.0
 
     def text(self) -> str:
         reasons = ", ".join(f"{k} {v}" for k, v in self.reasons.most_common()) or "none"
+        lost = f"\nbefore the rules: {self.lost.text()}" if self.lost else ""
         return (f"kept {self.kept} of {self.clips} clips ({self.status_rows} status rows of failed videos); "
-                f"dropped by: {reasons}; wall {self.wall_s:.1f} s")
+                f"dropped by: {reasons}; wall {self.wall_s:.1f} s{lost}")
 
 
 def run_filter(annotations: str, output: str, config: Config, thresholds_file: str | None = None) -> FilterSummary:
@@ -71,14 +73,17 @@ def run_filter(annotations: str, output: str, config: Config, thresholds_file: s
     atomic_write(dest / CLIPS_FILE, lambda p: pq.write_table(out, p, compression="zstd"))
     atomic_write(dest / THRESHOLDS_FILE, lambda p: save_thresholds(p, thresholds, cfg))
     atomic_write(dest / BUCKETS_FILE, lambda p: buckets.save(p))
-    summary = FilterSummary(clips=int(np.asarray(out["clip_index"].is_valid()).sum()), kept=int(keep.sum()))
-    summary.status_rows = out.num_rows - summary.clips
+    summary = FilterSummary(clips=int(np.asarray(out["clip_index"].is_valid()).sum()), kept=int(keep.sum()),
+                            lost=footage_lost(out))
+    summary.status_rows = out.num_rows - summary.clips - sum(summary.lost.shots.values()) - summary.lost.transitions
     for reasons, is_clip in zip(out["drop_reasons"].to_pylist(), np.asarray(out["clip_index"].is_valid())):
         if is_clip:
             summary.reasons.update(reasons)
     summary.wall_s = time.monotonic() - started
     record = {"annotations": str(source.resolve()), "clips": summary.clips, "kept": summary.kept,
-              "reasons": dict(summary.reasons), "thresholds_from": thresholds_file or "computed"}
+              "reasons": dict(summary.reasons), "thresholds_from": thresholds_file or "computed",
+              "skipped_shots": summary.lost.shots, "skipped_shot_seconds": summary.lost.shot_seconds,
+              "transitions": summary.lost.transitions, "transition_seconds": summary.lost.transition_seconds}
     atomic_write(dest / SUMMARY_FILE, lambda p: p.write_text(json.dumps(record, indent=1)))
     return summary
 

@@ -15,6 +15,7 @@ from curation.config import ReportConfig
 from curation.filters import Threshold
 from curation.motion import MOTION_UNIT
 from curation.report import plots
+from curation.schema import ROW_SHOT, ROW_TRANSITION
 
 # Score columns shown (when present), with their unit.
 SCORES = {"motion_mean": MOTION_UNIT, "motion_p90": MOTION_UNIT, "motion_static_frac": "fraction of pixels",
@@ -92,10 +93,34 @@ def fill_thumbnails(page: str, jpeg: Callable[[str], bytes | None]) -> str:
     return THUMB.sub(image, page)
 
 
+def _footage_lost(df: pd.DataFrame, video_seconds: float, clip_seconds: float) -> str:
+    """The table of footage that never became a clip (short or black shots, transitions), next to the
+    clips that entered the rules; empty for tables written before such rows were recorded."""
+    if "row_kind" not in df.columns:
+        return ""
+    rows = [["clips (enter the rules)", f"{int((df.row_kind == 'clip').sum()):,}", f"{clip_seconds:,.1f}",
+             f"{100 * clip_seconds / max(video_seconds, 1e-9):.1f}%"]]
+    shots = df[df.row_kind == ROW_SHOT]
+    for reason, group in sorted(shots.groupby("skip_reason"), key=lambda x: str(x[0])):
+        seconds = float(group.duration_s.fillna(0).sum())
+        rows.append([f"shots without a clip: {reason}", f"{len(group):,}", f"{seconds:,.1f}",
+                     f"{100 * seconds / max(video_seconds, 1e-9):.1f}%"])
+    transitions = df[df.row_kind == ROW_TRANSITION]
+    seconds = float(transitions.duration_s.fillna(0).sum())
+    rows.append(["gradual transitions", f"{len(transitions):,}", f"{seconds:,.1f}",
+                 f"{100 * seconds / max(video_seconds, 1e-9):.1f}%"])
+    return ("<h3>Footage that never became a clip</h3>"
+            + _table(["what", "rows", "seconds", "share of video"], rows)
+            + '<p class="muted">Detected shots shorter than <code>clips.min_s</code> after trimming, shots of '
+            "black frames, and gradual transitions are rows of the table too (<code>row_kind</code>); the rest "
+            "of the video is trimmed frames next to transitions.</p>")
+
+
 def columns_needed(thresholds: list[Threshold], buckets: MotionBuckets, available: list[str]) -> list[str]:
     """The filter-output columns the page reads (a 1M-clip table is read without its text columns)."""
     base = ["clip_id", "video_id", "video_path", "clip_index", "keep", "drop_reasons", "duration_s",
-            "video_duration_s", "width", "height", "error_kind", "error", "motion_bucket_id"]
+            "video_duration_s", "width", "height", "error_kind", "error", "motion_bucket_id", "row_kind",
+            "skip_reason"]
     wanted = base + list(SCORES) + [t.column for t in thresholds] + [buckets.column]
     wanted += [c for c in available if c.endswith("_random_weights")]
     return [c for c in dict.fromkeys(wanted) if c in available]
@@ -150,11 +175,12 @@ def build(df: pd.DataFrame, thresholds: list[Threshold], buckets: MotionBuckets,
     sub = flags[:, used].astype(np.int64)
     matrix = sub.T @ sub
     funnel_html = plot("funnel", plots.funnel(steps))
+    lost_html = _footage_lost(df, hours * 3600, float(clips.duration_s.fillna(0).sum()))
     overlap_html = plot("overlap", plots.overlap(names, matrix)) if len(names) > 1 else ""
     parts.append(f'<section><h2>What each filter removed</h2><div class="grid">{funnel_html}{overlap_html}</div>'
                  + _table(["rule", "clips dropped", "dropped by this rule only", "share of clips"], rows)
                  + '<p class="muted">The funnel applies the rules in order; every rule is also evaluated on '
-                 "every clip (a clip lists all rules that dropped it).</p></section>")
+                 "every clip (a clip lists all rules that dropped it).</p>" + lost_html + "</section>")
 
     # -- score histograms -------------------------------------------------------------------------------
     hist_html = []
