@@ -12,6 +12,7 @@ import numpy as np
 from curation.clips import Clip, clips_from_shots, frame_end_times, shots_from_boundaries
 from curation.config import AnnotateConfig
 from curation.detectors import Boundary, merge_boundaries
+from curation.detectors.luma import is_black
 from curation.motion import PairMotion, clip_motion
 from curation.scan import UnitResult
 from curation.schema import CLIP_COLUMNS, ROW_CLIP, ROW_SHOT, ROW_STATUS, ROW_TRANSITION
@@ -19,8 +20,6 @@ from curation.video import VideoInfo
 
 # A video is called truncated when fewer than this share of its declared frames (or duration) decode.
 TRUNCATION_SHARE = 0.95
-# A black frame is flat as well as dark: luma standard deviation (0..255) below this.
-BLACK_FLATNESS = 8.0
 
 
 def video_id_for(path: str) -> str:
@@ -131,7 +130,7 @@ def assemble_video(video_id: str, info: VideoInfo, units: list[UnitResult], conf
         last = shots[-1]
         shots[-1] = type(last)(last.index, last.start, last.end, last.cut_before, False)
     frame_s = 1.0 / info.fps if info.fps > 0 else 1 / 25
-    black = ((np.concatenate(luma_mean) < config.clips.black_level) & (np.concatenate(luma_std) < BLACK_FLATNESS)
+    black = (is_black(np.concatenate(luma_mean), np.concatenate(luma_std), config.clips.black_level)
              if len(luma_mean) and sum(len(x) for x in luma_mean) == n_frames else None)
     clips, skipped = clips_from_shots(shots, all_times, config.clips, frame_s, black)
     boundary_source = {b.end: b.source for b in boundaries}

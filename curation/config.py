@@ -86,6 +86,9 @@ class CutsConfig:
         floor is ``luma_floor`` (default 1.25) where the HSV score's is ``min_content_val``, and at least
         ``luma_min_area`` of the frame (default 0.15, share of 4x4-px cells) must change. It finds cuts
         between grey or similar-coloured shots, which the HSV score sees at a third of their strength.
+    slow_luma_threshold: the slow levels also compare every frame with the frame ``k`` before it on the aligned
+        64-px luma (sliding, so a short wipe or fade is found wherever it falls); a coherent k-step change of
+        at least this many grey levels (default 20.0) is a gradual transition.
     flash_share: a native-rate candidate whose picture returns within 3 frames to less than this share of its
         change (default 0.5) is a flash or strobe and never a cut.
     """
@@ -105,6 +108,7 @@ class CutsConfig:
     transnetv2_threshold: float = 0.5
     luma_floor: float = 1.25
     luma_min_area: float = 0.15
+    slow_luma_threshold: float = 20.0
     flash_share: float = 0.5
 
     def validate(self, key: str) -> None:
@@ -121,6 +125,7 @@ class CutsConfig:
         _check(8 <= self.judge_window <= 100, f"{key}.judge_window", "must be in [8, 100] frames")
         _check(0 < self.transnetv2_threshold < 1, f"{key}.transnetv2_threshold", "must be in (0, 1)")
         _check(self.luma_floor > 0, f"{key}.luma_floor", "must be > 0")
+        _check(self.slow_luma_threshold > 0, f"{key}.slow_luma_threshold", "must be > 0")
         _check(0 < self.luma_min_area <= 1, f"{key}.luma_min_area", "must be in (0, 1]")
         _check(0 <= self.flash_share <= 1, f"{key}.flash_share", "must be in [0, 1]")
 

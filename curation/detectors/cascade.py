@@ -30,6 +30,9 @@ from curation.detectors.transnetv2 import TransNetV2Model, transition_runs
 
 # A k-step score at least this fraction of the sum of its one-step scores counts as coherent change.
 COHERENCE = 0.6
+# The luma k-step change must be at least this share of its one-step changes (aligned luma cancels motion
+# less than the HSV score does, so the bar is higher).
+LUMA_COHERENCE = 0.8
 # A slow-level step whose biggest one-step score carries this share of it is a hard cut, found at level 1.
 CUT_SHARE = 0.6
 # Frames of slack around a candidate in which TransNetV2 may place the boundary.
@@ -43,6 +46,7 @@ class _Candidate:
     score: float
     confident: bool
     source: str
+    margin: float = 0.0
 
 
 class CascadeDetector(ShotDetector):
@@ -54,7 +58,7 @@ class CascadeDetector(ShotDetector):
         self.name = f"cascade-{config.detector}"
         self.needs_tiny = self._model is not None
         self._scorers = [ContentScorer(step) for step in config.levels]
-        self._luma = LumaScorer()
+        self._luma = LumaScorer(tuple(config.levels[-1:]) if len(config.levels) > 1 else ())
         self._tiny: list[np.ndarray] = []
         self._recent: list[float] = []
         self._recent_luma: list[float] = []
@@ -99,7 +103,8 @@ class CascadeDetector(ShotDetector):
             if i == 0:
                 continue
             source = "level1" if hsv[i] >= luma[i] else "luma"
-            out.append(_Candidate(int(i), int(i), float(scores[i]), bool(margin[i] >= c.confident_ratio), source))
+            out.append(_Candidate(int(i), int(i), float(scores[i]), bool(margin[i] >= c.confident_ratio), source,
+                                  float(margin[i])))
         return out
 
     def _slow_candidates(self, level1: np.ndarray) -> list[_Candidate]:
@@ -132,10 +137,44 @@ class CascadeDetector(ShotDetector):
                     run.append(item)
         return spans
 
+    def _slow_luma_candidates(self) -> list[_Candidate]:
+        """Gradual transitions from the sliding k-step luma differences, by the same coherence test as the
+        HSV slow levels. Sliding (every frame, not every k-th) finds a short wipe or fade wherever it falls;
+        the transition is placed where all its flagged windows overlap."""
+        c = self._config
+        change, _ = self._luma.arrays()
+        prefix = np.concatenate([[0.0], np.cumsum(change)])
+        spans: list[_Candidate] = []
+        for k in c.levels[-1:] if len(c.levels) > 1 else ():
+            slow = self._luma.slow(k)
+            n = len(slow)
+            flagged = np.zeros(n, bool)
+            for i in range(k, n):
+                s = slow[i]
+                if s < c.slow_luma_threshold:
+                    continue
+                total = prefix[i + 1] - prefix[i - k + 1]
+                if total <= 0 or s < LUMA_COHERENCE * total or change[i - k + 1:i + 1].max() >= CUT_SHARE * s:
+                    continue
+                flagged[i] = True
+            for first, last in _runs(flagged):
+                # Windows (i - k, i] for i in [first, last] all hold the transition when it is shorter than k.
+                a, b = (last - k + 1, first) if last - k + 1 <= first else (first - k + 1, last)
+                for start, end in _tighten(max(0, a), b + 1, change, self._luma.black()):
+                    spans.append(_Candidate(start, end, float(slow[first:last + 1].max()), True, f"luma{k}"))
+        return spans
+
     def _judge(self, candidates: list[_Candidate]) -> list[Boundary]:
-        """TransNetV2 on one short window per group of nearby candidates (all windows in one batch); keeps
-        the transitions it confirms."""
-        window = self._config.judge_window
+        """TransNetV2 on one short window per group of nearby candidates (all windows in one batch).
+
+        The network's probability and the cascade's margin are fused rather than the network vetoing: a
+        transition it marks (probability >= ``transnetv2_threshold``) is taken where it puts it; otherwise a
+        candidate is kept when the highest probability next to it reaches the threshold scaled down by how
+        far the candidate's margin has come through the doubtful band (a candidate just under
+        ``confident_ratio`` needs little support, one just over ``candidate_ratio`` needs nearly the full
+        threshold)."""
+        c = self._config
+        window = c.judge_window
         groups: list[list[_Candidate]] = []
         for cand in sorted(candidates, key=lambda x: x.start):
             # Candidates that fit in the middle half of one window share it.
@@ -147,11 +186,18 @@ class CascadeDetector(ShotDetector):
         tiny = np.stack(self._tiny)
         accepted = []
         for group, (first, probs) in zip(groups, self._model.predict_windows(tiny, centers, window)):
-            runs = transition_runs(probs, self._config.transnetv2_threshold, offset=first, source="transnetv2")
+            runs = transition_runs(probs, c.transnetv2_threshold, offset=first, source="transnetv2")
             for cand in group:
-                for b in runs:
-                    if b.end >= cand.start - JUDGE_SLACK and b.start <= cand.end + JUDGE_SLACK:
-                        accepted.append(Boundary(b.start, b.end, b.score, f"transnetv2<{cand.source}"))
+                confirmed = [b for b in runs if b.end >= cand.start - JUDGE_SLACK and b.start <= cand.end + JUDGE_SLACK]
+                accepted += [Boundary(b.start, b.end, b.score, f"transnetv2<{cand.source}") for b in confirmed]
+                if confirmed:
+                    continue
+                # TransNetV2 marks the last frame of the outgoing shot: frame start - 1 for this candidate.
+                lo, hi = max(0, cand.start - 1 - JUDGE_SLACK - first), max(0, cand.end + JUDGE_SLACK - first)
+                support = float(probs[lo:hi].max()) if hi > lo else 0.0
+                progress = (cand.margin - c.candidate_ratio) / max(c.confident_ratio - c.candidate_ratio, 1e-9)
+                if support >= c.transnetv2_threshold * (1.0 - min(max(progress, 0.0), 1.0)):
+                    accepted.append(Boundary(cand.start, cand.end, support, f"fused<{cand.source}"))
         return accepted
 
     def finish(self) -> list[Boundary]:
@@ -160,8 +206,14 @@ class CascadeDetector(ShotDetector):
         if len(level1) < 2:
             return []
         hybrid = self._model is not None
-        slow = self._slow_candidates(level1)
         native = self._level1_candidates(level1, c.candidate_ratio if hybrid else 1.0)
+        cuts = [x.start for x in native if x.confident]
+        # A luma span holding a confident hard cut is a run of cuts (a dense montage), not a transition.
+        luma_slow = [x for x in self._slow_luma_candidates() if not any(x.start <= i <= x.end for i in cuts)]
+        black = self._luma.black()
+        hsv_slow = [_Candidate(a, b, x.score, x.confident, x.source) for x in self._slow_candidates(level1)
+                    for a, b in _split_at_black(x.start, x.end, black)]
+        slow = hsv_slow + luma_slow
         accepted = slow + [x for x in native if x.confident or not hybrid]
         boundaries = [Boundary(x.start, x.end, x.score, x.source) for x in accepted]
         if hybrid:
@@ -178,13 +230,56 @@ class CascadeDetector(ShotDetector):
             "detector": self.name, "levels": list(c.levels), "analysis_width": c.analysis_width,
             "adaptive_threshold": c.adaptive_threshold, "window_width": c.window_width,
             "min_content_val": c.min_content_val, "slow_threshold": c.slow_threshold,
-            "min_shot_frames": c.min_shot_frames, "luma_floor": c.luma_floor,
+            "min_shot_frames": c.min_shot_frames, "luma_floor": c.luma_floor, "slow_luma_threshold": c.slow_luma_threshold,
             "luma_min_area": c.luma_min_area, "flash_share": c.flash_share,
         }
         if self._model is not None:
             params.update(candidate_ratio=c.candidate_ratio, confident_ratio=c.confident_ratio,
                           judge_window=c.judge_window, transnetv2_threshold=c.transnetv2_threshold)
         return params
+
+
+def _tighten(start: int, end: int, change: np.ndarray, black: np.ndarray) -> list[tuple[int, int]]:
+    """A luma transition over frames ``start .. end - 1`` without its quiet edges (frames changing less than
+    a tenth of its largest one-step change), split around black frames inside it (:func:`_split_at_black`):
+    a fade out, black frames and a fade in are two transitions with a (black) shot between them."""
+    inside = change[start:end]
+    if len(inside) == 0:
+        return [(start, end)]
+    quiet = inside < 0.1 * inside.max()
+    while start < end - 1 and quiet[0]:
+        start, quiet = start + 1, quiet[1:]
+    while end - 1 > start and quiet[-1]:
+        end, quiet = end - 1, quiet[:-1]
+    return _split_at_black(start, end, black)
+
+
+def _split_at_black(start: int, end: int, black: np.ndarray) -> list[tuple[int, int]]:
+    """Frames ``start .. end - 1`` of a transition, split around the black frames inside it."""
+    out = []
+    cursor = start
+    for first, last in _runs(black[start:end]):
+        first, last = first + start, last + start
+        if first > cursor:
+            out.append((cursor, first))  # fade out: ends at the first black frame
+        cursor = last + 1  # the fade in starts after the last black frame
+    if end > cursor:
+        out.append((cursor, end))
+    return out or [(start, end)]
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) of every run of True."""
+    out, start = [], None
+    for i, f in enumerate(flags):
+        if f and start is None:
+            start = i
+        elif not f and start is not None:
+            out.append((start, i - 1))
+            start = None
+    if start is not None:
+        out.append((start, len(flags) - 1))
+    return out
 
 
 def _causal_hit(recent: list[float], score: float, floor: float, c: CutsConfig) -> bool:

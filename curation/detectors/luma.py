@@ -31,6 +31,10 @@ AREA_LEVEL = 3.0
 HOLD_LEVEL = 0.5
 # How far (frames) to look for changing neighbours past held frames.
 HOLD_REACH = 10
+# A frame is black when its mean luma is below BLACK_LEVEL and its standard deviation below BLACK_FLATNESS
+# (0..255); ``clips.black_level`` uses the same test for the clip policy.
+BLACK_LEVEL = 32.0
+BLACK_FLATNESS = 8.0
 # Alignments that leave less than this share of the frame overlapping are not trusted.
 MIN_OVERLAP = 0.4
 
@@ -44,6 +48,12 @@ def _aligned_mad(a: np.ndarray, b: np.ndarray, dy: int, dx: int) -> float:
     a_part = a[max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)]
     b_part = b[max(0, dy):h - max(0, -dy), max(0, dx):w - max(0, -dx)]
     return float(cv2.absdiff(a_part, b_part).mean())
+
+
+def is_black(mean, std, level: float = BLACK_LEVEL):
+    """Dark and flat: mean luma below ``level`` and standard deviation below ``BLACK_FLATNESS`` (scalars or
+    arrays)."""
+    return (np.asarray(mean) < level) & (np.asarray(std) < BLACK_FLATNESS)
 
 
 def changed_area(a: np.ndarray, b: np.ndarray) -> float:
@@ -63,6 +73,15 @@ def _best_mad(a: np.ndarray, b: np.ndarray, dy: int, dx: int) -> float:
     if dy == 0 and dx == 0:
         return plain
     return min(plain, _aligned_mad(a, b, dy, dx), _aligned_mad(a, b, -dy, -dx))
+
+
+def _aligned_only(a: np.ndarray, b: np.ndarray, dy: int, dx: int) -> float:
+    """Like :func:`_best_mad`, but 0 where the frames moved too far to overlap (fast motion over many frames
+    is not a transition)."""
+    h, w = a.shape
+    if abs(dy) * w + abs(dx) * h > (1 - MIN_OVERLAP) * h * w:
+        return 0.0
+    return _best_mad(a, b, dy, dx)
 
 
 def _translation(fa: np.ndarray, fb: np.ndarray, shape: tuple[int, int]) -> tuple[int, int]:
@@ -111,13 +130,20 @@ def hold_aware_ratio(change: np.ndarray, window: int, hold_level: float = HOLD_L
 
 
 class LumaScorer:
-    """Streams grey frames; ``arrays()`` gives ``(change, persist)`` per frame (frame 0 scores 0)."""
+    """Streams grey frames; ``arrays()`` gives ``(change, persist)`` per frame (frame 0 scores 0), and
+    ``slow(k)`` the aligned difference between every frame and the frame ``k`` before it (for each ``k`` of
+    ``slow_steps``; 0 where the frames cannot be aligned or do not exist), the sliding counterpart of the
+    cascade's slow levels: a gradual transition adds up to a large k-step change wherever it starts."""
 
-    def __init__(self) -> None:
-        self._ring: deque[tuple[int, np.ndarray, np.ndarray, tuple[int, int]]] = deque(maxlen=FLASH_FRAMES + 1)
+    def __init__(self, slow_steps: tuple[int, ...] = ()) -> None:
+        self._slow_steps = tuple(slow_steps)
+        self._slow: dict[int, list[float]] = {k: [] for k in self._slow_steps}
+        reach = max((FLASH_FRAMES + 1, *self._slow_steps))
+        self._ring: deque[tuple[int, np.ndarray, np.ndarray, tuple[int, int]]] = deque(maxlen=reach)
         self._change: list[float] = []
         self._persist: list[float] = []
         self._area: list[float] = []
+        self._black: list[bool] = []
 
     @staticmethod
     def prepare(gray: np.ndarray) -> np.ndarray:
@@ -130,7 +156,9 @@ class LumaScorer:
 
     def push(self, index: int, gray: np.ndarray) -> float:
         """Add frame ``index`` (a ``prepare``d image, frames in order, no gaps); returns its change score."""
-        spectrum = np.fft.rfft2(gray - gray.mean())
+        mean, std = cv2.meanStdDev(gray)
+        self._black.append(bool(is_black(float(mean[0, 0]), float(std[0, 0]))))
+        spectrum = np.fft.rfft2(gray - float(mean[0, 0]))
         position = (0, 0)
         change = area = 0.0
         if self._ring:
@@ -147,6 +175,12 @@ class LumaScorer:
         # with this frame, aligned by the accumulated translation; the difference bounds ``persist`` of every
         # frame the pair spans.
         ring = list(self._ring)
+        for k in self._slow_steps:
+            value = 0.0
+            if k <= len(ring):
+                _, frame, _, pos = ring[-k]
+                value = _aligned_only(frame, gray, position[0] - pos[0], position[1] - pos[1])
+            self._slow[k].append(value)
         for back in range(2, FLASH_FRAMES + 2):
             if back > len(ring):
                 break
@@ -157,6 +191,14 @@ class LumaScorer:
                     self._persist[i] = d
         self._ring.append((index, gray, spectrum, position))
         return change
+
+    def black(self) -> np.ndarray:
+        """Per frame: is it black (:func:`is_black`)."""
+        return np.asarray(self._black, dtype=bool)
+
+    def slow(self, k: int) -> np.ndarray:
+        """Aligned ``k``-step luma differences, one per frame."""
+        return np.asarray(self._slow[k], dtype=np.float64)
 
     def area(self) -> np.ndarray:
         """Changed area (0..1, unaligned) between each frame and the previous one."""
