@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -31,6 +32,14 @@ def init_ray(address: str | None, num_cpus: int = 0) -> dict:
     return ray.cluster_resources()
 
 
+def shutdown_ray() -> None:
+    """Stop the embedded Ray (or leave a joined cluster) now, if this process started one: quicker than Ray's
+    own exit hook, which first sleeps to let worker logs print."""
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
+
+
 def pool_size(resources: StageResources, cluster: dict, reserved_cpus: float = 0.0) -> int:
     """Workers for a stage: the configured size, else as many as the cluster's CPUs (or GPUs) allow."""
     if resources.pool_size:
@@ -42,14 +51,21 @@ def pool_size(resources: StageResources, cluster: dict, reserved_cpus: float = 0
     return max(1, int((cluster.get("CPU", 1) - reserved_cpus) // resources.num_cpus))
 
 
-def map_batches_args(stage_cls: type, resources: StageResources, constructor_kwargs: dict, size: int) -> dict:
-    """Ray Data ``map_batches`` keyword arguments for a callable-class stage."""
+def map_batches_args(stage_cls: type, resources: StageResources, constructor_kwargs: dict, size: int,
+                     min_size: int | None = None) -> dict:
+    """Ray Data ``map_batches`` keyword arguments for a callable-class stage: a pool of ``size`` workers, or one
+    that starts with ``min_size`` and grows to ``size`` when work queues up (a small job need not pay for
+    starting every worker)."""
     import ray
 
+    if min_size is not None and min_size < size:
+        compute = ray.data.ActorPoolStrategy(min_size=max(1, min_size), max_size=size)
+    else:
+        compute = ray.data.ActorPoolStrategy(size=size)
     return dict(
         fn=stage_cls,
         fn_constructor_kwargs=constructor_kwargs,
-        compute=ray.data.ActorPoolStrategy(size=size),
+        compute=compute,
         num_cpus=resources.num_cpus,
         num_gpus=resources.num_gpus,
         batch_size=resources.batch_size,
@@ -147,7 +163,10 @@ def annotate_stream(items: list[dict], config: AnnotateConfig) -> Iterator[dict]
     # Small blocks keep results streaming to the driver (and into commits) instead of arriving in bursts.
     ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), max(64, 8 * scan_size))))
     ds = ds.map_batches(**map_batches_args(ProbeStage, config.ray.probe, {"config": config}, probe_size))
-    ds = ds.map_batches(**map_batches_args(ScanStage, config.ray.scan, {"config": config}, scan_size))
+    # One worker per video to start with: a short job does not start (and load models in) idle workers; a
+    # video split into several segments grows the pool.
+    ds = ds.map_batches(**map_batches_args(ScanStage, config.ray.scan, {"config": config}, scan_size,
+                                           min_size=min(scan_size, len(items))))
     for batch in ds.iter_batches(batch_size=1, batch_format="numpy", prefetch_batches=0):
         n = len(batch["video_id"])
         for i in range(n):

@@ -189,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _annotate(args) -> int:
+    from curation.execution import shutdown_ray
     from pipelines.annotate import run_annotate
 
     overrides = list(args.overrides)
@@ -197,9 +198,12 @@ def _annotate(args) -> int:
     if args.ray_address:
         overrides.append(f"annotate.ray.address={args.ray_address}")
     config = load_config(args.config, overrides)
-    summary = run_annotate(args.inputs, args.output, config, overwrite=args.overwrite, progress=not args.quiet)
-    print(summary.text())
-    print(f"annotations: {args.output}/annotations/")
+    try:
+        summary = run_annotate(args.inputs, args.output, config, overwrite=args.overwrite, progress=not args.quiet)
+        print(summary.text())
+        print(f"annotations: {args.output}/annotations/", flush=True)
+    finally:
+        shutdown_ray()
     return 0
 
 

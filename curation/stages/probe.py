@@ -39,6 +39,7 @@ class ProbeStage(Stage):
         super().__init__(config.ray.probe)
         self._config = config
         self._worker = IsolatedWorker()
+        self._worker.start()  # its start-up overlaps the worker's
 
     def __call__(self, batch: Batch) -> Batch:
         out: dict[str, list] = {c: [] for c in UNIT_COLUMNS}

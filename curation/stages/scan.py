@@ -1,5 +1,10 @@
 """Scan stage: one work unit in, its :class:`~curation.scan.UnitResult` out (cuts, motion, keyframes from a
-single decode), run in an isolated child process under the per-video time limit."""
+single decode), run in an isolated child process under the per-video time limit.
+
+The worker itself stays light: decoding, detectors and torch are imported only in its child, which starts (and
+loads TransNetV2 when the detector needs it) when the worker is created and serves every unit after that.
+The result travels as pickled bytes, so the worker never unpickles a ``UnitResult``.
+"""
 from __future__ import annotations
 
 import json
@@ -7,25 +12,58 @@ import pickle
 import time
 
 from curation.config import AnnotateConfig
-from curation.detectors import TransNetV2Model, needs_transnetv2
 from curation.isolation import IsolatedWorker
-from curation.scan import UnitResult, WorkUnit, scan_unit
 from curation.stages.base import Batch, Stage
 from curation.stages.probe import OPEN_END
-from curation.video import VideoError
+from curation.video.errors import VideoError
 
-_MODEL: TransNetV2Model | None = None
+_MODEL = None
 
 
-def scan_in_child(unit: WorkUnit, config: AnnotateConfig, timeout_s: float) -> UnitResult:
-    """Runs in the child process; the TransNetV2 model loads once per child."""
+def _transnetv2(config: AnnotateConfig):
+    """Runs in the child: the TransNetV2 model (loaded once per child) when the detector needs it."""
     global _MODEL
-    model = None
-    if needs_transnetv2(config.cuts):
-        if _MODEL is None:
-            _MODEL = TransNetV2Model("cpu")
-        model = _MODEL
-    return scan_unit(unit, config, model, deadline=time.monotonic() + timeout_s)
+    from curation.detectors import TransNetV2Model, needs_transnetv2
+
+    if not needs_transnetv2(config.cuts):
+        return None
+    if _MODEL is None:
+        _MODEL = TransNetV2Model("cpu")
+    return _MODEL
+
+
+def warm_child(config: AnnotateConfig) -> None:
+    """Runs in a new child before its first unit: imports the scan and loads the model."""
+    import curation.scan  # noqa: F401
+
+    _transnetv2(config)
+
+
+def scan_in_child(unit: tuple, config: AnnotateConfig, timeout_s: float) -> bytes:
+    """Runs in the child: ``unit`` holds the fields of a :class:`~curation.scan.WorkUnit`; returns the pickled
+    :class:`~curation.scan.UnitResult`."""
+    from curation.scan import WorkUnit, scan_unit
+
+    result = scan_unit(WorkUnit(*unit), config, _transnetv2(config), deadline=time.monotonic() + timeout_s)
+    # Our own dataclass, produced and consumed inside this job.
+    return pickle.dumps(result, protocol=5)
+
+
+def unit_error(video_id: str, unit_index: int, n_units: int, kind: str, message: str):
+    """The ``UnitResult`` of a unit that failed in the worker (timeout, crashed child); called on unpickling."""
+    from curation.scan import UnitResult
+
+    return UnitResult(video_id, unit_index, n_units, error_kind=kind, error=message)
+
+
+class _UnitError:
+    """Pickles as ``unit_error(...)``, so the worker needs no ``curation.scan`` (and no torch) to report one."""
+
+    def __init__(self, *args):
+        self.args = args
+
+    def __reduce__(self):
+        return unit_error, self.args
 
 
 class ScanStage(Stage):
@@ -34,7 +72,8 @@ class ScanStage(Stage):
     def __init__(self, config: AnnotateConfig):
         super().__init__(config.ray.scan)
         self._config = config
-        self._worker = IsolatedWorker()
+        self._worker = IsolatedWorker(warmup=(warm_child, (config,)))
+        self._worker.start()
 
     def __call__(self, batch: Batch) -> Batch:
         results = []
@@ -47,16 +86,15 @@ class ScanStage(Stage):
                 continue
             info = json.loads(batch["info_json"][i])
             end = batch["end_s"][i]
-            unit = WorkUnit(video_id, str(batch["path"][i]), unit_index, n_units, float(batch["start_s"][i]),
-                            None if float(end) == OPEN_END else float(end), info["width"], info["height"],
-                            info["fps"])
+            unit = (video_id, str(batch["path"][i]), unit_index, n_units, float(batch["start_s"][i]),
+                    None if float(end) == OPEN_END else float(end), info["width"], info["height"], info["fps"])
             try:
-                # The child stops itself at the deadline; the parent's limit adds a margin for start-up.
+                # The child stops itself at the deadline and returns what it has; the parent's limit adds a
+                # margin for that (start-up and warm-up are not counted).
                 result = self._worker.call(scan_in_child, (unit, self._config, timeout), timeout + 30)
             except VideoError as exc:
-                result = UnitResult(video_id, unit_index, n_units, error_kind=exc.kind, error=exc.message)
-            # Our own dataclass, produced and consumed inside this job.
-            results.append(pickle.dumps(result, protocol=5))
+                result = pickle.dumps(_UnitError(video_id, unit_index, n_units, exc.kind, exc.message), protocol=5)
+            results.append(result)
         return {**{k: list(v) for k, v in batch.items()}, "result": results}
 
     def close(self) -> None:
