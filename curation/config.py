@@ -40,6 +40,8 @@ class DecodeConfig:
         video cannot be the straggler of a job (default 600).
     segment_overlap_s: seconds decoded before and after a segment for detector context (default 4).
     max_decode_errors: a video is abandoned after this many undecodable packets (default 200).
+    prefetch: frames decoded ahead in a separate thread, so decoding goes on while the scan analyses earlier
+        frames (default 8; 0 decodes in the scanning thread).
     """
 
     threads: int = 0
@@ -47,9 +49,11 @@ class DecodeConfig:
     segment_s: float = 600.0
     segment_overlap_s: float = 4.0
     max_decode_errors: int = 200
+    prefetch: int = 8
 
     def validate(self, key: str) -> None:
         _check(self.threads >= 0, f"{key}.threads", "must be >= 0")
+        _check(0 <= self.prefetch <= 256, f"{key}.prefetch", "must be in [0, 256]")
         _check(self.timeout_s > 0, f"{key}.timeout_s", "must be > 0")
         _check(self.segment_s >= 10, f"{key}.segment_s", "must be >= 10 seconds")
         _check(0 <= self.segment_overlap_s <= self.segment_s / 2, f"{key}.segment_overlap_s",

@@ -172,6 +172,7 @@ def scan_unit(unit: WorkUnit, config: AnnotateConfig, model: TransNetV2Model | N
         max_decode_errors=config.decode.max_decode_errors,
         stats=stats,
         deadline=deadline,
+        prefetch=config.decode.prefetch,
     )
     try:
         for frame in frames:

@@ -98,8 +98,13 @@ class CascadeDetector(ShotDetector):
                                   change / c.luma_floor, self._luma.area() / c.luma_min_area])
         margin = np.maximum(hsv, luma)
         flash = persist < c.flash_share * change
+        # Between two black frames nothing cuts (the HSV score of near-black pixels is hue and saturation
+        # noise, large at the first frames of a fade from black).
+        black = self._luma.black()
+        dark_pair = np.zeros_like(flash)
+        dark_pair[1:] = black[1:] & black[:-1]
         out = []
-        for i in np.nonzero((margin >= relax) & ~flash)[0]:
+        for i in np.nonzero((margin >= relax) & ~flash & ~dark_pair)[0]:
             if i == 0:
                 continue
             source = "level1" if hsv[i] >= luma[i] else "luma"
@@ -208,8 +213,9 @@ class CascadeDetector(ShotDetector):
         hybrid = self._model is not None
         native = self._level1_candidates(level1, c.candidate_ratio if hybrid else 1.0)
         cuts = [x.start for x in native if x.confident]
-        # A luma span holding a confident hard cut is a run of cuts (a dense montage), not a transition.
-        luma_slow = [x for x in self._slow_luma_candidates() if not any(x.start <= i <= x.end for i in cuts)]
+        # A luma span holding a confident hard cut is a run of cuts (a dense montage), not a transition; a
+        # cut at its very first frame is where a fade from black begins (the span absorbs it).
+        luma_slow = [x for x in self._slow_luma_candidates() if not any(x.start + 1 < i <= x.end for i in cuts)]
         black = self._luma.black()
         hsv_slow = [_Candidate(a, b, x.score, x.confident, x.source) for x in self._slow_candidates(level1)
                     for a, b in _split_at_black(x.start, x.end, black)]

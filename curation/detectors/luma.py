@@ -39,15 +39,20 @@ BLACK_FLATNESS = 8.0
 MIN_OVERLAP = 0.4
 
 
+def _mad(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference (cv2.norm: one pass, no temporary image)."""
+    return cv2.norm(a, b, cv2.NORM_L1) / a.size
+
+
 def _aligned_mad(a: np.ndarray, b: np.ndarray, dy: int, dx: int) -> float:
     """Mean |a - b| over the overlap when ``b`` is ``a`` moved by (dy, dx); plain difference when the overlap
     is too small."""
     h, w = a.shape
     if abs(dy) * w + abs(dx) * h > (1 - MIN_OVERLAP) * h * w or (dy == 0 and dx == 0):
-        return float(cv2.absdiff(a, b).mean())
+        return _mad(a, b)
     a_part = a[max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)]
     b_part = b[max(0, dy):h - max(0, -dy), max(0, dx):w - max(0, -dx)]
-    return float(cv2.absdiff(a_part, b_part).mean())
+    return _mad(a_part, b_part)
 
 
 def is_black(mean, std, level: float = BLACK_LEVEL):
@@ -60,7 +65,7 @@ def changed_area(a: np.ndarray, b: np.ndarray) -> float:
     """Share of ``AREA_CELL`` x ``AREA_CELL`` cells whose mean absolute difference exceeds ``AREA_LEVEL``: a
     cut changes most of the frame, a caption appearing or a small object moving changes a few cells."""
     diff = cv2.absdiff(a, b)
-    h, w = diff.shape
+    h, w = diff.shape[:2]
     cells = cv2.resize(diff[:h - h % AREA_CELL, :w - w % AREA_CELL], (w // AREA_CELL, h // AREA_CELL),
                        interpolation=cv2.INTER_AREA)
     return float((cells > AREA_LEVEL).mean())
@@ -69,7 +74,7 @@ def changed_area(a: np.ndarray, b: np.ndarray) -> float:
 def _best_mad(a: np.ndarray, b: np.ndarray, dy: int, dx: int) -> float:
     """The smaller of the unaligned difference and the differences aligned by (dy, dx) either way (the sign
     convention of the estimate does not matter, and a wrong estimate on a static frame costs nothing)."""
-    plain = float(cv2.absdiff(a, b).mean())
+    plain = _mad(a, b)
     if dy == 0 and dx == 0:
         return plain
     return min(plain, _aligned_mad(a, b, dy, dx), _aligned_mad(a, b, -dy, -dx))
@@ -158,14 +163,21 @@ class LumaScorer:
         """Add frame ``index`` (a ``prepare``d image, frames in order, no gaps); returns its change score."""
         mean, std = cv2.meanStdDev(gray)
         self._black.append(bool(is_black(float(mean[0, 0]), float(std[0, 0]))))
-        spectrum = np.fft.rfft2(gray - float(mean[0, 0]))
         position = (0, 0)
         change = area = 0.0
+        spectrum = None
         if self._ring:
             _, prev, prev_spectrum, prev_position = self._ring[-1]
-            dy, dx = _translation(prev_spectrum, spectrum, gray.shape)
-            change = _best_mad(prev, gray, dy, dx)
-            area = changed_area(prev, gray)
+            plain = _mad(prev, gray)
+            dy = dx = 0
+            # Below the held-frame level nothing moved enough to align (and the FFT is the costliest step).
+            if plain > HOLD_LEVEL:
+                spectrum = np.fft.rfft2(gray - float(mean[0, 0]))
+                if prev_spectrum is None:
+                    prev_spectrum = np.fft.rfft2(prev - float(prev.mean()))
+                dy, dx = _translation(prev_spectrum, spectrum, gray.shape)
+            change = min(plain, _best_mad(prev, gray, dy, dx)) if (dy or dx) else plain
+            area = changed_area(prev, gray) if change > HOLD_LEVEL else 0.0
             position = (prev_position[0] + dy, prev_position[1] + dx)
         self._change.append(change)
         self._area.append(area)
