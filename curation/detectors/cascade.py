@@ -92,10 +92,11 @@ class CascadeDetector(ShotDetector):
         (``persist < flash_share * change``) is a flash or a strobe, not a cut, whatever its margin."""
         c = self._config
         change, persist = self._luma.arrays()
+        area = self._luma.area()
         hsv = np.minimum(hold_aware_ratio(scores, c.window_width) / c.adaptive_threshold,
                          scores / c.min_content_val)
         luma = np.minimum.reduce([hold_aware_ratio(change, c.window_width) / c.adaptive_threshold,
-                                  change / c.luma_floor, self._luma.area() / c.luma_min_area])
+                                  change / c.luma_floor, area / c.luma_min_area])
         margin = np.maximum(hsv, luma)
         flash = persist < c.flash_share * change
         # Between two black frames nothing cuts (the HSV score of near-black pixels is hue and saturation
@@ -217,7 +218,10 @@ class CascadeDetector(ShotDetector):
         # cut at its very first frame is where a fade from black begins (the span absorbs it).
         luma_slow = [x for x in self._slow_luma_candidates() if not any(x.start + 1 < i <= x.end for i in cuts)]
         black = self._luma.black()
+        # The HSV coherence test mistakes fast motion for a transition; a span over which the picture moved
+        # out of its own frame is motion.
         hsv_slow = [_Candidate(a, b, x.score, x.confident, x.source) for x in self._slow_candidates(level1)
+                    if not self._luma.moved_apart(x.start, x.end)
                     for a, b in _split_at_black(x.start, x.end, black)]
         slow = hsv_slow + luma_slow
         accepted = slow + [x for x in native if x.confident or not hybrid]

@@ -61,14 +61,28 @@ def is_black(mean, std, level: float = BLACK_LEVEL):
     return (np.asarray(mean) < level) & (np.asarray(std) < BLACK_FLATNESS)
 
 
-def changed_area(a: np.ndarray, b: np.ndarray) -> float:
-    """Share of ``AREA_CELL`` x ``AREA_CELL`` cells whose mean absolute difference exceeds ``AREA_LEVEL``: a
-    cut changes most of the frame, a caption appearing or a small object moving changes a few cells."""
+def _cell_area(a: np.ndarray, b: np.ndarray) -> float:
     diff = cv2.absdiff(a, b)
     h, w = diff.shape[:2]
+    if h < AREA_CELL or w < AREA_CELL:
+        return float((diff > AREA_LEVEL).mean())
     cells = cv2.resize(diff[:h - h % AREA_CELL, :w - w % AREA_CELL], (w // AREA_CELL, h // AREA_CELL),
                        interpolation=cv2.INTER_AREA)
     return float((cells > AREA_LEVEL).mean())
+
+
+def changed_area(a: np.ndarray, b: np.ndarray, dy: int = 0, dx: int = 0) -> float:
+    """Share of ``AREA_CELL`` x ``AREA_CELL`` cells whose mean absolute difference exceeds ``AREA_LEVEL``,
+    the smallest over no alignment and the alignment by (dy, dx) either way: a cut changes most of the
+    frame; a caption appearing, a small object moving or a pan changes a few cells."""
+    best = _cell_area(a, b)
+    h, w = a.shape
+    if (dy or dx) and abs(dy) * w + abs(dx) * h <= (1 - MIN_OVERLAP) * h * w:
+        for sy, sx in ((dy, dx), (-dy, -dx)):
+            a_part = a[max(0, -sy):h - max(0, sy), max(0, -sx):w - max(0, sx)]
+            b_part = b[max(0, sy):h - max(0, -sy), max(0, sx):w - max(0, -sx)]
+            best = min(best, _cell_area(a_part, b_part))
+    return best
 
 
 def _best_mad(a: np.ndarray, b: np.ndarray, dy: int, dx: int) -> float:
@@ -149,6 +163,7 @@ class LumaScorer:
         self._persist: list[float] = []
         self._area: list[float] = []
         self._black: list[bool] = []
+        self._positions: list[tuple[int, int]] = []
 
     @staticmethod
     def prepare(gray: np.ndarray) -> np.ndarray:
@@ -202,7 +217,20 @@ class LumaScorer:
                 if d < self._persist[i]:
                     self._persist[i] = d
         self._ring.append((index, gray, spectrum, position))
+        self._positions.append(position)
         return change
+
+    def moved_apart(self, start: int, end: int) -> bool:
+        """Did the picture move so far between frames ``start`` and ``end`` (accumulated translation) that
+        the two no longer overlap by ``MIN_OVERLAP``? Then a large change between them is motion."""
+        if not self._positions:
+            return False
+        h, w = self._ring[-1][1].shape
+        end = min(end, len(self._positions) - 1)
+        start = max(0, min(start, end))
+        dy = self._positions[end][0] - self._positions[start][0]
+        dx = self._positions[end][1] - self._positions[start][1]
+        return abs(dy) * w + abs(dx) * h > (1 - MIN_OVERLAP) * h * w
 
     def black(self) -> np.ndarray:
         """Per frame: is it black (:func:`is_black`)."""
