@@ -61,9 +61,12 @@ def _child_loop(conn: Connection) -> None:
         except Exception as exc:  # noqa: BLE001 - re-raised in the parent with the child's traceback
             reply = ("exception", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
         try:
-            conn.send(reply)
-        except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable result
-            conn.send(("exception", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+            try:
+                conn.send(reply)
+            except (pickle.PicklingError, TypeError, AttributeError) as exc:  # an unpicklable result
+                conn.send(("exception", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+        except OSError:  # the parent is gone
+            return
 
 
 class WorkerCrashed(RuntimeError):
