@@ -28,7 +28,10 @@ def _transnetv2(config: AnnotateConfig):
     if not needs_transnetv2(config.cuts):
         return None
     if _MODEL is None:
-        _MODEL = TransNetV2Model("cpu")
+        import torch
+
+        # A scan worker given a GPU (annotate.ray.scan.num_gpus) sees it; Ray hides GPUs from the others.
+        _MODEL = TransNetV2Model("cuda" if torch.cuda.is_available() else "cpu")
     return _MODEL
 
 
