@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from curation.config import CutsConfig
 from curation.detectors.base import Boundary, FrameFeatures, ShotDetector
-from curation.models.transnetv2 import load_transnetv2
 
 # Windows judged per network call: batching amortises the per-call cost; more gains nothing on CPU, while a
 # GPU takes every window of a video in a few calls.
@@ -38,23 +36,29 @@ def transition_runs(probabilities: np.ndarray, threshold: float, offset: int = 0
 
 
 class TransNetV2Model:
-    """The loaded network and the two ways we call it."""
+    """The loaded network and the two ways we call it. torch is imported here, not at module level, so
+    processes that only assemble results (the driver) or run other detectors do not pay for it."""
 
     def __init__(self, device: str = "cpu"):
+        from curation.models.transnetv2 import load_transnetv2
+
         self.device = device
         self.model = load_transnetv2(device)
 
-    @torch.inference_mode()
     def predict_all(self, tiny: np.ndarray) -> np.ndarray:
         """Per-frame transition probability for a whole sequence (TransNetV2's windows of 100, step 50)."""
+        import torch
+
         if len(tiny) == 0:
             return np.zeros(0)
-        single, _ = self.model.predict_frames(torch.from_numpy(tiny).to(self.device), quiet=True)
+        with torch.inference_mode():
+            single, _ = self.model.predict_frames(torch.from_numpy(tiny).to(self.device), quiet=True)
         return single.float().cpu().numpy()
 
-    @torch.inference_mode()
     def predict_windows(self, tiny: np.ndarray, centers: list[int], window: int) -> list[tuple[int, np.ndarray]]:
         """Probabilities on a window of ``window`` frames around each centre: [(first index, probs)]."""
+        import torch
+
         n = len(tiny)
         starts = [min(max(0, c - window // 2), max(0, n - window)) for c in centers]
         out: list[tuple[int, np.ndarray]] = []
@@ -63,7 +67,8 @@ class TransNetV2Model:
             chunk = starts[b:b + size]
             length = min(window, n)
             batch = np.stack([tiny[s:s + length] for s in chunk])
-            single, _ = self.model.predict_raw(torch.from_numpy(batch).to(self.device))
+            with torch.inference_mode():
+                single, _ = self.model.predict_raw(torch.from_numpy(batch).to(self.device))
             probs = single[:, :, 0].float().cpu().numpy()
             out.extend(zip(chunk, probs))
         return out

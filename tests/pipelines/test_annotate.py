@@ -88,11 +88,16 @@ def test_bad_inputs_get_error_rows_and_the_job_finishes(corpus, tmp_path):
                 "truncated_moov.mp4": "not_a_video"}
     for name, kind in expected.items():
         rows = by_name[name]
-        assert list(rows.error_kind) == [kind], (name, rows[["error_kind", "error"]])
-        assert rows.error.iloc[0]
+        status = rows[rows.row_kind == "status"]
+        assert list(status.error_kind) == [kind], (name, rows[["row_kind", "error_kind", "error"]])
+        assert status.error.iloc[0]
+        assert rows.clip_index.isna().all()
+    # the one frame is a detected shot too short for a clip: recorded, with its reason
+    shot = by_name["one_frame.mp4"][lambda r: r.row_kind == "skipped_shot"]
+    assert list(shot.skip_reason) == ["too_short"] and list(shot.start_frame) == [0]
     for name in ("truncated.mkv", "corrupt_mid.mkv"):
         rows = by_name[name]
-        status = rows[rows.clip_index.isna()]
+        status = rows[rows.row_kind == "status"]
         assert len(status) == 1 and status.error_kind.iloc[0] in ("truncated", "corrupt_frames"), rows
         assert rows.clip_index.notna().any(), f"{name}: the decodable part must still give clips"
     keyframes = read_keyframes(out)
@@ -163,9 +168,13 @@ def test_long_video_split_into_segments_gives_the_same_clips(tmp_path):
     n1, whole = _assemble(path, 600)
     n3, split = _assemble(path, 10)
     assert (n1, n3) == (1, 3)
-    cols = ["shot_index", "shot_start_frame", "start_frame", "end_frame"]
+    cols = ["row_kind", "shot_index", "shot_start_frame", "start_frame", "end_frame", "skip_reason"]
     assert [[r[c] for c in cols] for r in whole.rows] == [[r[c] for c in cols] for r in split.rows]
-    assert {r["shot_start_frame"] for r in split.rows} >= {0, 252, 500}
+    assert {r["shot_start_frame"] for r in split.rows} >= {0, 246, 252, 500}
+    # the 6-frame shot gives no clip but is a row
+    assert [(r["shot_start_frame"], r["skip_reason"]) for r in split.rows if r["row_kind"] == "skipped_shot"] == \
+        [(246, "too_short")]
     for a, b in zip(whole.rows, split.rows):
-        assert b["motion_mean"] == pytest.approx(a["motion_mean"], rel=1e-6)
+        if a["row_kind"] == "clip":
+            assert b["motion_mean"] == pytest.approx(a["motion_mean"], rel=1e-6)
     assert truth.cuts == [246, 252, 500]
