@@ -6,14 +6,17 @@ large change; a *coherence* test tells it from motion: during a transition the p
 the same way, so the ``k``-step score is close to the sum of the ``k`` one-step scores, while motion and noise
 largely cancel.
 
-``fast`` mode uses the plain thresholds and no network. In ``hybrid`` mode the slow levels are decided the same
-way (the coherence test is reliable; TransNetV2 on a short window is not, for slow fades), and at the native
-level a candidate's *margin* (the smaller of its score over ``min_content_val`` and its adaptive ratio over
-``adaptive_threshold``; 1.0 is exactly the fast rule) decides: at or above ``confident_ratio`` it is accepted,
-below ``candidate_ratio`` it is dropped, and in between TransNetV2 judges it on a ``judge_window``-frame window,
-unless it lies inside a slow transition already found (it would merge into it anyway). TransNetV2 costs about
-as much per frame as decoding 720p H.264 several times over on CPU, so the band is kept narrow and the windows
-short: on real footage a few windows per minute.
+Hard cuts have two sources at the native rate: the HSV content score and the aligned 64-px luma change
+(:mod:`curation.detectors.luma`), each with AdaptiveDetector's rule on a hold-aware ratio; a candidate whose
+picture comes back within a few frames (a flash) or that lies between two black frames is never a cut. The
+slow levels run on the HSV score every k-th frame and on the aligned luma every frame.
+
+``fast`` mode takes every candidate over the plain rule and uses no network. In ``hybrid`` mode a native
+candidate's *margin* (the larger of the two sources' margins; 1.0 is exactly the fast rule) decides: at or
+above ``confident_ratio`` it is accepted, below ``candidate_ratio`` dropped, and in between TransNetV2 looks at
+a ``judge_window``-frame window and its probability is fused with the margin, unless the candidate lies
+inside a slow transition already found. TransNetV2 costs several 720p decodes per frame on CPU, so the band
+is kept narrow and the windows short: on real footage a few windows per minute.
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ import numpy as np
 from curation.config import CutsConfig
 from curation.detectors.base import Boundary, FrameFeatures, ShotDetector
 from curation.detectors.luma import LumaScorer, hold_aware_ratio
-from curation.detectors.scores import ContentScorer, adaptive_ratio
+from curation.detectors.scores import ContentScorer
 from curation.detectors.transnetv2 import TransNetV2Model, transition_runs
 
 # A k-step score at least this fraction of the sum of its one-step scores counts as coherent change.
