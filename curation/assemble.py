@@ -130,8 +130,7 @@ def assemble_video(video_id: str, info: VideoInfo, units: list[UnitResult], conf
         last = shots[-1]
         shots[-1] = type(last)(last.index, last.start, last.end, last.cut_before, False)
     frame_s = 1.0 / info.fps if info.fps > 0 else 1 / 25
-    black = (is_black(np.concatenate(luma_mean), np.concatenate(luma_std), config.clips.black_level)
-             if len(luma_mean) and sum(len(x) for x in luma_mean) == n_frames else None)
+    black = is_black(np.concatenate(luma_mean), np.concatenate(luma_std), config.clips.black_level)
     clips, skipped = clips_from_shots(shots, all_times, config.clips, frame_s, black)
     boundary_source = {b.end: b.source for b in boundaries}
     duration = float(all_times[-1] - all_times[0] + frame_s)
@@ -165,7 +164,8 @@ def assemble_video(video_id: str, info: VideoInfo, units: list[UnitResult], conf
         if do_keyframes:
             _add_keyframes(row, key_rows, clip, clip_id, video_id, candidates, keyframes, all_times, key_w, key_h)
         rows.append(row)
-    footage = _footage_rows(video_id, info.path, common, skipped, boundaries, all_times, black, frame_s)
+    footage = _footage_rows(video_id, info.path, common, skipped, boundaries, boundary_source, all_times, black,
+                            frame_s)
     n_clips = len(rows)
 
     if failure is not None:
@@ -192,7 +192,8 @@ def assemble_video(video_id: str, info: VideoInfo, units: list[UnitResult], conf
 
 
 def _footage_rows(video_id: str, path: str, common: dict, skipped: list, boundaries: list[Boundary],
-                  times: np.ndarray, black: np.ndarray | None, frame_s: float) -> list[dict]:
+                  boundary_source: dict[int, str], times: np.ndarray, black: np.ndarray,
+                  frame_s: float) -> list[dict]:
     """One row per detected shot that gave no clip and per detected gradual transition, so every detected
     boundary and all footage are accounted for."""
     rows = []
@@ -200,21 +201,20 @@ def _footage_rows(video_id: str, path: str, common: dict, skipped: list, boundar
         row = _empty_row(video_id, path, ROW_SHOT)
         row.update(common)
         shot = item.shot
-        source = next((b.source for b in boundaries if b.end == shot.start), None)
-        row.update(skip_reason=item.reason, boundary_source=source, shot_index=shot.index, shot_start_frame=shot.start,
-                   shot_end_frame=shot.end, start_frame=shot.start, end_frame=shot.end, start_s=item.start_s,
-                   end_s=item.end_s, duration_s=item.end_s - item.start_s, num_frames=shot.end - shot.start + 1)
+        row.update(skip_reason=item.reason, boundary_source=boundary_source.get(shot.start), shot_index=shot.index,
+                   shot_start_frame=shot.start, shot_end_frame=shot.end, start_frame=shot.start, end_frame=shot.end,
+                   start_s=item.start_s, end_s=item.end_s, duration_s=item.end_s - item.start_s,
+                   num_frames=shot.end - shot.start + 1)
         rows.append(row)
     n = len(times)
     ends = frame_end_times(times, frame_s)
-    flags = black if black is not None else np.zeros(n, bool)
     for b in boundaries:
         first, last = max(0, b.start), min(b.end, n) - 1
         if b.is_cut or last < first:
             continue
         row = _empty_row(video_id, path, ROW_TRANSITION)
         row.update(common)
-        row.update(transition_kind=transition_kind(b.start, b.end, flags), start_frame=first, end_frame=last,
+        row.update(transition_kind=transition_kind(b.start, b.end, black), start_frame=first, end_frame=last,
                    start_s=float(times[first]), end_s=float(ends[last]),
                    duration_s=float(ends[last] - times[first]), num_frames=last - first + 1,
                    boundary_source=b.source)

@@ -89,7 +89,7 @@ def clips_from_shots(shots: list[Shot], times: np.ndarray, config: ClipsConfig,
     skipped: list[SkippedShot] = []
     for shot in shots:
         whole = (float(times[shot.start]), float(ends[shot.end]))
-        if black is not None and bool(black[shot.start:shot.end + 1].all()):
+        if black is not None and black[shot.start:shot.end + 1].all():
             skipped.append(SkippedShot(shot, "black", *whole))
             continue
         start = shot.start + (config.trim_frames if shot.cut_before else 0)

@@ -9,7 +9,7 @@ it, and ``drop_reasons`` lists every rule that did. :func:`resolve` turns the ru
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -113,12 +113,18 @@ def apply(table: pa.Table, thresholds: list[Threshold], exclude_errors: bool = T
 @dataclass(frozen=True)
 class FootageLost:
     """What never became a clip, before any rule: detected shots that gave no clip (by reason) and detected
-    gradual transitions, as row counts and seconds of footage."""
+    gradual transitions, as row counts and seconds of footage. Adds up across videos or parts."""
 
-    shots: dict[str, int]
-    shot_seconds: dict[str, float]
-    transitions: int
-    transition_seconds: float
+    shots: dict[str, int] = field(default_factory=dict)
+    shot_seconds: dict[str, float] = field(default_factory=dict)
+    transitions: int = 0
+    transition_seconds: float = 0.0
+
+    def __add__(self, other: "FootageLost") -> "FootageLost":
+        reasons = set(self.shots) | set(other.shots)
+        return FootageLost({k: self.shots.get(k, 0) + other.shots.get(k, 0) for k in reasons},
+                           {k: self.shot_seconds.get(k, 0.0) + other.shot_seconds.get(k, 0.0) for k in reasons},
+                           self.transitions + other.transitions, self.transition_seconds + other.transition_seconds)
 
     def text(self) -> str:
         shots = ", ".join(f"{n} {k} ({self.shot_seconds[k]:.1f} s)" for k, n in sorted(self.shots.items()))
@@ -126,22 +132,20 @@ class FootageLost:
                 f"({self.transition_seconds:.1f} s)")
 
 
-def footage_lost(table: pa.Table) -> FootageLost:
-    """Count the ``skipped_shot`` and ``transition`` rows of the clip table (none in tables written before
-    they were recorded)."""
+def footage_lost(row_kinds, skip_reasons, durations) -> FootageLost:
+    """Count the ``skipped_shot`` and ``transition`` rows among parallel sequences of ``row_kind``,
+    ``skip_reason`` and ``duration_s`` values (seconds; a missing duration counts 0)."""
     shots: dict[str, int] = {}
     seconds: dict[str, float] = {}
     transitions, transition_seconds = 0, 0.0
-    if "row_kind" not in table.column_names:
-        return FootageLost(shots, seconds, transitions, transition_seconds)
-    for kind, reason, duration in zip(table["row_kind"].to_pylist(), table["skip_reason"].to_pylist(),
-                                      table["duration_s"].to_pylist()):
+    for kind, reason, duration in zip(row_kinds, skip_reasons, durations):
+        duration = float(duration) if duration is not None and duration == duration else 0.0
         if kind == ROW_SHOT:
             shots[reason] = shots.get(reason, 0) + 1
-            seconds[reason] = seconds.get(reason, 0.0) + float(duration or 0.0)
+            seconds[reason] = seconds.get(reason, 0.0) + duration
         elif kind == ROW_TRANSITION:
             transitions += 1
-            transition_seconds += float(duration or 0.0)
+            transition_seconds += duration
     return FootageLost(shots, seconds, transitions, transition_seconds)
 
 

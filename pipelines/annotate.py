@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from curation.assemble import VideoOutput, assemble_video, error_output, video_id_for
 from curation.config import MODEL_STAGES, SCAN_STAGES, AnnotateConfig, Config, to_dict
 from curation.execution import annotate_stream, model_stream
+from curation.filters import FootageLost, footage_lost
 from curation.inputs import discover
 from curation.models.weights import stage_weights
 from curation.store import AnnotationStore, differences, read_stage
@@ -38,12 +39,15 @@ class Summary:
     model_clips: Counter = field(default_factory=Counter)
     model_errors: Counter = field(default_factory=Counter)
     random_models: list[str] = field(default_factory=list)
+    lost: FootageLost = field(default_factory=FootageLost)
 
     def text(self) -> str:
         errors = ", ".join(f"{k} {v}" for k, v in sorted(self.errors.items())) or "none"
         out = (f"done: {self.videos} videos ({self.skipped} already done, skipped), {self.clips} clips, "
                f"{self.video_seconds / 3600:.3f} h of video, errors: {errors}, warnings: {self.warnings}, "
                f"wall {self.wall_s:.1f} s")
+        if self.lost.shots or self.lost.transitions:
+            out += f"\n{self.lost.text()}"
         if self.model_clips:
             stages = ", ".join(f"{k} {v} clips ({self.model_errors[k]} failed)" for k, v in self.model_clips.items())
             out += f"\nmodel stages: {stages}"
@@ -273,6 +277,7 @@ def _count(summary: Summary, output: VideoOutput) -> None:
     for r in output.rows:
         if r["error_kind"] is not None:
             summary.errors[r["error_kind"]] += 1
+    summary.lost += footage_lost(*zip(*((r["row_kind"], r["skip_reason"], r["duration_s"]) for r in output.rows)))
     if output.rows[0].get("warning"):
         summary.warnings += 1
     duration = output.rows[0].get("video_duration_s")

@@ -74,7 +74,7 @@ def run_filter(annotations: str, output: str, config: Config, thresholds_file: s
     atomic_write(dest / THRESHOLDS_FILE, lambda p: save_thresholds(p, thresholds, cfg))
     atomic_write(dest / BUCKETS_FILE, lambda p: buckets.save(p))
     summary = FilterSummary(clips=int(np.asarray(out["clip_index"].is_valid()).sum()), kept=int(keep.sum()),
-                            lost=footage_lost(out))
+                            lost=_lost(out))
     summary.status_rows = out.num_rows - summary.clips - sum(summary.lost.shots.values()) - summary.lost.transitions
     for reasons, is_clip in zip(out["drop_reasons"].to_pylist(), np.asarray(out["clip_index"].is_valid())):
         if is_clip:
@@ -86,6 +86,13 @@ def run_filter(annotations: str, output: str, config: Config, thresholds_file: s
               "transitions": summary.lost.transitions, "transition_seconds": summary.lost.transition_seconds}
     atomic_write(dest / SUMMARY_FILE, lambda p: p.write_text(json.dumps(record, indent=1)))
     return summary
+
+
+def _lost(table: pa.Table) -> FootageLost:
+    """Footage lost before the rules (none in tables written before such rows were recorded)."""
+    if "row_kind" not in table.column_names:
+        return FootageLost()
+    return footage_lost(*(table[c].to_pylist() for c in ("row_kind", "skip_reason", "duration_s")))
 
 
 def _buckets(table: pa.Table, keep: np.ndarray, config: Config, thresholds_file: str | None) -> MotionBuckets:

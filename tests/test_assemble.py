@@ -44,7 +44,8 @@ def test_every_detected_shot_and_transition_is_a_row(video):
     # a shot gives clips or one skipped-shot row, never both
     clip_shots = {r["shot_index"] for r in rows if r["row_kind"] == ROW_CLIP}
     skipped = [r for r in rows if r["row_kind"] == ROW_SHOT]
-    assert len(skipped) == len({r["shot_index"] for r in skipped}) and not clip_shots & {r["shot_index"] for r in skipped}
+    skipped_shots = {r["shot_index"] for r in skipped}
+    assert len(skipped) == len(skipped_shots) and not clip_shots & skipped_shots
     for r in skipped:
         assert r["clip_index"] is None and r["clip_id"] is None and r["skip_reason"] in ("too_short", "black")
         assert r["start_frame"] == r["shot_start_frame"] and r["end_frame"] == r["shot_end_frame"]

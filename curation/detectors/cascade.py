@@ -61,7 +61,9 @@ class CascadeDetector(ShotDetector):
         self.name = f"cascade-{config.detector}"
         self.needs_tiny = self._model is not None
         self._scorers = [ContentScorer(step) for step in config.levels]
-        self._luma = LumaScorer(tuple(config.levels[-1:]) if len(config.levels) > 1 else ())
+        # The sliding luma slow level runs at the slowest cascade step only (k=4 fired on handheld shake).
+        self._luma_steps = tuple(config.levels[-1:]) if len(config.levels) > 1 else ()
+        self._luma = LumaScorer(self._luma_steps)
         self._tiny: list[np.ndarray] = []
         self._recent: list[float] = []
         self._recent_luma: list[float] = []
@@ -87,12 +89,14 @@ class CascadeDetector(ShotDetector):
     def _level1_candidates(self, scores: np.ndarray, relax: float) -> list[_Candidate]:
         """Frames whose margin over the plain rule is at least ``relax``; confident at ``confident_ratio``.
 
-        The margin is the larger of two sources' margins: the HSV content score (AdaptiveDetector's rule:
-        the smaller of score / min_content_val and adaptive ratio / adaptive_threshold, the ratio taken
-        against neighbours that show a new picture, so held frames do not make every change a spike) and the aligned luma
-        change (the same rule with ``luma_floor``, and the changed area over ``luma_min_area``, so a caption
-        or a small object appearing on a still shot is not a cut). A candidate whose picture comes back within a few frames
-        (``persist < flash_share * change``) is a flash or a strobe, not a cut, whatever its margin."""
+        The margin is the larger of two sources' margins, each AdaptiveDetector's rule (the smaller of the
+        score over its floor and the adaptive ratio over ``adaptive_threshold``), the ratio taken against
+        neighbours that show a new picture, so held frames do not make every change a spike:
+        - the HSV content score, floor ``min_content_val``;
+        - the aligned luma change, floor ``luma_floor``, and the changed area over ``luma_min_area`` (a
+          caption or a small object appearing on a still shot is not a cut).
+        A candidate whose picture comes back within a few frames (``persist < flash_share * change``) is a
+        flash or a strobe, and one between two black frames is noise: neither is ever a cut."""
         c = self._config
         change, persist = self._luma.arrays()
         area = self._luma.area()
@@ -153,8 +157,9 @@ class CascadeDetector(ShotDetector):
         c = self._config
         change, _ = self._luma.arrays()
         prefix = np.concatenate([[0.0], np.cumsum(change)])
+        black = self._luma.black()
         spans: list[_Candidate] = []
-        for k in c.levels[-1:] if len(c.levels) > 1 else ():
+        for k in self._luma_steps:
             slow = self._luma.slow(k)
             n = len(slow)
             flagged = np.zeros(n, bool)
@@ -169,7 +174,7 @@ class CascadeDetector(ShotDetector):
             for first, last in _runs(flagged):
                 # Windows (i - k, i] for i in [first, last] all hold the transition when it is shorter than k.
                 a, b = (last - k + 1, first) if last - k + 1 <= first else (first - k + 1, last)
-                for start, end in _tighten(max(0, a), b + 1, change, self._luma.black()):
+                for start, end in _tighten(max(0, a), b + 1, change, black):
                     spans.append(_Candidate(start, end, float(slow[first:last + 1].max()), True, f"luma{k}"))
         return spans
 
@@ -197,7 +202,8 @@ class CascadeDetector(ShotDetector):
         for group, (first, probs) in zip(groups, self._model.predict_windows(tiny, centers, window)):
             runs = transition_runs(probs, c.transnetv2_threshold, offset=first, source="transnetv2")
             for cand in group:
-                confirmed = [b for b in runs if b.end >= cand.start - JUDGE_SLACK and b.start <= cand.end + JUDGE_SLACK]
+                confirmed = [b for b in runs
+                             if b.end >= cand.start - JUDGE_SLACK and b.start <= cand.end + JUDGE_SLACK]
                 accepted += [Boundary(b.start, b.end, b.score, f"transnetv2<{cand.source}") for b in confirmed]
                 if confirmed:
                     continue
@@ -243,8 +249,8 @@ class CascadeDetector(ShotDetector):
             "detector": self.name, "levels": list(c.levels), "analysis_width": c.analysis_width,
             "adaptive_threshold": c.adaptive_threshold, "window_width": c.window_width,
             "min_content_val": c.min_content_val, "slow_threshold": c.slow_threshold,
-            "min_shot_frames": c.min_shot_frames, "luma_floor": c.luma_floor, "slow_luma_threshold": c.slow_luma_threshold,
-            "luma_min_area": c.luma_min_area, "flash_share": c.flash_share,
+            "min_shot_frames": c.min_shot_frames, "luma_floor": c.luma_floor, "luma_min_area": c.luma_min_area,
+            "slow_luma_threshold": c.slow_luma_threshold, "flash_share": c.flash_share,
         }
         if self._model is not None:
             params.update(candidate_ratio=c.candidate_ratio, confident_ratio=c.confident_ratio,

@@ -19,6 +19,8 @@ from collections import deque
 import cv2
 import numpy as np
 
+from curation.detectors.scores import adaptive_ratio
+
 # Width in pixels of the grey image the luma scores are computed on.
 LUMA_WIDTH = 64
 # A flash or strobe is at most this many frames long: the picture must come back within it.
@@ -39,6 +41,12 @@ BLACK_FLATNESS = 8.0
 MIN_OVERLAP = 0.4
 
 
+def _too_far(shape: tuple[int, ...], dy: int, dx: int) -> bool:
+    """Does a shift by (dy, dx) leave less than ``MIN_OVERLAP`` of a frame of ``shape`` overlapping?"""
+    h, w = shape[:2]
+    return abs(dy) * w + abs(dx) * h > (1 - MIN_OVERLAP) * h * w
+
+
 def _mad(a: np.ndarray, b: np.ndarray) -> float:
     """Mean absolute difference (cv2.norm: one pass, no temporary image)."""
     return cv2.norm(a, b, cv2.NORM_L1) / a.size
@@ -47,9 +55,9 @@ def _mad(a: np.ndarray, b: np.ndarray) -> float:
 def _aligned_mad(a: np.ndarray, b: np.ndarray, dy: int, dx: int) -> float:
     """Mean |a - b| over the overlap when ``b`` is ``a`` moved by (dy, dx); plain difference when the overlap
     is too small."""
-    h, w = a.shape
-    if abs(dy) * w + abs(dx) * h > (1 - MIN_OVERLAP) * h * w or (dy == 0 and dx == 0):
+    if (dy == 0 and dx == 0) or _too_far(a.shape, dy, dx):
         return _mad(a, b)
+    h, w = a.shape
     a_part = a[max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)]
     b_part = b[max(0, dy):h - max(0, -dy), max(0, dx):w - max(0, -dx)]
     return _mad(a_part, b_part)
@@ -61,7 +69,9 @@ def is_black(mean, std, level: float = BLACK_LEVEL):
     return (np.asarray(mean) < level) & (np.asarray(std) < BLACK_FLATNESS)
 
 
-def _cell_area(a: np.ndarray, b: np.ndarray) -> float:
+def changed_area(a: np.ndarray, b: np.ndarray) -> float:
+    """Share of ``AREA_CELL`` x ``AREA_CELL`` cells whose mean absolute difference exceeds ``AREA_LEVEL``: a
+    cut changes most of the frame, a caption appearing or a small object moving changes a few cells."""
     diff = cv2.absdiff(a, b)
     h, w = diff.shape[:2]
     if h < AREA_CELL or w < AREA_CELL:
@@ -69,20 +79,6 @@ def _cell_area(a: np.ndarray, b: np.ndarray) -> float:
     cells = cv2.resize(diff[:h - h % AREA_CELL, :w - w % AREA_CELL], (w // AREA_CELL, h // AREA_CELL),
                        interpolation=cv2.INTER_AREA)
     return float((cells > AREA_LEVEL).mean())
-
-
-def changed_area(a: np.ndarray, b: np.ndarray, dy: int = 0, dx: int = 0) -> float:
-    """Share of ``AREA_CELL`` x ``AREA_CELL`` cells whose mean absolute difference exceeds ``AREA_LEVEL``,
-    the smallest over no alignment and the alignment by (dy, dx) either way: a cut changes most of the
-    frame; a caption appearing, a small object moving or a pan changes a few cells."""
-    best = _cell_area(a, b)
-    h, w = a.shape
-    if (dy or dx) and abs(dy) * w + abs(dx) * h <= (1 - MIN_OVERLAP) * h * w:
-        for sy, sx in ((dy, dx), (-dy, -dx)):
-            a_part = a[max(0, -sy):h - max(0, sy), max(0, -sx):w - max(0, sx)]
-            b_part = b[max(0, sy):h - max(0, -sy), max(0, sx):w - max(0, -sx)]
-            best = min(best, _cell_area(a_part, b_part))
-    return best
 
 
 def _best_mad(a: np.ndarray, b: np.ndarray, dy: int, dx: int) -> float:
@@ -97,10 +93,7 @@ def _best_mad(a: np.ndarray, b: np.ndarray, dy: int, dx: int) -> float:
 def _aligned_only(a: np.ndarray, b: np.ndarray, dy: int, dx: int) -> float:
     """Like :func:`_best_mad`, but 0 where the frames moved too far to overlap (fast motion over many frames
     is not a transition)."""
-    h, w = a.shape
-    if abs(dy) * w + abs(dx) * h > (1 - MIN_OVERLAP) * h * w:
-        return 0.0
-    return _best_mad(a, b, dy, dx)
+    return 0.0 if _too_far(a.shape, dy, dx) else _best_mad(a, b, dy, dx)
 
 
 def _translation(fa: np.ndarray, fb: np.ndarray, shape: tuple[int, int]) -> tuple[int, int]:
@@ -128,23 +121,13 @@ def hold_aware_ratio(change: np.ndarray, window: int, hold_level: float = HOLD_L
     only every few frames, so against the plain ratio every new picture would stand out like a cut. Where
     the changing neighbours within reach do not look like held pictures (new pictures on both sides, or at
     least two with held frames between them on one side), the plain neighbours are used. Capped at 255."""
-    n = len(change)
-    out = np.zeros(n)
+    out = adaptive_ratio(change, window)  # the plain ratio, kept wherever the pictures are not held
     moving = np.nonzero(change > hold_level)[0]
-    for i in range(n):
-        if change[i] <= 0:
-            continue
-        pos = int(np.searchsorted(moving, i))
+    for pos, i in enumerate(moving):
         before = [j for j in moving[max(0, pos - window):pos] if i - j <= HOLD_REACH]
-        after_start = pos + 1 if pos < len(moving) and moving[pos] == i else pos
-        after = [j for j in moving[after_start:after_start + window] if j - i <= HOLD_REACH]
-        picked = before + after
-        if not _held_pattern(before, after):
-            # Not a stream of held pictures (a still shot, continuous motion, or only another cut nearby):
-            # the plain neighbours.
-            picked = [j for j in range(i - window, i + window + 1) if j != i and 0 <= j < n]
-        mean = float(np.mean(change[picked])) if picked else 0.0
-        out[i] = min(change[i] / mean, 255.0) if mean > 1e-5 else 255.0
+        after = [j for j in moving[pos + 1:pos + 1 + window] if j - i <= HOLD_REACH]
+        if _held_pattern(before, after):
+            out[i] = min(change[i] / float(np.mean(change[before + after])), 255.0)
     return out
 
 
@@ -191,16 +174,12 @@ class LumaScorer:
                 if prev_spectrum is None:
                     prev_spectrum = np.fft.rfft2(prev - float(prev.mean()))
                 dy, dx = _translation(prev_spectrum, spectrum, gray.shape)
-            change = min(plain, _best_mad(prev, gray, dy, dx)) if (dy or dx) else plain
+            change = _best_mad(prev, gray, dy, dx)  # the plain difference when nothing moved
             area = changed_area(prev, gray) if change > HOLD_LEVEL else 0.0
             position = (prev_position[0] + dy, prev_position[1] + dx)
         self._change.append(change)
         self._area.append(area)
         self._persist.append(np.inf)
-        # A flash of up to FLASH_FRAMES frames leaves the picture before it equal to the picture after it: for
-        # every earlier frame ``a`` at most FLASH_FRAMES + 1 frames back (and not the previous one), compare it
-        # with this frame, aligned by the accumulated translation; the difference bounds ``persist`` of every
-        # frame the pair spans.
         ring = list(self._ring)
         for k in self._slow_steps:
             value = 0.0
@@ -208,6 +187,10 @@ class LumaScorer:
                 _, frame, _, pos = ring[-k]
                 value = _aligned_only(frame, gray, position[0] - pos[0], position[1] - pos[1])
             self._slow[k].append(value)
+        # A flash of up to FLASH_FRAMES frames leaves the picture before it equal to the picture after it: for
+        # every earlier frame ``a`` at most FLASH_FRAMES + 1 frames back (and not the previous one), compare it
+        # with this frame, aligned by the accumulated translation; the difference bounds ``persist`` of every
+        # frame the pair spans.
         for back in range(2, FLASH_FRAMES + 2):
             if back > len(ring):
                 break
@@ -225,12 +208,11 @@ class LumaScorer:
         the two no longer overlap by ``MIN_OVERLAP``? Then a large change between them is motion."""
         if not self._positions:
             return False
-        h, w = self._ring[-1][1].shape
         end = min(end, len(self._positions) - 1)
         start = max(0, min(start, end))
         dy = self._positions[end][0] - self._positions[start][0]
         dx = self._positions[end][1] - self._positions[start][1]
-        return abs(dy) * w + abs(dx) * h > (1 - MIN_OVERLAP) * h * w
+        return _too_far(self._ring[-1][1].shape, dy, dx)
 
     def black(self) -> np.ndarray:
         """Per frame: is it black (:func:`is_black`)."""
@@ -241,7 +223,7 @@ class LumaScorer:
         return np.asarray(self._slow[k], dtype=np.float64)
 
     def area(self) -> np.ndarray:
-        """Changed area (0..1, unaligned) between each frame and the previous one."""
+        """Changed area (0..1, unaligned; 0 where the frame repeats the previous one) per frame."""
         return np.asarray(self._area, dtype=np.float64)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:

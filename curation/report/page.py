@@ -12,10 +12,10 @@ import pandas as pd
 
 from curation.buckets import MotionBuckets
 from curation.config import ReportConfig
-from curation.filters import Threshold
+from curation.filters import Threshold, footage_lost
 from curation.motion import MOTION_UNIT
 from curation.report import plots
-from curation.schema import ROW_SHOT, ROW_TRANSITION
+from curation.schema import ROW_CLIP
 
 # Score columns shown (when present), with their unit.
 SCORES = {"motion_mean": MOTION_UNIT, "motion_p90": MOTION_UNIT, "motion_static_frac": "fraction of pixels",
@@ -98,17 +98,17 @@ def _footage_lost(df: pd.DataFrame, video_seconds: float, clip_seconds: float) -
     clips that entered the rules; empty for tables written before such rows were recorded."""
     if "row_kind" not in df.columns:
         return ""
-    rows = [["clips (enter the rules)", f"{int((df.row_kind == 'clip').sum()):,}", f"{clip_seconds:,.1f}",
-             f"{100 * clip_seconds / max(video_seconds, 1e-9):.1f}%"]]
-    shots = df[df.row_kind == ROW_SHOT]
-    for reason, group in sorted(shots.groupby("skip_reason"), key=lambda x: str(x[0])):
-        seconds = float(group.duration_s.fillna(0).sum())
-        rows.append([f"shots without a clip: {reason}", f"{len(group):,}", f"{seconds:,.1f}",
-                     f"{100 * seconds / max(video_seconds, 1e-9):.1f}%"])
-    transitions = df[df.row_kind == ROW_TRANSITION]
-    seconds = float(transitions.duration_s.fillna(0).sum())
-    rows.append(["gradual transitions", f"{len(transitions):,}", f"{seconds:,.1f}",
-                 f"{100 * seconds / max(video_seconds, 1e-9):.1f}%"])
+    lost = footage_lost(df.row_kind, df.skip_reason, df.duration_s)
+
+    def share(seconds: float) -> str:
+        return f"{100 * seconds / max(video_seconds, 1e-9):.1f}%"
+
+    rows = [["clips (enter the rules)", f"{int((df.row_kind == ROW_CLIP).sum()):,}", f"{clip_seconds:,.1f}",
+             share(clip_seconds)]]
+    rows += [[f"shots without a clip: {reason}", f"{n:,}", f"{lost.shot_seconds[reason]:,.1f}",
+              share(lost.shot_seconds[reason])] for reason, n in sorted(lost.shots.items())]
+    rows.append(["gradual transitions", f"{lost.transitions:,}", f"{lost.transition_seconds:,.1f}",
+                 share(lost.transition_seconds)])
     return ("<h3>Footage that never became a clip</h3>"
             + _table(["what", "rows", "seconds", "share of video"], rows)
             + '<p class="muted">Detected shots shorter than <code>clips.min_s</code> after trimming, shots of '

@@ -63,3 +63,28 @@ def test_broken_cinepak_decodes_what_it_can(testdata):
     frames = list(iter_frames(str(path)))
     assert len(frames) == 68
     assert frames[0].bgr(64, 48).shape == (48, 64, 3)  # rgb24 source goes through swscale
+
+
+def test_prefetched_decode_yields_the_same_frames_and_raises_where_the_decode_failed():
+    from curation.video.decode import prefetched
+
+    closed = []
+
+    def source():
+        try:
+            yield from range(5)
+            raise ValueError("broken packet")
+        finally:
+            closed.append(True)
+
+    got = []
+    with pytest.raises(ValueError, match="broken packet"):
+        for item in prefetched(source(), 2):
+            got.append(item)
+    assert got == [0, 1, 2, 3, 4] and closed == [True]
+    # stopping early stops the thread and closes the source (its container)
+    closed.clear()
+    early = prefetched(source(), 2)
+    assert next(early) == 0
+    early.close()
+    assert closed == [True]
