@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from curation.schema import CLIP_SCHEMA, STAGE_SCHEMAS  # noqa: E402
+from curation.schema import TABLE_SCHEMA  # noqa: E402
 
 PY = str(ROOT / ".venv" / "bin" / "python")
 
@@ -31,7 +31,7 @@ PY = str(ROOT / ".venv" / "bin" / "python")
 def synthetic_annotations(out: Path, rows: int, parts: int = 10) -> None:
     """An annotate output with ``rows`` clips of plausible, independent random scores (no keyframes)."""
     rng = np.random.default_rng(0)
-    for folder in ("annotations", "keyframes", "ocr", "clip", "caption"):
+    for folder in ("annotations", "keyframes"):
         (out / folder).mkdir(parents=True, exist_ok=True)
     per = rows // parts
     for p in range(parts):
@@ -50,10 +50,6 @@ def synthetic_annotations(out: Path, rows: int, parts: int = 10) -> None:
                 "motion_p50": rng.lognormal(2.8, 1, n), "motion_p90": rng.lognormal(3.5, 1, n),
                 "motion_static_frac": rng.uniform(0, 1, n), "motion_pairs": np.full(n, 8, np.int32),
                 "detector": ["cascade-hybrid"] * n}
-        table = pa.table({f.name: (pa.array(cols[f.name], f.type) if f.name in cols else pa.nulls(n, f.type))
-                          for f in CLIP_SCHEMA}, schema=CLIP_SCHEMA)
-        name = f"part-{p:05d}.parquet"
-        pq.write_table(table, out / "annotations" / name)
         stage_values = {
             "ocr": {"ocr_area_max": rng.exponential(0.02, n), "ocr_area_mean": rng.exponential(0.01, n),
                     "ocr_boxes": rng.integers(0, 5, n).astype(np.int32), "ocr_text": [""] * n},
@@ -62,12 +58,12 @@ def synthetic_annotations(out: Path, rows: int, parts: int = 10) -> None:
             "caption": {"caption": ["a person walking down a street"] * n},
         }
         for stage, values in stage_values.items():
-            schema = STAGE_SCHEMAS[stage]
-            data = {"clip_id": clip_id, "video_id": video, f"{stage}_model": ["bench"] * n,
-                    f"{stage}_random_weights": [False] * n, **values}
-            pq.write_table(pa.table({f.name: (pa.array(data[f.name], f.type) if f.name in data
-                                              else pa.nulls(n, f.type)) for f in schema}, schema=schema),
-                           out / stage / name)
+            cols.update(values)
+            cols.update({f"{stage}_model": ["bench"] * n, f"{stage}_random_weights": [False] * n})
+        cols["row_kind"] = ["clip"] * n
+        table = pa.table({f.name: (pa.array(cols[f.name], f.type) if f.name in cols else pa.nulls(n, f.type))
+                          for f in TABLE_SCHEMA}, schema=TABLE_SCHEMA)
+        pq.write_table(table, out / "annotations" / f"part-{p:05d}.parquet")
 
 
 def measured(code: str) -> tuple[float, float, str]:
@@ -123,7 +119,7 @@ def main() -> None:
                                        f"run_filter({str(work / 'annotated')!r}, {str(work / 'filtered')!r}, c)")
     t_report, mem_report, _ = measured(cfg + "from pipelines.report import run_report\n"
                                        f"run_report({str(work / 'filtered')!r}, None, c)")
-    t_read, mem_read, _ = measured("from curation.store import read_annotations\n"
+    t_read, mem_read, _ = measured("from curation.annotate.store import read_annotations\n"
                                    f"read_annotations({str(work / 'annotated')!r})")
     size = (work / "filtered" / "report.html").stat().st_size / 2**20
 
@@ -157,7 +153,7 @@ def main() -> None:
     print(f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}\n")
     print(f"| step | {n:,} clips | clips/s | peak RSS |")
     print("| --- | --- | --- | --- |")
-    print(f"| read_annotations (scan + 3 model-stage tables joined) | {t_read:.1f} s | {n / t_read:,.0f} | "
+    print(f"| read_annotations (the one clip table) | {t_read:.1f} s | {n / t_read:,.0f} | "
           f"{mem_read:,.0f} MiB |")
     print(f"| curate filter (4 rules + duration, exact percentiles, buckets, write) | {t_filter:.1f} s | "
           f"{n / t_filter:,.0f} | {mem_filter:,.0f} MiB |")

@@ -29,7 +29,7 @@ from curation.models.weights import resolve_easyocr, resolve_file, resolve_open_
 from curation.stages.caption import CaptionStage  # noqa: E402
 from curation.stages.clip import ClipStage  # noqa: E402
 from curation.stages.ocr import OcrStage  # noqa: E402
-from curation.store import read_keyframes  # noqa: E402
+from curation.annotate.store import read_keyframes  # noqa: E402
 
 
 def keyframe_batch(directory: Path, n_clips: int) -> dict:
@@ -39,7 +39,7 @@ def keyframe_batch(directory: Path, n_clips: int) -> dict:
                    capture_output=True)
     subprocess.run([str(ROOT / ".venv/bin/curate"), "annotate", str(directory / "videos"), "--output", str(out),
                     "--stages", "cuts,motion,keyframes", "-q"], check=True, capture_output=True)
-    kf = read_keyframes(out).to_pandas()
+    kf = read_keyframes(str(out)).to_pandas()
     by_clip = {cid: dict(zip(g.position, g.jpeg)) for cid, g in kf.groupby("clip_id")}
     clips = [by_clip[c] for c in sorted(by_clip)]
     clips = (clips * (n_clips // len(clips) + 1))[:n_clips]
@@ -62,7 +62,7 @@ def timed(fn, *args) -> float:
 def run_stage(stage, batch: dict, batch_size: int) -> None:
     n = len(batch["clip_id"])
     for s in range(0, n, batch_size):
-        stage({k: v[s:s + batch_size] for k, v in batch.items()})
+        stage.annotate_clips({k: v[s:s + batch_size] for k, v in batch.items()})
 
 
 def main() -> None:

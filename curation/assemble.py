@@ -23,8 +23,9 @@ TRUNCATION_SHARE = 0.95
 
 
 def video_id_for(path: str) -> str:
-    """Stable id: BLAKE2b of the absolute path (the same file gets the same id in every run)."""
-    return hashlib.blake2b(os.path.abspath(path).encode(), digest_size=8).hexdigest()
+    """Stable id: BLAKE2b of the absolute path or the URI (the same file gets the same id in every run)."""
+    key = path if "://" in path else os.path.abspath(path)
+    return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
 
 
 @dataclass

@@ -15,8 +15,8 @@ from typing import Any, Literal
 import yaml
 
 
-class ConfigError(ValueError):
-    """A configuration problem; the message names the offending key."""
+from curation.errors import ConfigError  # noqa: F401  (re-exported: the error every layer raises)
+from curation.storage import StorageOptions
 
 
 SCAN_STAGES = ("cuts", "motion", "keyframes")
@@ -34,10 +34,11 @@ class DecodeConfig:
     """How videos are read.
 
     threads: decoder threads per video, 0 = FFmpeg's choice (default 0).
-    timeout_s: wall-clock limit per work unit (a video, or a segment of a long one), seconds (default 600).
-        A decode that hangs is killed at this limit and the video gets an error row.
-    segment_s: videos longer than this many seconds are split into segments scanned in parallel so one long
-        video cannot be the straggler of a job (default 600).
+    timeout_s: wall-clock limit per segment of a video, seconds (default 600). A decode that hangs is killed at
+        this limit and the video gets an error row (its clips before the hang are kept).
+    segment_s: a video is scanned in segments of this many seconds, one after the other in its worker, each
+        under its own time limit (default 600). A video is the unit of parallelism: a job runs many videos at
+        once; one long video is decoded with FFmpeg's threads.
     segment_overlap_s: seconds decoded before and after a segment for detector context (default 4).
     max_decode_errors: a video is abandoned after this many undecodable packets (default 200).
     prefetch: frames decoded ahead in a separate thread, so decoding goes on while the scan analyses earlier
@@ -341,7 +342,7 @@ def _check_model(model: str, weights: str | None, key: str) -> None:
 
 @dataclass(frozen=True)
 class StageResources:
-    """What one stage asks of the cluster (turned into Ray arguments in ``curation.execution`` only).
+    """What one stage asks of the cluster (turned into Ray arguments in ``curation.runtime.ray_runner`` only).
 
     num_cpus: CPUs per worker (default 1; the probe stage defaults to 0: it only reads headers). num_gpus: GPUs per worker, fractional allowed (default 0).
     batch_size: rows per batch (default 1). pool_size: workers; 0 = one per CPU (or per GPU share) the cluster
@@ -367,40 +368,40 @@ class StageResources:
 
 @dataclass(frozen=True)
 class RayConfig:
-    """address: join this Ray cluster; null = start an embedded local Ray (default null).
+    """address: join this Ray cluster (also read from ``RAY_ADDRESS``); null = always start a new embedded local
+        Ray (default null).
     num_cpus: CPUs of the embedded local Ray; 0 = all (default 0).
-    probe, scan, ocr, clip, caption: resources of each stage. The model stages default to CPU workers; on a GPU
-        cluster set ``num_gpus`` (e.g. 0.25) or ``gpu_memory_gb`` and a larger ``batch_size``.
-    clip_inputs: the stage that reads keyframe parts for the model stages (one part per batch).
+    scan: the scan workers (probe, decode, cuts, motion, keyframes; one video per call). Pool size 0 = the CPUs
+        the other pools leave.
+    ocr, clip, caption: the model stages' workers. ``batch_size`` is clips per model call. They default to one
+        CPU worker each; on a GPU cluster set ``num_gpus`` (e.g. 0.25) or ``gpu_memory_gb`` and a larger
+        ``batch_size``.
+    commit: the workers that write the parts (default one, a quarter CPU).
     """
 
     address: str | None = None
     num_cpus: int = 0
-    probe: StageResources = field(default_factory=lambda: StageResources(num_cpus=0.0, batch_size=8, pool_size=1))
     scan: StageResources = field(default_factory=StageResources)
     ocr: StageResources = field(default_factory=lambda: StageResources(batch_size=16, pool_size=1))
     clip: StageResources = field(default_factory=lambda: StageResources(batch_size=32, pool_size=1))
     caption: StageResources = field(default_factory=lambda: StageResources(batch_size=8, pool_size=1))
-    clip_inputs: StageResources = field(default_factory=lambda: StageResources(num_cpus=0.5, batch_size=1,
-                                                                               pool_size=1))
+    commit: StageResources = field(default_factory=lambda: StageResources(num_cpus=0.25, pool_size=1))
 
     def validate(self, key: str) -> None:
         _check(self.num_cpus >= 0, f"{key}.num_cpus", "must be >= 0")
-        for name in ("probe", "scan", "clip_inputs", *MODEL_STAGES):
+        for name in ("scan", "commit", *MODEL_STAGES):
             getattr(self, name).validate(f"{key}.{name}")
 
 
 @dataclass(frozen=True)
 class OutputConfig:
-    """commit_videos / commit_seconds: a Parquet part is committed after this many finished videos or
-    seconds, whichever comes first (defaults 32 and 20); a killed job redoes at most that much."""
+    """commit_videos: videos per committed Parquet part (default 16); a killed job redoes at most the videos
+    not yet committed. A part is written when this many videos are ready, or when the job runs out of work."""
 
-    commit_videos: int = 32
-    commit_seconds: float = 20.0
+    commit_videos: int = 16
 
     def validate(self, key: str) -> None:
         _check(self.commit_videos >= 1, f"{key}.commit_videos", "must be >= 1")
-        _check(self.commit_seconds > 0, f"{key}.commit_seconds", "must be > 0")
 
 
 @dataclass(frozen=True)
@@ -607,8 +608,10 @@ class FinetuneConfig:
 
 @dataclass(frozen=True)
 class Config:
-    """The whole configuration file; one top-level section per job."""
+    """The whole configuration file; one top-level section per job, and ``storage`` for all of them."""
 
+    # Object storage for every phase (endpoint, region, profile, keys): see curation.storage.StorageOptions.
+    storage: StorageOptions = field(default_factory=StorageOptions)
     annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
     filter: FilterConfig = field(default_factory=FilterConfig)
     buckets: BucketsConfig = field(default_factory=BucketsConfig)
@@ -617,7 +620,7 @@ class Config:
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
     def validate(self) -> None:
-        for name in ("annotate", "filter", "buckets", "report", "shard", "finetune"):
+        for name in ("storage", "annotate", "filter", "buckets", "report", "shard", "finetune"):
             getattr(self, name).validate(name)
 
 
@@ -724,7 +727,14 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         with path.open() as fh:
-            loaded = yaml.safe_load(fh)
+            try:
+                loaded = yaml.safe_load(fh)
+            except yaml.YAMLError as exc:
+                # e.g. a `!!python/object` tag, which safe_load refuses: one line naming the file and line
+                mark = getattr(exc, "problem_mark", None)
+                where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+                problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+                raise ConfigError(f"{where}: not a valid config: {problem}") from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from curation.motion import MOTION_UNIT
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
 # What a row of the clip table is (column row_kind).
 ROW_CLIP = "clip"            # a clip: the unit everything downstream works on
@@ -82,20 +82,20 @@ KEYFRAME_SCHEMA = pa.schema([pa.field(n, t) for n, t, _ in KEYFRAME_COLUMNS],
                             metadata={"curation.schema_version": SCHEMA_VERSION})
 
 
-_KEY = [("clip_id", pa.string(), "The clip (see the clip table)."),
-        ("video_id", pa.string(), "The source video.")]
-
-
 def _model_columns(stage: str) -> list[tuple[str, pa.DataType, str]]:
-    return [(f"{stage}_model", pa.string(), "Model and weights that computed the row; `(RANDOM WEIGHTS)` marks "
-                                            "random-initialised models (tests and speed benchmarks only)."),
-            (f"{stage}_random_weights", pa.bool_(), "True when the model had random weights."),
-            (f"{stage}_error", pa.string(), "Why this stage failed on the clip (missing keyframe, model error); "
-                                            "null when fine.")]
+    return [(f"{stage}_model", pa.string(), f"Model and weights that computed the {stage} columns of the clip; "
+                                            "`(RANDOM WEIGHTS)` marks random-initialised models (tests and speed "
+                                            f"benchmarks only). Null while the {stage} stage has not run on it."),
+            (f"{stage}_random_weights", pa.bool_(), "True when that model had random weights."),
+            (f"{stage}_error", pa.string(), f"Why the {stage} stage failed on the clip (missing keyframe, model "
+                                            "error); null when fine. A failure also sets the row's error_kind "
+                                            f"(`{stage}_failed`) and error when it had none.")]
 
 
+# The model stages' columns, in the table after the scan's; null on every row a stage has not computed (rows that
+# are not clips, and clips of a run without the stage).
 STAGE_COLUMNS: dict[str, list[tuple[str, pa.DataType, str]]] = {
-    "ocr": _KEY + [
+    "ocr": [
         ("ocr_area_max", pa.float64(), "Largest text area over the first/middle/last keyframes: area of the union "
                                        "of EasyOCR CRAFT text boxes / frame area, 0..1 (overlaps counted once)."),
         ("ocr_area_mean", pa.float64(), "Mean of that text area over the three keyframes, 0..1."),
@@ -103,32 +103,34 @@ STAGE_COLUMNS: dict[str, list[tuple[str, pa.DataType, str]]] = {
         ("ocr_text", pa.string(), "Recognised text, unique lines joined with ` | ` (ocr.recognition only; "
                                   "else empty)."),
     ] + _model_columns("ocr"),
-    "clip": _KEY + [
+    "clip": [
         ("aesthetic", pa.float64(), "LAION aesthetic-predictor score (about 1-10 with the real head on ViT-L/14) "
                                     "of the L2-normalised CLIP embedding, mean over the three keyframes."),
         ("clip_sim_mean", pa.float64(), "Cosine similarity between the CLIP text embedding of the caption (or "
-                                        "clip.prompt) and the keyframes, mean of three; NaN without text."),
+                                        "clip.prompt) and the keyframes, mean of three; null without text."),
         ("clip_sim_min", pa.float64(), "The smallest of those three similarities."),
         ("clip_embedding", pa.list_(pa.float16()), "Mean keyframe embedding, L2-normalised, float16 "
                                                    "(clip.keep_embedding only; else null)."),
     ] + _model_columns("clip"),
-    "caption": _KEY + [
+    "caption": [
         ("caption", pa.string(), "CoCa caption of the middle keyframe, special tokens stripped."),
     ] + _model_columns("caption"),
 }
-STAGE_SCHEMAS = {stage: pa.schema([pa.field(n, t) for n, t, _ in cols],
-                                  metadata={"curation.schema_version": SCHEMA_VERSION})
-                 for stage, cols in STAGE_COLUMNS.items()}
+
+# The one clip table: every part of DIR/annotations has exactly these columns.
+TABLE_COLUMNS = CLIP_COLUMNS + [c for cols in STAGE_COLUMNS.values() for c in cols]
+TABLE_SCHEMA = pa.schema([pa.field(n, t) for n, t, _ in TABLE_COLUMNS], metadata=CLIP_SCHEMA.metadata)
 
 
 def markdown() -> str:
-    lines = ["# Output schema", "", "Generated from `curation/schema.py`. `curation.store.read_annotations(DIR)` "
-             "returns the clip table with the model-stage columns joined on `clip_id`; a model-stage failure "
-             "also sets the row's `error_kind` (`<stage>_failed`) and `error`.", ""]
-    tables = [("Clip table: `DIR/annotations/*.parquet`, one row per clip", CLIP_COLUMNS),
-              ("Keyframe side table: `DIR/keyframes/*.parquet`, three rows per clip", KEYFRAME_COLUMNS)]
-    tables += [(f"Model stage `{stage}`: `DIR/{stage}/*.parquet`, one row per clip", cols)
-               for stage, cols in STAGE_COLUMNS.items()]
+    lines = ["# Output schema", "", "Generated from `curation/schema.py`. `DIR/annotations/*.parquet` is the whole "
+             "clip table: every part has every column below, so DuckDB, polars or pandas read it as one table "
+             "(`SELECT * FROM 'DIR/annotations/*.parquet'`). `DIR/keyframes/*.parquet` holds the keyframe images.",
+             ""]
+    tables = [("Clip table: `DIR/annotations/*.parquet`, one row per clip, skipped shot, transition or failed "
+               "video: scan columns", CLIP_COLUMNS)]
+    tables += [(f"Clip table: columns of the `{stage}` model stage", cols) for stage, cols in STAGE_COLUMNS.items()]
+    tables += [("Keyframe side table: `DIR/keyframes/*.parquet`, three rows per clip", KEYFRAME_COLUMNS)]
     for title, columns in tables:
         lines += [f"## {title}", "", "| column | type | meaning |", "| --- | --- | --- |"]
         lines += [f"| `{n}` | {t} | {d} |" for n, t, d in columns]

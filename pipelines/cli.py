@@ -22,23 +22,24 @@ def _annotate_parser(sub) -> None:
         help="split videos into clips and annotate every clip (cuts, motion, keyframes, OCR, CLIP, captions) "
              "into Parquet",
         description="Split every input video into clips by shot detection and annotate each clip. Results go "
-                    "to DIR/annotations/*.parquet (one row per clip; a video with no clip gets one row with "
-                    "its error), DIR/keyframes/*.parquet and one folder per model stage (DIR/ocr, DIR/clip, "
-                    "DIR/caption), joined by curation.store.read_annotations. Rerunning the same command "
-                    "resumes: videos and clips already written are skipped; a rerun with more --stages adds "
-                    "their columns without recomputing the others. Model weights must be on this machine "
-                    "(see `curate models`); configs/offline.yaml needs none.",
+                    "to DIR/annotations/*.parquet, one table with every column (one row per clip, skipped shot "
+                    "and transition; a video with no clip gets one row with its error), and "
+                    "DIR/keyframes/*.parquet. DIR and the inputs may be local or s3:// URIs. Rerunning the same "
+                    "command resumes: videos already written are skipped; a rerun with more --stages adds their "
+                    "columns without recomputing the others. One job writes an output at a time. Model weights "
+                    "must be on this machine (see `curate models`); configs/offline.yaml needs none.",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="video files, directories (searched recursively by video extension) or .txt files "
-                        "listing one path per line")
-    p.add_argument("--output", "-o", required=True, metavar="DIR", help="output directory")
+                   help="video files, directories or s3:// prefixes (searched recursively by video "
+                        "extension) or .txt files listing one path or URI per line")
+    p.add_argument("--output", "-o", required=True, metavar="DIR", help="output directory or s3:// prefix")
     _config_args(p)
     p.add_argument("--stages", metavar="NAME,...",
                    help=f"stages to run, comma-separated from {','.join(STAGE_NAMES)} (cuts is always needed; "
                         "the model stages ocr, clip, caption need keyframes)")
     p.add_argument("--overwrite", action="store_true", help="delete earlier results in DIR and start over")
-    p.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster instead of starting a local one")
+    p.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (default: RAY_ADDRESS, else a new "
+                                                         "local Ray)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress line")
 
 
@@ -137,6 +138,7 @@ def _svd_parsers(sub) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="curate", description="Video data curation for video diffusion training.")
     parser.add_argument("--log-level", default="WARNING", help="Python logging level (default WARNING)")
+    parser.add_argument("--verbose", "-v", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
     _annotate_parser(sub)
     _sample_parser(sub)
@@ -183,14 +185,16 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{args.directory}/{name}: {truth.frames} frames, cuts {truth.cuts}, dissolves {truth.gradual}")
             return 0
     except ConfigError as exc:
+        if args.verbose:
+            raise
         print(f"curate: error: {exc}", file=sys.stderr)
         return 2
     return 1
 
 
 def _annotate(args) -> int:
-    from curation.execution import shutdown_ray
-    from pipelines.annotate import run_annotate
+    from curation.annotate.job import run_annotate
+    from curation.runtime.ray_runner import shutdown_ray
 
     overrides = list(args.overrides)
     if args.stages:

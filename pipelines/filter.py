@@ -16,7 +16,7 @@ from curation.atomic import atomic_write
 from curation.buckets import MotionBuckets
 from curation.config import Config, ConfigError
 from curation.filters import FootageLost, apply, footage_lost, load_thresholds, resolve, save_thresholds
-from curation.store import read_annotations
+from curation.annotate.store import read_annotations
 
 CLIPS_FILE = "clips.parquet"
 THRESHOLDS_FILE = "thresholds.json"

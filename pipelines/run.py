@@ -12,7 +12,7 @@ OFFLINE_CONFIG = ROOT / "configs" / "offline.yaml"
 
 def run_all(inputs: list[str], output: str, config: Config, overwrite: bool = False, progress: bool = True) -> Path:
     """annotate -> filter -> report -> shard; returns the report's path."""
-    from pipelines.annotate import run_annotate
+    from curation.annotate.job import run_annotate
     from pipelines.filter import run_filter
     from pipelines.report import run_report
     from pipelines.shard import run_shard

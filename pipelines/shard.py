@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 
 from curation.atomic import atomic_write
 from curation.config import Config, ConfigError
-from curation.execution import shard_stream
+from curation.runtime.ray_runner import StageSpec, run_graph
 from pipelines.filter import CLIPS_FILE
 
 INDEX_FILE = "index.json"
@@ -21,6 +21,18 @@ INDEX_FILE = "index.json"
 def _keys_in(path: Path) -> set[str]:
     with tarfile.open(path) as tar:
         return {m.name.rsplit(".", 1)[0] for m in tar.getmembers() if m.name.endswith(".json")}
+
+
+def _shard_stream(specs: list[dict], config: Config, directory: str):
+    """Write shards ({name, rows}) on Ray, one per call; yields each shard's record as it is written."""
+    from dataclasses import replace
+
+    from curation.stages.shard import ShardStage
+
+    stage = StageSpec("shard", ShardStage, {"config": config.shard, "directory": directory},
+                      replace(config.shard.workers, batch_size=1), min_workers=1)
+    for row in run_graph(specs, [stage], config.annotate.ray.address, config.annotate.ray.num_cpus):
+        yield json.loads(row["record"])
 
 
 def run_shard(filtered: str, output: str, config: Config, progress: bool = True) -> dict:
@@ -47,7 +59,7 @@ def run_shard(filtered: str, output: str, config: Config, progress: bool = True)
                              "failed": [], "reused": True}
         else:
             specs.append({"name": name, "rows": json.dumps(rows[i:i + per], default=str)})
-    for record in shard_stream(specs, config, str(dest)) if specs else []:
+    for record in _shard_stream(specs, config, str(dest)) if specs else []:
         records[record["name"]] = record
         if progress:
             print(f"[shard] {record['name']}: {record['samples']} samples, {record['bytes'] / 2**20:.1f} MiB",

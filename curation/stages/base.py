@@ -1,6 +1,6 @@
 """The stage interface: declared resources, model set-up once per worker, ``__call__(batch) -> batch``.
 
-Stages never import Ray; :mod:`curation.execution` turns their resources into Ray Data arguments, and the same
+Stages never import Ray; :mod:`curation.runtime.ray_runner` turns their resources into Ray Data arguments, and the same
 stage runs in a plain loop in tests and benchmarks. Batches are columnar: ``dict[str, list | np.ndarray]``.
 """
 from __future__ import annotations

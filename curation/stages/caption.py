@@ -27,12 +27,18 @@ class CaptionStage(ModelStage):
 
     def __init__(self, config: AnnotateConfig, source: OpenClipSource, gpu_fraction: float = 0.0):
         super().__init__(config, config.ray.caption, gpu_fraction)
+        self.label, self.random_weights = self.describe(source)
         c = config.caption
         self.loaded = load_open_clip(source, c.device, c.precision, c.seed)
         self.generation = c
         from open_clip import decode
 
         self._decode = decode
+
+    @staticmethod
+    def describe(source: OpenClipSource) -> tuple[str, bool]:
+        """The model label written to ``caption_model``, and whether its weights are random."""
+        return source.label, source.random
 
     def prepare(self, row: dict) -> torch.Tensor:
         return self.loaded.preprocess(Image.fromarray(decode_rgb(row["jpeg_middle"], "middle")))

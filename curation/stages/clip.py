@@ -20,16 +20,22 @@ class ClipStage(ModelStage):
     def __init__(self, config: AnnotateConfig, source: OpenClipSource, head: FileSource,
                  gpu_fraction: float = 0.0):
         super().__init__(config, config.ray.clip, gpu_fraction)
+        self.label, self.random_weights = self.describe(source, head)
         c = config.clip
         self.loaded = load_open_clip(source, c.device, c.precision, c.seed)
         self.head = load_aesthetic_head(head, self.loaded.embed_dim, self.loaded.device, c.seed)
         self.prompt = c.prompt if c.text == "prompt" else None
         self.keep_embedding = c.keep_embedding
 
+    @staticmethod
+    def describe(source: OpenClipSource, head: FileSource) -> tuple[str, bool]:
+        """The model label written to ``clip_model``, and whether any of its weights are random."""
+        return f"{source.label} + aesthetic head {head.label}", source.random or head.random
+
     def prepare(self, row: dict) -> tuple[list[torch.Tensor], str]:
         images = [self.loaded.preprocess(Image.fromarray(decode_rgb(row[f"jpeg_{p}"], p))) for p in POSITIONS]
         # A caption computed upstream in this run, else one stored by an earlier run.
-        text = self.prompt if self.prompt is not None else str(row.get("caption") or row.get("text") or "")
+        text = self.prompt if self.prompt is not None else str(row.get("text") or "")
         return images, text
 
     @torch.inference_mode()

@@ -1,9 +1,12 @@
-"""What the model stages share: the clip rows they read, per-clip failures as data, batching.
+"""What the model stages share: records in and out, per-clip failures as data, batching.
 
-A model-stage batch has one row per clip: ``clip_id``, the three keyframes as JPEG bytes (``jpeg_first``,
-``jpeg_middle``, ``jpeg_last``; empty when missing), ``text`` (an existing caption, or ""), and
-``need_<stage>`` flags (a rerun computes only what is missing). Each stage adds its columns and
-``<stage>_error`` ("" when fine); a row it does not need to compute gets NaN / "" and is not stored.
+In the annotate graph a model stage gets a batch of records (:mod:`curation.annotate.records`: a video's rows
+and keyframes, or a committed part's) and fills its columns on every clip row it has not computed yet (its
+``<stage>_model`` column is null), leaving every other row as it is. Inside, a stage works on clip batches: one
+row per clip with ``clip_id``, the three keyframes as JPEG bytes (``jpeg_first``, ``jpeg_middle``,
+``jpeg_last``; empty when missing) and ``text`` (the clip's caption, or ""); ``annotate_clips`` adds the
+stage's columns and ``<stage>_error`` ("" when fine). A failure on one clip is that clip's ``<stage>_error``
+(and its row's ``error_kind`` ``<stage>_failed`` when it had no error), never a lost batch.
 """
 from __future__ import annotations
 
@@ -13,14 +16,18 @@ from typing import Any
 
 import cv2
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from curation.annotate.records import flat, with_rows
 from curation.config import AnnotateConfig, StageResources
+from curation.schema import ROW_CLIP, STAGE_COLUMNS
 from curation.stages.base import Batch, Stage
 
 log = logging.getLogger(__name__)
 
 POSITIONS = ("first", "middle", "last")
-INPUT_COLUMNS = ("clip_id", "jpeg_first", "jpeg_middle", "jpeg_last", "text", "caption")
+INPUT_COLUMNS = ("clip_id", "jpeg_first", "jpeg_middle", "jpeg_last", "text")
 # A failure of the model on some input (bad image, out of memory, numerical trouble) is a per-clip error;
 # anything else (TypeError, AttributeError, ...) is a bug and stops the job.
 ROW_ERRORS = (RuntimeError, ValueError, OSError, cv2.error)
@@ -54,14 +61,20 @@ def run_guarded(fn: Callable[[list[Any]], list[dict]], items: list[Any]) -> list
 
 
 class ModelStage(Stage):
-    """Subclasses set ``name`` and ``columns`` ({column: missing value}), load their model in ``__init__``
-    and implement ``prepare(row) -> item`` (may raise ClipFailure) and ``compute(items) -> [dict]``."""
+    """Subclasses set ``name`` and ``columns`` ({column: value while not computed}), load their model in
+    ``__init__`` and implement ``describe`` (the model label and whether its weights are random),
+    ``prepare(row) -> item`` (may raise ClipFailure) and ``compute(items) -> [dict]``. ``resources.batch_size``
+    clips go through ``compute`` at once."""
 
     columns: dict[str, Any] = {}
+    batch_format = "pyarrow"
+    # What the generic runner passes in: the share of a GPU Ray granted each worker.
+    runner_arguments = ("gpu_fraction",)
 
     def __init__(self, config: AnnotateConfig, resources: StageResources, gpu_fraction: float = 0.0):
         super().__init__(resources)
         self.config = config
+        self.label, self.random_weights = "", False
         if gpu_fraction > 0:
             import torch
 
@@ -75,22 +88,22 @@ class ModelStage(Stage):
     def compute(self, items: list[Any]) -> list[dict]:
         raise NotImplementedError
 
-    def __call__(self, batch: Batch) -> Batch:
+    def annotate_clips(self, batch: Batch) -> Batch:
+        """The stage's columns and ``<stage>_error`` for a clip batch (every row is computed)."""
         n = len(batch["clip_id"])
-        need = batch.get(f"need_{self.name}", np.ones(n, bool))
         out: dict[str, list] = {c: [v] * n for c, v in self.columns.items()}
         errors = [""] * n
         todo, items = [], []
         for i in range(n):
-            if not need[i]:
-                continue
             row = {c: batch[c][i] for c in INPUT_COLUMNS if c in batch}
             try:
                 items.append(self.prepare(row))
                 todo.append(i)
             except ClipFailure as exc:
                 errors[i] = str(exc)
-        for i, result in zip(todo, run_guarded(self.compute, items)):
+        chunk = max(1, self.resources.batch_size)
+        results = [r for s in range(0, len(items), chunk) for r in run_guarded(self.compute, items[s:s + chunk])]
+        for i, result in zip(todo, results):
             if isinstance(result, str):
                 errors[i] = result
             else:
@@ -101,6 +114,60 @@ class ModelStage(Stage):
             result_batch[column] = _column(values, self.columns[column])
         result_batch[f"{self.name}_error"] = np.array(errors, dtype=object)
         return result_batch
+
+    def __call__(self, records: pa.Table) -> pa.Table:
+        """Fill this stage's columns on the clips of ``records`` that lack them."""
+        rows = flat(records, "rows")
+        need = pc.and_(pc.equal(rows["row_kind"], ROW_CLIP), pc.is_null(rows[f"{self.name}_model"]))
+        index = np.flatnonzero(need.to_numpy(zero_copy_only=False))
+        if not len(index):
+            return records
+        keyframes = flat(records, "keyframes")
+        images = {(c, p): j for c, p, j in zip(*(keyframes[k].to_pylist() for k in ("clip_id", "position", "jpeg")))}
+        clip_ids = rows["clip_id"].take(index).to_pylist()
+        captions = rows["caption"].take(index).to_pylist()
+        batch = {"clip_id": clip_ids, "text": [c or "" for c in captions],
+                 **{f"jpeg_{p}": [images.get((c, p), b"") for c in clip_ids] for p in POSITIONS}}
+        out = self.annotate_clips(batch)
+        columns = {name: rows[name].to_pylist() for name, _, _ in STAGE_COLUMNS[self.name]}
+        error_kind, error = rows["error_kind"].to_pylist(), rows["error"].to_pylist()
+        failed = np.zeros(rows.num_rows, bool)
+        for j, i in enumerate(index):
+            message = str(out[f"{self.name}_error"][j]) or None
+            columns[f"{self.name}_model"][i] = self.label
+            columns[f"{self.name}_random_weights"][i] = self.random_weights
+            columns[f"{self.name}_error"][i] = message
+            for column in self.columns:
+                columns[column][i] = None if message else _value(out[column][j])
+            if message:
+                failed[i] = True
+                if error_kind[i] is None:
+                    error_kind[i], error[i] = f"{self.name}_failed", f"{self.name}: {message}"
+        for name, values in {**columns, "error_kind": error_kind, "error": error}.items():
+            rows = rows.set_column(rows.schema.get_field_index(name), rows.schema.field(name),
+                                   pa.array(values, rows.schema.field(name).type))
+        # Per record: how many clips this stage computed here, and how many of those failed.
+        lengths = pc.list_value_length(records.column("rows").combine_chunks()).fill_null(0).to_numpy()
+        owner = np.repeat(np.arange(records.num_rows), lengths)
+        computed = np.bincount(owner[index], minlength=records.num_rows)
+        failures = np.bincount(owner[failed], minlength=records.num_rows)
+        records = with_rows(records, rows)
+        for kind, counts in (("computed", computed), ("failed", failures)):
+            name = f"{kind}_{self.name}"
+            total = pc.add(records[name], pa.array(counts, pa.int32()))
+            records = records.set_column(records.schema.get_field_index(name), name, total.cast(pa.int32()))
+        return records
+
+
+def _value(value: Any) -> Any:
+    """A computed value as its table value: NaN is null, embedding bytes are float16 lists."""
+    if isinstance(value, (bytes, bytearray)):
+        return np.frombuffer(value, np.float16).tolist() if value else None
+    if isinstance(value, (float, np.floating)):
+        return None if np.isnan(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
 
 
 def _column(values: Sequence[Any], missing: Any) -> np.ndarray:

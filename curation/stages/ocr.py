@@ -18,10 +18,16 @@ class OcrStage(ModelStage):
 
     def __init__(self, config: AnnotateConfig, weights_dir: str, gpu_fraction: float = 0.0):
         super().__init__(config, config.ray.ocr, gpu_fraction)
+        self.label, self.random_weights = self.describe(weights_dir)
         self.ocr = config.ocr
         self.reader = load_easyocr(weights_dir, self.ocr.recognition, self.ocr.device)
         on_gpu = str(getattr(self.reader, "device", "cpu")).startswith("cuda")
         self.detector_batch = self.ocr.detector_batch or (16 if on_gpu else 1)
+
+    @staticmethod
+    def describe(weights_dir: str) -> tuple[str, bool]:
+        """The model label written to ``ocr_model``, and whether its weights are random (never: EasyOCR's)."""
+        return f"easyocr-craft:{weights_dir}", False
 
     def prepare(self, row: dict) -> list[np.ndarray]:
         return [decode_rgb(row[f"jpeg_{p}"], p) for p in POSITIONS]

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from curation.video.errors import VideoError
-from curation.video.probe import rotation_clockwise
+from curation.video.probe import open_container, rotation_clockwise
 
 _FAST_FORMATS = {"yuv420p", "yuvj420p"}
 
@@ -223,10 +223,7 @@ def iter_frames(
 
 def _decode(path: str, start_s: float, end_s: float | None, threads: int, max_decode_errors: int,
             stats: DecodeStats, deadline: float | None) -> Iterator[DecodedFrame]:
-    try:
-        container = av.open(path, mode="r")
-    except av.error.FFmpegError as exc:
-        raise VideoError("not_a_video", f"FFmpeg cannot open it: {exc}") from exc
+    container = open_container(path)
     with container:
         if not container.streams.video:
             raise VideoError("no_video_stream", "no video stream")

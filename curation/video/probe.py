@@ -8,6 +8,7 @@ from pathlib import Path
 
 import av
 
+from curation import storage
 from curation.video.errors import VideoError
 
 # Frames larger than this are refused before decoding: a hostile header can claim a size whose frames
@@ -75,23 +76,49 @@ def _fps(stream: av.video.stream.VideoStream) -> float:
     return 0.0
 
 
-def probe(path: str | os.PathLike) -> VideoInfo:
-    """Read a file's container header. Raises :class:`VideoError` with a kind for every failure."""
-    path = Path(path)
+def open_container(path: str) -> av.container.InputContainer:
+    """Open a local file or an object-store URI (read through :func:`curation.storage.open_input`) with PyAV.
+    Raises :class:`VideoError` (``not_a_video``, ``unreadable``)."""
     try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise VideoError("unreadable", f"cannot stat file: {exc.strerror or exc}") from exc
-    if not path.is_file():
-        raise VideoError("unreadable", "not a regular file")
-    if size == 0:
-        raise VideoError("empty_file", "file is 0 bytes")
-    try:
-        container = av.open(str(path), mode="r")
+        if storage.is_remote(path):
+            fh = storage.open_input(path)
+            try:
+                return av.open(fh, mode="r")
+            except BaseException:
+                fh.close()
+                raise
+        return av.open(path, mode="r")
     except av.error.FFmpegError as exc:
         raise VideoError("not_a_video", f"FFmpeg cannot open it: {exc}") from exc
+    except storage.StorageError as exc:
+        raise VideoError("unreadable", str(exc)) from exc
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise VideoError("unreadable", f"cannot open: {exc}") from exc
+
+
+def _size(path: str) -> int:
+    if storage.is_remote(path):
+        try:
+            return storage.size(path)
+        except storage.StorageError as exc:
+            raise VideoError("unreadable", str(exc)) from exc
+    local = Path(path)
+    try:
+        size = local.stat().st_size
+    except OSError as exc:
+        raise VideoError("unreadable", f"cannot stat file: {exc.strerror or exc}") from exc
+    if not local.is_file():
+        raise VideoError("unreadable", "not a regular file")
+    return size
+
+
+def probe(path: str | os.PathLike) -> VideoInfo:
+    """Read a file's (or object's) container header. Raises :class:`VideoError` with a kind for every failure."""
+    path = str(path)
+    size = _size(path)
+    if size == 0:
+        raise VideoError("empty_file", "file is 0 bytes")
+    container = open_container(path)
     with container:
         if not container.streams.video:
             kinds = sorted({s.type for s in container.streams}) or ["none"]

@@ -11,11 +11,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from curation.annotate.source import segment_bounds
+from curation.annotate.store import read_annotations, read_keyframes
 from curation.assemble import assemble_video
 from curation.config import load_config
 from curation.scan import WorkUnit, scan_unit
-from curation.stages.probe import segment_bounds
-from curation.store import read_annotations, read_keyframes
 from curation.synthetic import Shot, write_video
 from curation.video import probe
 
@@ -78,7 +78,7 @@ def test_bad_inputs_get_error_rows_and_the_job_finishes(corpus, tmp_path):
                  "--config", "configs/offline.yaml")
     assert run.returncode == 0, run.stderr
     assert "errors:" in run.stdout
-    table = read_annotations(out).to_pandas()
+    table = read_annotations(str(out)).to_pandas()
     by_name = {Path(p).name: g for p, g in table.groupby("video_path")}
     for name in ("a.mp4", "b.mkv"):
         clips = by_name[name]
@@ -100,7 +100,7 @@ def test_bad_inputs_get_error_rows_and_the_job_finishes(corpus, tmp_path):
         status = rows[rows.row_kind == "status"]
         assert len(status) == 1 and status.error_kind.iloc[0] in ("truncated", "corrupt_frames"), rows
         assert rows.clip_index.notna().any(), f"{name}: the decodable part must still give clips"
-    keyframes = read_keyframes(out)
+    keyframes = read_keyframes(str(out))
     assert keyframes.num_rows == 3 * int(table.clip_index.notna().sum())
     clips = table[table.clip_index.notna()]
     for column in ("ocr_area_max", "aesthetic", "clip_sim_mean", "caption"):
@@ -133,17 +133,17 @@ def test_resume_after_kill_9(tmp_path):
     proc.wait()
     parts_before = {p.name: p.read_bytes() for p in (out / "annotations").glob("part-*.parquet")}
     assert parts_before, "the job should have committed some videos before the kill"
-    done_before = set(read_annotations(out).column("video_id").to_pylist())
+    done_before = set(read_annotations(str(out)).column("video_id").to_pylist())
     assert len(done_before) < n_videos, "kill came too late to test resume"
     run = curate("annotate", videos, "--output", out, "-q", *scan)
     assert run.returncode == 0, run.stderr
     assert f"{len(done_before)} already done" in run.stdout
-    table = read_annotations(out).to_pandas()
+    table = read_annotations(str(out)).to_pandas()
     assert table.video_id.nunique() == n_videos
     assert not table.duplicated(["video_id", "clip_index"]).any()
     for name, data in parts_before.items():  # nothing written before the kill was lost or rewritten
         assert (out / "annotations" / name).read_bytes() == data
-    kf = read_keyframes(out).to_pandas()
+    kf = read_keyframes(str(out)).to_pandas()
     assert not kf.duplicated(["clip_id", "position"]).any()
     # a different config on the same output is refused, naming the key
     run = curate("annotate", videos, "--output", out, *scan, "--set", "annotate.clips.min_s=1")

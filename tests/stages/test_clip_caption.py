@@ -54,7 +54,7 @@ def test_random_local_dir_is_flagged(tiny):
 def test_clip_scores_equal_a_direct_computation(tiny):
     stage = clip_stage(tiny, "annotate.clip.keep_embedding=true")
     frames = images(6)
-    out = stage(batch(frames, ["a red car", ""]))
+    out = stage.annotate_clips(batch(frames, ["a red car", ""]))
     assert list(out["clip_error"]) == ["", ""]
     m = stage.loaded
     with torch.inference_mode():
@@ -77,8 +77,8 @@ def test_clip_scores_equal_a_direct_computation(tiny):
 
 def test_clip_is_deterministic_and_a_bad_clip_fails_alone(tiny):
     frames = images(9, seed=3)
-    a = clip_stage(tiny)(batch(frames, ["x", "y", "z"], missing={(1, "middle")}))
-    b = clip_stage(tiny)(batch(frames, ["x", "y", "z"], missing={(1, "middle")}))
+    a = clip_stage(tiny).annotate_clips(batch(frames, ["x", "y", "z"], missing={(1, "middle")}))
+    b = clip_stage(tiny).annotate_clips(batch(frames, ["x", "y", "z"], missing={(1, "middle")}))
     np.testing.assert_array_equal(a["aesthetic"], b["aesthetic"])
     assert list(a["clip_error"]) == ["", "missing middle keyframe", ""]
     assert np.isfinite(a["aesthetic"][[0, 2]]).all() and np.isnan(a["aesthetic"][1])
@@ -88,8 +88,8 @@ def test_captions_are_clean_strings_and_deterministic(tiny):
     cfg = config(tiny)
     source = resolve_open_clip(cfg.caption.model, cfg.caption.weights, "annotate.caption")
     frames = images(6, seed=5)
-    first = CaptionStage(cfg, source)(batch(frames, ["", ""]))
-    again = CaptionStage(cfg, source)(batch(frames, ["", ""]))
+    first = CaptionStage(cfg, source).annotate_clips(batch(frames, ["", ""]))
+    again = CaptionStage(cfg, source).annotate_clips(batch(frames, ["", ""]))
     assert list(first["caption"]) == list(again["caption"])
     for caption in first["caption"]:
         assert isinstance(caption, str) and "<" not in caption and caption == caption.strip()

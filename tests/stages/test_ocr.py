@@ -43,7 +43,7 @@ def test_text_vs_no_text_and_a_missing_keyframe(stage):
     plain, texty = frame(), frame(TEXT)
     (w, h), base = cv2.getTextSize(TEXT, cv2.FONT_HERSHEY_SIMPLEX, 1.5, 3)
     true_area = w * (h + base) / (640 * 360)
-    out = stage(batch([plain] * 3, [plain, texty, plain], [None, texty, texty]))
+    out = stage.annotate_clips(batch([plain] * 3, [plain, texty, plain], [None, texty, texty]))
     assert list(out["ocr_error"][:2]) == ["", ""]
     assert out["ocr_area_max"][0] < 0.002 and out["ocr_boxes"][0] == 0
     assert out["ocr_area_max"][1] == pytest.approx(true_area, rel=0.35)
@@ -60,7 +60,7 @@ def test_real_subtitle_frames_have_more_text_than_plain_ones(stage, testdata):
             wanted[i] = f.bgr_exact(*scaled_size(1280, 720, long_side=640))
         if i > 60:
             break
-    out = stage(batch([wanted[10]] * 3, [wanted[60]] * 3))
+    out = stage.annotate_clips(batch([wanted[10]] * 3, [wanted[60]] * 3))
     watermark_only, with_subtitle = out["ocr_area_max"]
     assert with_subtitle > watermark_only + 0.005, out["ocr_area_max"]
 
@@ -70,6 +70,6 @@ def test_recognition_reads_the_text(testdata):
     stage = OcrStage(cfg, str(resolve_easyocr(None, True, "annotate.ocr")))
     poster = cv2.imread(str(testdata / "ocr" / "stills" / "easyocr_english_poster.png"))
     poster = cv2.resize(poster, scaled_size(poster.shape[1], poster.shape[0], long_side=640))
-    out = stage(batch([frame(TEXT)] * 3, [poster] * 3))
+    out = stage.annotate_clips(batch([frame(TEXT)] * 3, [poster] * 3))
     assert "SUBTITLE" in out["ocr_text"][0].upper()
     assert out["ocr_area_max"][1] > 0.1 and out["ocr_boxes"][1] > 10

@@ -1,6 +1,6 @@
 """The one place that turns declared stage resources into Ray arguments."""
 from curation.config import StageResources
-from curation.execution import plan_pools
+from curation.runtime.ray_runner import plan_pools
 
 
 def test_declared_gpu_memory_becomes_a_gpu_share_that_never_overfills_a_gpu():

@@ -1,0 +1,1 @@
+"""Annotate: videos in, the clip table out (scan, model stages, commits), on Ray."""

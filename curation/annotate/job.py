@@ -1,0 +1,186 @@
+"""``curate annotate``: videos in, the clip table out, in one streaming Ray graph; resumable, one writer.
+
+The graph: source (probe and scan a video in an isolated child, or read back a committed part that lacks a
+model stage) -> the model stages (caption before CLIP, which compares with the caption) -> commit (workers
+write their own parts). Records travel between the stages through Ray's object store, scanning and inference
+run at the same time, and the driver gets only small completion records. A video is done when its part is
+committed, so a job killed anywhere (even between a video's scan and its model stages) redoes at most the
+uncommitted videos and never writes a row twice.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from curation import storage
+from curation.annotate.commit import CommitStage
+from curation.annotate.source import PART, VIDEO, SourceStage
+from curation.annotate.store import AnnotateOutput
+from curation.assemble import video_id_for
+from curation.config import MODEL_STAGES, SCAN_STAGES, AnnotateConfig, Config, StageResources, to_dict
+from curation.filters import FootageLost, footage_lost
+from curation.inputs import discover
+from curation.lease import Lease
+from curation.models.weights import stage_weights
+from curation.runtime.ray_runner import StageSpec, run_graph
+
+log = logging.getLogger("curate.annotate")
+
+# Model stages in the order they run: CLIP compares its keyframes with the caption.
+MODEL_ORDER = ("caption", "ocr", "clip")
+# A model stage gets about this many clips a video: its Ray batch is resources.batch_size / this many records.
+CLIPS_PER_VIDEO = 8
+
+
+@dataclass
+class Summary:
+    videos: int = 0
+    skipped: int = 0
+    clips: int = 0
+    video_seconds: float = 0.0
+    errors: Counter = field(default_factory=Counter)
+    warnings: int = 0
+    wall_s: float = 0.0
+    model_clips: Counter = field(default_factory=Counter)
+    model_errors: Counter = field(default_factory=Counter)
+    random_models: list[str] = field(default_factory=list)
+    lost: FootageLost = field(default_factory=FootageLost)
+
+    def text(self) -> str:
+        errors = ", ".join(f"{k} {v}" for k, v in sorted(self.errors.items())) or "none"
+        out = (f"done: {self.videos} videos ({self.skipped} already done, skipped), {self.clips} clips, "
+               f"{self.video_seconds / 3600:.3f} h of video, errors: {errors}, warnings: {self.warnings}, "
+               f"wall {self.wall_s:.1f} s")
+        if self.lost.shots or self.lost.transitions:
+            out += f"\n{self.lost.text()}"
+        if self.model_clips:
+            stages = ", ".join(f"{k} {v} clips ({self.model_errors[k]} failed)" for k, v in self.model_clips.items())
+            out += f"\nmodel stages: {stages}"
+        if self.random_models:
+            out += f"\nRANDOM WEIGHTS (not for real curation): {', '.join(self.random_models)}"
+        return out
+
+    def add(self, done: dict) -> None:
+        """Count one completion record (see :data:`curation.annotate.commit.COMPLETION_SCHEMA`)."""
+        for stage in MODEL_STAGES:
+            if done[f"computed_{stage}"]:
+                self.model_clips[stage] += done[f"computed_{stage}"]
+                self.model_errors[stage] += done[f"failed_{stage}"] or 0
+        if not done["new_video"]:
+            return
+        self.videos += 1
+        self.clips += done["clips"]
+        self.video_seconds += done["video_seconds"]
+        self.warnings += bool(done["warned"])
+        self.errors.update(done["error_kinds"])
+        self.lost += footage_lost(done["lost_kinds"], done["lost_reasons"], done["lost_seconds"])
+
+
+class Progress:
+    """One status line on stderr: videos and clips committed, rate, ETA."""
+
+    def __init__(self, total: int, stream=sys.stderr, every_s: float = 1.0):
+        self.total, self.stream, self.every_s = total, stream, every_s
+        self.start = time.monotonic()
+        self.last = 0.0
+
+    def update(self, summary: Summary, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < self.every_s:
+            return
+        self.last = now
+        elapsed = now - self.start
+        rate = summary.videos / elapsed if elapsed > 0 else 0.0
+        left = self.total - summary.videos
+        eta = f"{left / rate:.0f} s" if rate > 0 else "?"
+        self.stream.write(f"\r[annotate] videos {summary.videos}/{self.total}  clips {summary.clips}  "
+                          f"{rate:.2f} videos/s  {summary.video_seconds / max(elapsed, 1e-9):.1f}x realtime  "
+                          f"errors {sum(summary.errors.values())}  ETA {eta}   ")
+        self.stream.flush()
+
+
+def run_annotate(inputs: list[str], output: str, config: Config, overwrite: bool = False,
+                 progress: bool = True) -> Summary:
+    """Run the whole job; raises ConfigError (before any work) for bad inputs, configs, missing weights, or an
+    output that another live job is writing."""
+    started = time.monotonic()
+    cfg = config.annotate
+    options = config.storage
+    storage.configure(options)
+    paths = discover(inputs)
+    weights = stage_weights(cfg)  # every model's weights are found (or the job stops) before any video
+    out = AnnotateOutput(output)
+    with Lease(output, f"curate annotate (host {socket.gethostname()}, pid {os.getpid()})") as lease:
+        out.prepare(overwrite)
+        parts = out.parts()
+        done = out.done_video_ids(parts)
+        videos = [(video_id_for(p), p) for p in paths]
+        todo = [(v, p) for v, p in videos if v not in done]
+        _check_scan_config(out, cfg, bool(todo), bool(parts))
+        stages = [s for s in MODEL_ORDER if s in cfg.stages]
+        # A rerun with a model stage completes every clip of the output that lacks it.
+        completing, started_stages = out.stage_state(parts, stages)
+        for stage in stages:
+            out.check_section(stage, to_dict(getattr(cfg, stage)), f"annotate.{stage}",
+                              has_results=stage in started_stages)
+        summary = Summary(skipped=len(videos) - len(todo))
+        log.info("%d videos, %d already done, %d to annotate, %d parts to complete", len(videos), summary.skipped,
+                 len(todo), len(completing))
+        models = [_model_spec(stage, cfg, weights[stage]) for stage in stages]
+        described = {s.name: s.cls.describe(**weights[s.name]) for s in models}
+        summary.random_models = [f"{name}: {label}" for name, (label, random) in described.items() if random]
+        for line in summary.random_models:
+            log.warning("RANDOM WEIGHTS: %s; its rows are flagged in the output", line)
+        items = [{"kind": PART, "key": p, "source": output} for p in completing]
+        items += [{"kind": VIDEO, "key": v, "source": p} for v, p in todo]
+        if items:
+            bar = Progress(len(todo)) if progress else None
+            graph = [StageSpec("scan", SourceStage, {"config": cfg, "options": options}, cfg.ray.scan,
+                               batch_size=1, min_workers=len(items)),
+                     *models,
+                     StageSpec("commit", CommitStage, {"output": output, "options": options}, cfg.ray.commit,
+                               batch_size=cfg.output.commit_videos)]
+            for record in run_graph(items, graph, cfg.ray.address, cfg.ray.num_cpus):
+                lease.check()  # stops this job if another one took the output over (it must have found us dead)
+                summary.add(record)
+                if bar:
+                    bar.update(summary)
+            if bar:
+                bar.update(summary, force=True)
+                sys.stderr.write("\n")
+    summary.wall_s = time.monotonic() - started
+    return summary
+
+
+def _model_spec(stage: str, cfg: AnnotateConfig, weights: dict) -> StageSpec:
+    from curation.stages.caption import CaptionStage
+    from curation.stages.clip import ClipStage
+    from curation.stages.ocr import OcrStage
+
+    classes = {"caption": CaptionStage, "ocr": OcrStage, "clip": ClipStage}
+    resources: StageResources = getattr(cfg.ray, stage)
+    return StageSpec(stage, classes[stage], {"config": cfg, **weights}, resources,
+                     batch_size=max(1, resources.batch_size // CLIPS_PER_VIDEO))
+
+
+def _scan_record(cfg: AnnotateConfig) -> dict:
+    """The config that decides the scan's results (resources and commit sizes do not)."""
+    record = {name: to_dict(getattr(cfg, name)) for name in ("decode", "cuts", "clips", "motion", "keyframes")}
+    record["stages"] = [s for s in cfg.stages if s in SCAN_STAGES]
+    return record
+
+
+def _check_scan_config(out: AnnotateOutput, cfg: AnnotateConfig, scan_work: bool, has_results: bool) -> None:
+    from curation.annotate.store import differences
+
+    record = _scan_record(cfg)
+    previous = out.job().get("scan")
+    if previous and not scan_work and differences(previous, record) == ["stages"] \
+            and set(record["stages"]) <= set(previous["stages"]):
+        return  # e.g. `--stages cuts,keyframes,ocr` on a finished table: nothing to scan, nothing differs
+    out.check_section("scan", record, "annotate", has_results)

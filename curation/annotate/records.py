@@ -1,0 +1,82 @@
+"""The typed record that crosses processes in the annotate graph: one Arrow row per video (or per committed part
+being completed by a rerun), holding its clip-table rows and keyframe images as nested lists.
+
+A record row is never split by Ray Data, so a video's rows stay together from the scan to the commit. Values are
+Arrow values with real nulls (the table schema of :mod:`curation.schema`); a scan child hands its record to its
+worker as Arrow IPC bytes, never as a pickle.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from curation.schema import KEYFRAME_SCHEMA, ROW_STATUS, STAGE_COLUMNS, TABLE_COLUMNS, TABLE_SCHEMA
+
+ROW_TYPE = pa.struct(list(TABLE_SCHEMA))
+KEYFRAME_TYPE = pa.struct(list(KEYFRAME_SCHEMA))
+# video_id: the video of a new record (null for a part record); part: the committed part a record rewrites (null
+# for a new video); computed_/failed_<stage>: clips the stage computed in this job, and how many of them failed.
+RECORD_SCHEMA = pa.schema(
+    [pa.field("video_id", pa.string()), pa.field("part", pa.string()),
+     pa.field("rows", pa.list_(ROW_TYPE)), pa.field("keyframes", pa.list_(KEYFRAME_TYPE))]
+    + [pa.field(f"{kind}_{stage}", pa.int32()) for stage in STAGE_COLUMNS for kind in ("computed", "failed")])
+
+
+def empty_row(video_id: str, path: str, row_kind: str = ROW_STATUS) -> dict:
+    """A row of the clip table with every column null except the video and the row kind."""
+    row = dict.fromkeys((name for name, _, _ in TABLE_COLUMNS))
+    row.update(video_id=video_id, video_path=path, row_kind=row_kind)
+    return row
+
+
+def make_record(rows: list[dict], keyframes: list[dict], video_id: str | None = None,
+                part: str | None = None) -> pa.Table:
+    """One record row from table rows (dicts; missing columns are null) and keyframe rows."""
+    counters = {f"{kind}_{stage}": [0] for stage in STAGE_COLUMNS for kind in ("computed", "failed")}
+    return pa.Table.from_pydict(
+        {"video_id": [video_id], "part": [part], "rows": [rows], "keyframes": [keyframes], **counters},
+        schema=RECORD_SCHEMA)
+
+
+def part_record(part: str, rows: pa.Table, keyframes: pa.Table) -> pa.Table:
+    """The record of a committed part (its whole annotation and keyframe tables) for a rerun to complete."""
+    rows = rows.cast(TABLE_SCHEMA)
+    record = make_record([], [], part=part)
+    return record.set_column(2, "rows", pa.chunked_array([_one_list(rows.to_struct_array(), ROW_TYPE)])) \
+                 .set_column(3, "keyframes", pa.chunked_array([_one_list(
+                     keyframes.cast(KEYFRAME_SCHEMA).to_struct_array(), KEYFRAME_TYPE)]))
+
+
+def _one_list(values: pa.ChunkedArray, item_type: pa.DataType) -> pa.ListArray:
+    values = values.combine_chunks() if values.num_chunks else pa.array([], item_type)
+    return pa.ListArray.from_arrays(pa.array([0, len(values)], pa.int32()), values, type=pa.list_(item_type))
+
+
+def flat(records: pa.Table, column: str) -> pa.Table:
+    """All rows of a nested column (``rows`` or ``keyframes``) of a batch of records, as one table."""
+    lists = records.column(column).combine_chunks()
+    return pa.Table.from_struct_array(lists.flatten())
+
+
+def with_rows(records: pa.Table, rows: pa.Table) -> pa.Table:
+    """``records`` with their ``rows`` replaced by ``rows`` (the same number of rows per record, in order, as
+    :func:`flat` gave)."""
+    lengths = pc.list_value_length(records.column("rows").combine_chunks()).fill_null(0).to_numpy()
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    if offsets[-1] != rows.num_rows:
+        raise ValueError(f"{rows.num_rows} rows for records holding {offsets[-1]}")
+    values = rows.cast(TABLE_SCHEMA).to_struct_array().combine_chunks() if rows.num_rows else pa.array([], ROW_TYPE)
+    lists = pa.ListArray.from_arrays(pa.array(offsets), values, type=pa.list_(ROW_TYPE))
+    return records.set_column(records.schema.get_field_index("rows"), "rows", pa.chunked_array([lists]))
+
+
+def to_ipc(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def from_ipc(data: bytes) -> pa.Table:
+    return pa.ipc.open_stream(pa.py_buffer(data)).read_all()

@@ -1,0 +1,132 @@
+"""The first stage of the annotate graph: one input in, its record out.
+
+An input is a video to scan (probe, then one decode per segment: cuts, motion, keyframes; then the clip rows),
+or a committed part that a rerun completes with model stages (read back as it is). The scan runs in an isolated
+child process under the time limit (:mod:`curation.isolation`); the child returns the video's record as Arrow
+IPC bytes, so the worker itself stays light: no decoder, no detector, no torch.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import pyarrow as pa
+
+from curation import storage
+from curation.annotate.records import RECORD_SCHEMA, empty_row, from_ipc, make_record, part_record, to_ipc
+from curation.config import AnnotateConfig
+from curation.isolation import IsolatedWorker
+from curation.video.errors import VideoError
+
+# Probing reads a header and one frame; a minute is generous and still catches a stuck file.
+PROBE_TIMEOUT_S = 60.0
+# Input kinds (column ``kind`` of an input row; ``key`` is the video id or the part name, ``source`` the video
+# URI or the annotate output holding the part).
+VIDEO, PART = "video", "part"
+
+_MODEL = None
+
+
+def segment_bounds(duration_s: float, segment_s: float) -> list[tuple[float, float | None]]:
+    """Time ranges of a video's segments; the last one is open-ended (frames past the declared duration still
+    belong to it)."""
+    n = max(1, math.ceil(duration_s / segment_s - 1e-9)) if duration_s > 0 else 1
+    bounds = [(k * segment_s, (k + 1) * segment_s) for k in range(n)]
+    bounds[-1] = (bounds[-1][0], None)
+    return bounds
+
+
+def _transnetv2(config: AnnotateConfig):
+    """Runs in the child: the TransNetV2 model (loaded once per child) when the detector needs it."""
+    global _MODEL
+    from curation.detectors import TransNetV2Model, needs_transnetv2
+
+    if not needs_transnetv2(config.cuts):
+        return None
+    if _MODEL is None:
+        import torch
+
+        # A scan worker given a GPU (annotate.ray.scan.num_gpus) sees it; Ray hides GPUs from the others.
+        _MODEL = TransNetV2Model("cuda" if torch.cuda.is_available() else "cpu")
+    return _MODEL
+
+
+def warm_child(config: AnnotateConfig, options: storage.StorageOptions) -> None:
+    """Runs in a new child before its first video: configures storage, imports the scan, loads the model."""
+    import curation.assemble  # noqa: F401
+    import curation.scan  # noqa: F401
+
+    storage.configure(options)
+    _transnetv2(config)
+
+
+def probe_in_child(path: str) -> dict:
+    from curation.video import probe
+
+    return probe(path).to_dict()
+
+
+def scan_in_child(video_id: str, path: str, info: dict, config: AnnotateConfig, timeout_s: float) -> bytes:
+    """Runs in the child: every segment of the video, each under its own deadline, assembled into the video's
+    record (Arrow IPC bytes)."""
+    from curation.assemble import assemble_video
+    from curation.scan import WorkUnit, scan_unit
+    from curation.video import VideoInfo
+
+    video = VideoInfo(**info)
+    bounds = segment_bounds(video.duration_s, config.decode.segment_s)
+    units = []
+    for k, (start, end) in enumerate(bounds):
+        unit = WorkUnit(video_id, path, k, len(bounds), start, end, video.width, video.height, video.fps)
+        units.append(scan_unit(unit, config, _transnetv2(config), deadline=time.monotonic() + timeout_s))
+        if units[-1].error_kind is not None:
+            break
+    output = assemble_video(video_id, video, units, config)
+    return to_ipc(make_record(output.rows, output.keyframes, video_id=video_id))
+
+
+def error_record(video_id: str, path: str, kind: str, message: str) -> pa.Table:
+    """The record of a video that failed before any frame was analysed: one status row."""
+    row = empty_row(video_id, path)
+    row.update(error_kind=kind, error=message)
+    return make_record([row], [], video_id=video_id)
+
+
+class SourceStage:
+    """Input rows: ``kind`` (video or part), ``key``, ``source``; output: one record per input."""
+
+    batch_format = "pyarrow"
+
+    def __init__(self, config: AnnotateConfig, options: storage.StorageOptions):
+        self._config = config
+        storage.configure(options)
+        self._worker = IsolatedWorker(warmup=(warm_child, (config, options)))
+        self._worker.start()  # its start-up overlaps the worker's
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        records = []
+        for kind, key, source in zip(*(batch.column(c).to_pylist() for c in ("kind", "key", "source"))):
+            if kind == PART:
+                from curation.annotate.store import AnnotateOutput
+
+                rows, keyframes = AnnotateOutput(source).read_part(key)
+                records.append(part_record(key, rows, keyframes))
+            else:
+                records.append(self._scan(key, source))
+        return pa.concat_tables(records) if records else RECORD_SCHEMA.empty_table()
+
+    def _scan(self, video_id: str, path: str) -> pa.Table:
+        timeout = self._config.decode.timeout_s
+        try:
+            info = self._worker.call(probe_in_child, (path,), min(PROBE_TIMEOUT_S, timeout))
+            n = len(segment_bounds(info["duration_s"], self._config.decode.segment_s))
+            # The child stops each segment at its deadline and returns what it has; the parent's limit adds a
+            # margin for that.
+            data = self._worker.call(scan_in_child, (video_id, path, info, self._config, timeout),
+                                     n * timeout + 30)
+        except VideoError as exc:
+            return error_record(video_id, path, exc.kind, exc.message)
+        return from_ipc(data)
+
+    def close(self) -> None:
+        self._worker.close()

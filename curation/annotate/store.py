@@ -1,0 +1,177 @@
+"""The annotate output: one clip table in Parquet parts, keyframe parts beside it, a job record; local or on an
+object store (every access goes through :mod:`curation.storage`).
+
+Layout of ``OUTPUT`` (names in this module only):
+
+- ``annotations/part-*.parquet``: the clip table. Every part has every column (:data:`TABLE_SCHEMA`) and whole
+  videos only, so ``OUTPUT/annotations/*.parquet`` read by DuckDB, polars or pandas is the whole table. A model
+  stage's columns are null on clips it has not computed.
+- ``keyframes/part-*.parquet``: the keyframe images of the annotation part of the same name.
+- ``job.json``: per section (``scan`` and each model stage), the config that decided its results, and the
+  table's schema version; a rerun with another config is refused, naming the key.
+- ``_lease.json``: held by the one job writing the output (:mod:`curation.lease`).
+
+Commits never rename (object stores cannot): a part is written as one complete object, the keyframe part before
+its annotation part, and the annotation part is the commit. A keyframe part without its annotation part is an
+orphan of a killed job and is removed by the next one. A rerun that adds a model stage rewrites each part whole
+under the same name (one atomic object replacement), so a reader sees the old part or the new one.
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from curation import storage
+from curation.config import ConfigError
+from curation.schema import KEYFRAME_SCHEMA, ROW_CLIP, SCHEMA_VERSION, STAGE_COLUMNS, TABLE_SCHEMA
+
+ANNOTATIONS = "annotations"
+KEYFRAMES = "keyframes"
+JOB_FILE = "job.json"
+PART_SUFFIX = ".parquet"
+
+
+def new_part_name() -> str:
+    """Sortable by creation time, unique across workers and jobs."""
+    return f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}{PART_SUFFIX}"
+
+
+def _flatten(data: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def differences(old: dict, new: dict) -> list[str]:
+    """Dotted keys whose values differ between two nested records."""
+    a, b = _flatten(json.loads(json.dumps(old))), _flatten(json.loads(json.dumps(new)))
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
+class AnnotateOutput:
+    """One annotate output location (a local folder or an object-store prefix)."""
+
+    def __init__(self, root: str):
+        self.root = root.rstrip("/") if "://" in root else root
+        self.annotations = storage.join(self.root, ANNOTATIONS)
+        self.keyframes = storage.join(self.root, KEYFRAMES)
+
+    # -- layout ------------------------------------------------------------------------------------------
+    def annotation_uri(self, part: str) -> str:
+        return storage.join(self.annotations, part)
+
+    def keyframe_uri(self, part: str) -> str:
+        return storage.join(self.keyframes, part)
+
+    def parts(self) -> list[str]:
+        """Names of the committed parts, oldest first."""
+        return [storage.name(u) for u in storage.list_files(self.annotations, PART_SUFFIX)
+                if storage.name(u).startswith("part-")]
+
+    def prepare(self, overwrite: bool) -> None:
+        """Start a job here (the caller holds the lease): with ``overwrite`` remove every result; remove the
+        orphan keyframe parts of a killed job."""
+        if overwrite:
+            for folder in (self.annotations, self.keyframes):
+                storage.delete_dir(folder)
+            storage.delete(storage.join(self.root, JOB_FILE))
+        storage.makedirs(self.annotations)
+        storage.makedirs(self.keyframes)
+        committed = set(self.parts())
+        for uri in storage.list_files(self.keyframes, PART_SUFFIX):
+            if storage.name(uri) not in committed:
+                storage.delete(uri)
+
+    # -- job record --------------------------------------------------------------------------------------
+    def job(self) -> dict:
+        uri = storage.join(self.root, JOB_FILE)
+        return json.loads(storage.read_text(uri)) if storage.exists(uri) else {}
+
+    def check_section(self, section: str, record: dict, prefix: str, has_results: bool) -> None:
+        """Refuse ``record`` when ``section`` has results (``has_results``) made with another config; record it
+        otherwise. ``prefix`` is the config key the section's keys live under (for the message)."""
+        job = self.job()
+        version = job.get("schema_version")
+        if has_results and version != SCHEMA_VERSION:
+            raise ConfigError(f"{self.root} holds a clip table of schema version {version or '1-2'} (this version "
+                              f"writes {SCHEMA_VERSION}); rerun with --overwrite or choose another --output")
+        if section in job and has_results:
+            changed = differences(job[section], record)
+            if changed:
+                k = changed[0]
+                old, new = _flatten(job[section]).get(k), _flatten(json.loads(json.dumps(record))).get(k)
+                raise ConfigError(
+                    f"{self.root} holds {section} results made with another config ({prefix}.{k}: {old!r} then, "
+                    f"{new!r} now{', and more' if len(changed) > 1 else ''}); rerun with --overwrite or "
+                    "choose another --output")
+            return
+        job[section] = record
+        job["schema_version"] = SCHEMA_VERSION
+        storage.write_text(storage.join(self.root, JOB_FILE), json.dumps(job, indent=2, sort_keys=True))
+
+    # -- results -----------------------------------------------------------------------------------------
+    def read_columns(self, part: str, columns: list[str]) -> pa.Table:
+        return storage.read_parquet(self.annotation_uri(part), columns=columns)
+
+    def done_video_ids(self, parts: list[str]) -> set[str]:
+        done: set[str] = set()
+        for part in parts:
+            done.update(self.read_columns(part, ["video_id"]).column("video_id").to_pylist())
+        return done
+
+    def stage_state(self, parts: list[str], stages: list[str]) -> tuple[list[str], set[str]]:
+        """For the model ``stages``: the parts holding a clip some stage has not computed (a rerun completes
+        them), and the stages that have results somewhere."""
+        incomplete, started = [], set()
+        if not stages:
+            return incomplete, started
+        for part in parts:
+            table = self.read_columns(part, ["row_kind"] + [f"{s}_model" for s in stages])
+            clips = table.filter(pc.equal(table["row_kind"], ROW_CLIP))
+            started.update(s for s in stages if clips[f"{s}_model"].null_count < clips.num_rows)
+            if any(clips[f"{s}_model"].null_count for s in stages):
+                incomplete.append(part)
+        return incomplete, started
+
+    def write_part(self, part: str, rows: pa.Table, keyframes: pa.Table | None) -> None:
+        """Commit one part: its keyframes (when given) first, then its rows, each one complete object."""
+        if keyframes is not None:
+            storage.write_parquet(keyframes.cast(KEYFRAME_SCHEMA), self.keyframe_uri(part), compression="zstd")
+        storage.write_parquet(rows.cast(TABLE_SCHEMA), self.annotation_uri(part), compression="zstd")
+
+    def read_part(self, part: str) -> tuple[pa.Table, pa.Table]:
+        rows = storage.read_parquet(self.annotation_uri(part), schema=TABLE_SCHEMA)
+        uri = self.keyframe_uri(part)
+        keyframes = storage.read_parquet(uri, schema=KEYFRAME_SCHEMA) if storage.exists(uri) \
+            else KEYFRAME_SCHEMA.empty_table()
+        return rows, keyframes
+
+
+def _read_all(folder: str, schema: pa.Schema, columns: list[str] | None = None) -> pa.Table:
+    parts = [u for u in storage.list_files(folder, PART_SUFFIX) if storage.name(u).startswith("part-")]
+    if not parts:
+        table = schema.empty_table()
+        return table.select(columns) if columns else table
+    return pa.concat_tables([storage.read_parquet(u, columns=columns, schema=schema) for u in parts])
+
+
+def read_annotations(root: str, columns: list[str] | None = None) -> pa.Table:
+    """The whole clip table of an annotate output (``columns``: only these)."""
+    return _read_all(storage.join(root, ANNOTATIONS), TABLE_SCHEMA, columns)
+
+
+def read_keyframes(root: str) -> pa.Table:
+    return _read_all(storage.join(root, KEYFRAMES), KEYFRAME_SCHEMA)
+
+
+def stage_columns(stage: str) -> list[str]:
+    return [name for name, _, _ in STAGE_COLUMNS[stage]]
