@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from curation import storage
 from curation.annotate.records import flat
-from curation.annotate.store import AnnotateOutput, new_part_name
+from curation.annotate.store import AnnotateOutput, part_name
 from curation.schema import ROW_CLIP, ROW_SHOT, ROW_TRANSITION, STAGE_COLUMNS
 
 COMPLETION_SCHEMA = pa.schema(
@@ -35,7 +35,7 @@ class CommitStage:
         new, old = records.filter(is_new), records.filter(pc.invert(is_new))
         out = []
         if new.num_rows:
-            part = new_part_name()
+            part = part_name(new["video_id"].to_pylist())
             self._output.write_part(part, flat(new, "rows"), flat(new, "keyframes"))
             out += [_completion(record, part, True) for record in new.to_batches(max_chunksize=1) if record.num_rows]
         for record in old.to_batches(max_chunksize=1):

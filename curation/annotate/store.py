@@ -18,9 +18,8 @@ under the same name (one atomic object replacement), so a reader sees the old pa
 """
 from __future__ import annotations
 
+import hashlib
 import json
-import time
-import uuid
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -35,9 +34,12 @@ JOB_FILE = "job.json"
 PART_SUFFIX = ".parquet"
 
 
-def new_part_name() -> str:
-    """Sortable by creation time, unique across workers and jobs."""
-    return f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}{PART_SUFFIX}"
+def part_name(video_ids: list[str]) -> str:
+    """The name of the part holding exactly these videos. Derived from its content, so a commit that Ray
+    retries (its worker's node died after the write but before it reported back) rewrites the same part
+    instead of adding a second copy of its videos."""
+    digest = hashlib.blake2b("\n".join(sorted(video_ids)).encode(), digest_size=10).hexdigest()
+    return f"part-{digest}{PART_SUFFIX}"
 
 
 def _flatten(data: dict, prefix: str = "") -> dict:
@@ -73,7 +75,7 @@ class AnnotateOutput:
         return storage.join(self.keyframes, part)
 
     def parts(self) -> list[str]:
-        """Names of the committed parts, oldest first."""
+        """Names of the committed parts, sorted."""
         return [storage.name(u) for u in storage.list_files(self.annotations, PART_SUFFIX)
                 if storage.name(u).startswith("part-")]
 
