@@ -408,9 +408,13 @@ class OutputConfig:
 class AnnotateConfig:
     """stages: which annotations to compute (default all: cuts, motion, keyframes, ocr, clip, caption).
     ``cuts`` is always needed because clips come from it; the model stages (ocr, clip, caption) read the
-    keyframes. A rerun with more stages on an existing output adds their columns and recomputes nothing else."""
+    keyframes. A rerun with more stages on an existing output adds their columns and recomputes nothing else.
+    executor: ``ray`` runs the job on Ray (the embedded local one, or ``ray.address``); ``local`` runs it in
+    this process, one video after another (no start-up cost, no parallelism); ``auto`` (default) is local for
+    a job with a single video (or part) to process and no Ray address, Ray otherwise."""
 
     stages: tuple[str, ...] = STAGE_NAMES
+    executor: Literal["auto", "ray", "local"] = "auto"
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     cuts: CutsConfig = field(default_factory=CutsConfig)
     clips: ClipsConfig = field(default_factory=ClipsConfig)

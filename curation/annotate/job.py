@@ -145,7 +145,7 @@ def run_annotate(inputs: list[str], output: str, config: Config, overwrite: bool
                      *models,
                      StageSpec("commit", CommitStage, {"output": output, "options": options}, cfg.ray.commit,
                                batch_size=cfg.output.commit_videos)]
-            for record in run_graph(items, graph, cfg.ray.address, cfg.ray.num_cpus):
+            for record in _run(items, graph, cfg):
                 lease.check()  # stops this job if another one took the output over (it must have found us dead)
                 summary.add(record)
                 if bar:
@@ -155,6 +155,16 @@ def run_annotate(inputs: list[str], output: str, config: Config, overwrite: bool
                 sys.stderr.write("\n")
     summary.wall_s = time.monotonic() - started
     return summary
+
+
+def _run(items: list[dict], graph: list[StageSpec], cfg: AnnotateConfig):
+    address = cfg.ray.address or os.environ.get("RAY_ADDRESS")
+    if cfg.executor == "local" or (cfg.executor == "auto" and len(items) == 1 and not address):
+        from curation.runtime.local_runner import run_local
+
+        log.info("running in this process (executor %s, %d item)", cfg.executor, len(items))
+        return run_local(items, graph)
+    return run_graph(items, graph, cfg.ray.address, cfg.ray.num_cpus)
 
 
 def _model_spec(stage: str, cfg: AnnotateConfig, weights: dict) -> StageSpec:
