@@ -110,7 +110,9 @@ def run_annotate(inputs: list[str], output: str, config: Config, overwrite: bool
     output that another live job is writing."""
     started = time.monotonic()
     cfg = config.annotate
-    options = config.storage
+    # Workers get the endpoint and region resolved here, so cluster nodes need no AWS_ENDPOINT_URL of their own
+    # (credentials still come from each node's environment, profile or instance role unless set in the config).
+    options = config.storage.resolved()
     storage.configure(options)
     paths = discover(inputs)
     weights = stage_weights(cfg)  # every model's weights are found (or the job stops) before any video
