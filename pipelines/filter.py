@@ -1,27 +1,66 @@
 """``curate filter``: annotations in, ``keep`` + every drop reason + motion buckets out, with the resolved
-thresholds and the bucket mapping saved so the same cut and mapping apply to new data."""
+thresholds and the bucket mapping saved so the same cut and mapping apply to new data.
+
+The annotations, the output folder and a ``--thresholds`` file may be local paths or object-store URIs
+(:mod:`curation.storage`); every output file is written as one complete object (atomic on local disk too).
+"""
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from curation.atomic import atomic_write
+from curation import storage
 from curation.buckets import MotionBuckets
 from curation.config import Config, ConfigError
 from curation.filters import FootageLost, apply, footage_lost, load_thresholds, resolve, save_thresholds
-from curation.annotate.store import read_annotations
+from curation.annotate.store import ANNOTATIONS, read_annotations
 
 CLIPS_FILE = "clips.parquet"
 THRESHOLDS_FILE = "thresholds.json"
 BUCKETS_FILE = "motion_buckets.json"
 SUMMARY_FILE = "filter.json"
+
+T = TypeVar("T")
+
+
+def load_via_local(uri: str, load: Callable[[Path], T]) -> T:
+    """``load(path)`` on the file at ``uri``: a local file directly, an object through a temporary local copy
+    (the loaders of thresholds and bucket mappings read local paths; one format definition stays with them)."""
+    local = storage.local_path(uri)
+    if local is not None:
+        return load(Path(local))
+    with tempfile.TemporaryDirectory(prefix="curate-") as tmp:
+        path = Path(tmp) / storage.name(uri)
+        path.write_bytes(storage.read_bytes(uri))
+        return load(path)
+
+
+def save_via_local(uri: str, save: Callable[[Path], None]) -> None:
+    """``save(path)`` into a temporary local file, then written to ``uri`` as one complete object."""
+    with tempfile.TemporaryDirectory(prefix="curate-") as tmp:
+        path = Path(tmp) / storage.name(uri)
+        save(path)
+        storage.write_bytes(uri, path.read_bytes())
+
+
+def is_file(uri: str) -> bool:
+    """True for an existing file/object (not a folder/prefix)."""
+    return storage.exists(uri) and not storage.is_dir(uri)
+
+
+def absolute(uri: str) -> str:
+    """A local path made absolute with symlinks resolved (as recorded in job files), a URI unchanged."""
+    local = storage.local_path(uri)
+    return uri if local is None else str(Path(local).resolve())
 
 
 @dataclass
@@ -41,16 +80,18 @@ class FilterSummary:
 
 
 def run_filter(annotations: str, output: str, config: Config, thresholds_file: str | None = None) -> FilterSummary:
+    """Filter the annotate output ``annotations`` into ``output`` (folders or object-store prefixes)."""
     started = time.monotonic()
-    source = Path(annotations)
-    if not (source / "annotations").is_dir():
+    storage.configure(config.storage)
+    source = str(annotations)
+    if not storage.is_dir(storage.join(source, ANNOTATIONS)):
         raise ConfigError(f"{source}: not an annotate output (no annotations/ folder)")
-    if thresholds_file is not None and not Path(thresholds_file).is_file():
+    if thresholds_file is not None and not is_file(thresholds_file):
         raise ConfigError(f"--thresholds {thresholds_file}: no such file")
     table = read_annotations(source)
     cfg = config.filter
     if thresholds_file is not None:
-        thresholds, exclude_errors = load_thresholds(thresholds_file)
+        thresholds, exclude_errors = load_via_local(thresholds_file, load_thresholds)
     else:
         try:
             thresholds = resolve(table, cfg)
@@ -68,11 +109,11 @@ def run_filter(annotations: str, output: str, config: Config, thresholds_file: s
     ids = buckets.bucket(motion)
     out = out.append_column("motion_bucket_id", pa.array(np.where(ids >= 0, ids, 0), pa.int16(), mask=ids < 0))
 
-    dest = Path(output)
-    dest.mkdir(parents=True, exist_ok=True)
-    atomic_write(dest / CLIPS_FILE, lambda p: pq.write_table(out, p, compression="zstd"))
-    atomic_write(dest / THRESHOLDS_FILE, lambda p: save_thresholds(p, thresholds, cfg))
-    atomic_write(dest / BUCKETS_FILE, lambda p: buckets.save(p))
+    dest = str(output)
+    storage.makedirs(dest)
+    storage.write_parquet(out, storage.join(dest, CLIPS_FILE), compression="zstd")
+    save_via_local(storage.join(dest, THRESHOLDS_FILE), lambda p: save_thresholds(p, thresholds, cfg))
+    save_via_local(storage.join(dest, BUCKETS_FILE), buckets.save)
     summary = FilterSummary(clips=int(np.asarray(out["clip_index"].is_valid()).sum()), kept=int(keep.sum()),
                             lost=_lost(out))
     summary.status_rows = out.num_rows - summary.clips - sum(summary.lost.shots.values()) - summary.lost.transitions
@@ -80,11 +121,11 @@ def run_filter(annotations: str, output: str, config: Config, thresholds_file: s
         if is_clip:
             summary.reasons.update(reasons)
     summary.wall_s = time.monotonic() - started
-    record = {"annotations": str(source.resolve()), "clips": summary.clips, "kept": summary.kept,
+    record = {"annotations": absolute(source), "clips": summary.clips, "kept": summary.kept,
               "reasons": dict(summary.reasons), "thresholds_from": thresholds_file or "computed",
               "skipped_shots": summary.lost.shots, "skipped_shot_seconds": summary.lost.shot_seconds,
               "transitions": summary.lost.transitions, "transition_seconds": summary.lost.transition_seconds}
-    atomic_write(dest / SUMMARY_FILE, lambda p: p.write_text(json.dumps(record, indent=1)))
+    storage.write_text(storage.join(dest, SUMMARY_FILE), json.dumps(record, indent=1))
     return summary
 
 
@@ -98,9 +139,9 @@ def _lost(table: pa.Table) -> FootageLost:
 def _buckets(table: pa.Table, keep: np.ndarray, config: Config, thresholds_file: str | None) -> MotionBuckets:
     """The mapping saved next to reused thresholds, else a new one (quantile: fitted on the kept clips)."""
     if thresholds_file is not None:
-        saved = Path(thresholds_file).with_name(BUCKETS_FILE)
-        if saved.is_file():
-            return MotionBuckets.load(saved)
+        saved = storage.join(storage.parent(thresholds_file), BUCKETS_FILE)
+        if is_file(saved):
+            return load_via_local(saved, MotionBuckets.load)
     b = config.buckets
     if b.column not in table.column_names:
         raise ConfigError(f"buckets.column: the table has no column {b.column!r}")
