@@ -4,12 +4,18 @@ its caption, motion bucket, fps and scores, and a JPEG thumbnail; written into t
 Sample keys are clip ids (``{video_id}-{clip_index:05d}``: no dots, so WebDataset groups the three files of
 a sample). Shard membership is deterministic (kept clips in (video_id, clip_index) order, cut into
 ``samples_per_shard``), so a rerun skips shards already written and rewrites nothing.
+
+Sources and shards may be local paths or object-store URIs (:mod:`curation.storage`): sources are decoded
+straight from the store; a shard for an object store is built in a local temporary file (``$TMPDIR``, one
+shard's size) and uploaded as one complete object, so a partial shard is never visible there either.
 """
 from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
+import tempfile
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -18,7 +24,9 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+import pyarrow as pa
 
+from curation import storage
 from curation.atomic import atomic_write
 from curation.config import ShardConfig
 from curation.video import VideoError, iter_frames, scaled_size
@@ -39,7 +47,7 @@ class EncodedClip:
 
 
 def encode_clip(path: str, start_s: float, end_s: float, source_fps: float, config: ShardConfig) -> EncodedClip:
-    """Decode ``[start_s, end_s)`` of ``path`` and encode it as an H.264 mp4 in memory (optionally resized and
+    """Decode ``[start_s, end_s)`` of ``path`` (a local path or an object-store URI) and encode it as an H.264 mp4 in memory (optionally resized and
     resampled to ``config.fps`` by taking, for each output instant, the latest source frame at or before it)."""
     fps = float(config.fps or source_fps)
     rate = Fraction(fps).limit_denominator(1001)
@@ -103,9 +111,10 @@ def sample_json(row: dict, encoded: EncodedClip) -> dict:
     }
 
 
-def write_shard(path: Path, rows: list[dict], config: ShardConfig) -> dict:
-    """Encode ``rows`` (kept clips) into the tar ``path`` atomically. Returns {name, samples, bytes, failed}:
-    a clip whose source cannot be re-read is listed in ``failed`` with why, not silently skipped."""
+def write_shard(uri: str | Path, rows: list[dict], config: ShardConfig) -> dict:
+    """Encode ``rows`` (kept clips) into the tar ``uri`` (a local path or an object-store URI) atomically.
+    Returns {name, samples, bytes, failed}: a clip whose source cannot be re-read is listed in ``failed`` with
+    why, not silently skipped."""
     failed: list[dict] = []
 
     def write(tmp: Path) -> int:
@@ -114,7 +123,7 @@ def write_shard(path: Path, rows: list[dict], config: ShardConfig) -> dict:
             for row in rows:
                 try:
                     encoded = encode_clip(row["video_path"], row["start_s"], row["end_s"], row["fps"], config)
-                except (VideoError, av.error.FFmpegError, OSError, cv2.error) as exc:
+                except (VideoError, av.error.FFmpegError, OSError, cv2.error, storage.StorageError) as exc:
                     failed.append({"clip_id": row["clip_id"], "error": f"{type(exc).__name__}: {exc}"})
                     continue
                 meta = json.dumps(sample_json(row, encoded), sort_keys=True).encode()
@@ -125,5 +134,17 @@ def write_shard(path: Path, rows: list[dict], config: ShardConfig) -> dict:
                 samples += 1
         return samples
 
-    samples = atomic_write(path, write)
-    return {"name": path.name, "samples": samples, "bytes": path.stat().st_size, "failed": failed}
+    uri = str(uri)
+    local = storage.local_path(uri)
+    if local is not None:
+        samples = atomic_write(local, write)
+        size = os.path.getsize(local)
+    else:
+        with tempfile.TemporaryDirectory(prefix="curate-shard-") as tmp:
+            path = Path(tmp) / storage.name(uri)
+            samples = write(path)
+            size = path.stat().st_size
+            # Memory-mapped: the upload reads the file's pages, it does not copy the shard into memory.
+            with pa.memory_map(str(path)) as mapped:
+                storage.write_bytes(uri, mapped.read_buffer())
+    return {"name": storage.name(uri), "samples": samples, "bytes": size, "failed": failed}
