@@ -5,6 +5,10 @@ the frames taken.
 The order is deterministic: the shards are read in order, again and again, and step ``k`` takes samples
 ``k * batch_size ...``; which frames are taken comes from a generator seeded by (seed, sample number). A run
 resumed at step ``k`` therefore sees exactly what an uninterrupted run would.
+
+Shards may be local files or object-store URIs: each tar is streamed through :func:`curation.storage.open_input`
+(read ahead in 4 MiB requests on object stores) and split into samples by WebDataset's own tar expander and
+key grouping, so a sample is what ``webdataset.WebDataset`` would yield.
 """
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ import av
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from curation import storage
 
 
 @dataclass
@@ -53,13 +59,24 @@ def take_frames(video: np.ndarray, source_fps: float, num_frames: int, fps: floa
     return x[:, :, top:top + height, left:left + width].clamp(-1, 1), source_fps / stride
 
 
+def _shard_streams(urls: list[str]) -> Iterator[dict]:
+    """``{url, stream}`` for each shard in order, as WebDataset's expander wants them; a shard's file object is
+    closed when the expander asks for the next one (it reads each tar to its end first)."""
+    from webdataset.shardlists import single_node_only
+
+    # As webdataset.WebDataset did: several processes would each read every shard, so refuse, don't duplicate.
+    for url in single_node_only(urls):
+        with storage.open_input(url) as stream:
+            yield {"url": url, "stream": stream}
+
+
 def raw_samples(urls: list[str]) -> Iterator[dict]:
-    """Samples of the shards in order, forever (no decoding)."""
-    import webdataset as wds
+    """Samples of the shards (local paths or object-store URIs) in order, forever (no decoding)."""
+    from webdataset.tariterators import group_by_keys, tar_file_expander
 
     while True:
         count = 0
-        for sample in wds.WebDataset(urls, shardshuffle=False, empty_check=False):
+        for sample in group_by_keys(tar_file_expander(_shard_streams(urls))):
             count += 1
             yield sample
         if count == 0:

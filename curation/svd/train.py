@@ -7,6 +7,15 @@ autocast and multi-GPU (``accelerate launch -m pipelines.cli finetune ...``). Ch
 (safetensors), the optimizer and schedule state (``torch.load(weights_only=True)``), the EMA and the step; a
 resumed run continues exactly as an uninterrupted one (tested), because the data position and every random
 draw are functions of the step.
+
+Shards (``--shards``: a folder or prefix with index.json, a brace pattern, one tar) may be local or on an object
+store (:mod:`curation.storage`); they are streamed, never copied whole. An object-store ``--output`` is written
+through a local staging folder (a temporary folder under ``$TMPDIR``, removed when the trainer is): each
+checkpoint is saved there, uploaded file by file with ``checkpoints/latest`` last (so ``latest`` only ever names
+a complete checkpoint), then removed from staging, so staging holds at most one checkpoint; validation videos
+are uploaded as they are made, ``loss.csv`` with each checkpoint and at the end, and the final model at the end
+with ``finetune.json`` last (its presence means the model is complete). A rerun on the same object-store output
+downloads the checkpoint ``latest`` names (and ``loss.csv``) into staging and resumes from it.
 """
 from __future__ import annotations
 
@@ -15,34 +24,54 @@ import json
 import math
 import os
 import shutil
+import tempfile
 import time
+import weakref
 from pathlib import Path
 
 import torch
 
 import curation.svd  # noqa: F401  (torchvision fix before transformers)
-from curation.config import FinetuneConfig
+from curation import storage
+from curation.config import ConfigError, FinetuneConfig
 from curation.svd.data import ClipStream
 from curation.svd.objective import Batch, edm_loss
 from curation.svd.tiny import RANDOM_MARKER
 from curation.svd.video_io import write_mp4
 
 BUCKETS_FILE = "motion_buckets.json"
+# Copy chunk of downloads from the object store, bytes: bounded memory for checkpoints of many GiB.
+DOWNLOAD_CHUNK = 16 << 20
 
 
 def shard_urls(pattern: str) -> list[str]:
-    """A brace pattern (``shard-{000000..000003}.tar``), a folder with an index.json, or one file."""
+    """A folder or object-store prefix with an index.json, a brace pattern (``shard-{000000..000003}.tar``), or
+    one file; local paths or URIs."""
     import braceexpand
 
-    path = Path(pattern)
-    if path.is_dir():
-        index = json.loads((path / "index.json").read_text())
-        return [str(path / s["name"]) for s in index["shards"]]
+    if storage.is_dir(pattern):
+        index = json.loads(storage.read_text(storage.join(pattern, "index.json")))
+        return [storage.join(pattern, s["name"]) for s in index["shards"]]
     urls = list(braceexpand.braceexpand(pattern))
-    missing = [u for u in urls if not Path(u).is_file()]
+    missing = [u for u in urls if not storage.exists(u)]
     if missing:
-        raise FileNotFoundError(f"shards not found: {missing[:3]}")
+        raise ConfigError(f"--shards {pattern}: shards not found: {missing[:3]}")
     return urls
+
+
+def _download(uri: str, path: Path) -> None:
+    """Copy the object/file ``uri`` to the local ``path`` in chunks (folders are created)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with storage.open_input(uri) as src, open(path, "wb") as dst:
+        shutil.copyfileobj(src, dst, DOWNLOAD_CHUNK)
+
+
+def _upload(path: Path, uri: str) -> None:
+    """Write the local file ``path`` to ``uri`` as one complete object (memory-mapped, not read into memory)."""
+    import pyarrow as pa
+
+    with pa.memory_map(str(path)) as mapped:
+        storage.write_bytes(uri, mapped.read_buffer())
 
 
 def _checkpoint_dir(output: Path, step: int) -> Path:
@@ -50,11 +79,25 @@ def _checkpoint_dir(output: Path, step: int) -> Path:
 
 
 class Trainer:
-    def __init__(self, shards: str, model: str, output: str, config: FinetuneConfig):
+    def __init__(self, shards: str, model: str, output: str, config: FinetuneConfig,
+                 storage_options: storage.StorageOptions | None = None):
+        """``output``: a local folder or an object-store prefix (written through a local staging folder, see the
+        module docstring). ``storage_options``: the job's ``storage:`` section (default None: leave this
+        process's options, i.e. the standard AWS environment)."""
         from accelerate import Accelerator
         from diffusers import StableVideoDiffusionPipeline
 
-        self.config, self.output, self.model_source = config, Path(output), model
+        if storage_options is not None:
+            storage.configure(storage_options)
+        self.config, self.model_source = config, model
+        # Where the results go; self.output is the local folder written to (the staging folder for a URI).
+        self.destination = str(output)
+        self.remote = storage.is_remote(self.destination)
+        if self.remote:
+            self.output = Path(tempfile.mkdtemp(prefix="curate-finetune-"))
+            weakref.finalize(self, shutil.rmtree, str(self.output), True)
+        else:
+            self.output = Path(output)
         self.urls = shard_urls(shards)
         self.shards = shards
         use_bf16 = config.mixed_precision == "bf16" and torch.cuda.is_available()
@@ -110,9 +153,41 @@ class Trainer:
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
         (self.output / "checkpoints" / "latest").write_text(final.name)
+        if self.remote:
+            self._upload_checkpoint(final)
         return final
 
+    def _remote(self, path: Path) -> str:
+        """The object-store URI of a file in the staging folder."""
+        return storage.join(self.destination, path.relative_to(self.output).as_posix())
+
+    def _upload_checkpoint(self, folder: Path) -> None:
+        """Upload a staged checkpoint, then ``latest`` naming it, then ``loss.csv``; drop it from staging."""
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            _upload(path, self._remote(path))
+        latest = self.output / "checkpoints" / "latest"
+        _upload(latest, self._remote(latest))
+        if (self.output / "loss.csv").is_file():
+            _upload(self.output / "loss.csv", self._remote(self.output / "loss.csv"))
+        shutil.rmtree(folder)
+
+    def _download_latest(self) -> None:
+        """Into staging: the checkpoint ``checkpoints/latest`` names on the object store, and ``loss.csv``."""
+        latest = storage.join(self.destination, "checkpoints", "latest")
+        if not storage.exists(latest):
+            return
+        name = storage.read_text(latest).strip()
+        remote_folder = storage.join(self.destination, "checkpoints", name)
+        for uri in storage.list_files(remote_folder, recursive=True):
+            _download(uri, self.output / "checkpoints" / name / uri[len(remote_folder) + 1:])
+        (self.output / "checkpoints" / "latest").write_text(name)
+        log = storage.join(self.destination, "loss.csv")
+        if storage.exists(log):
+            _download(log, self.output / "loss.csv")
+
     def _resume(self) -> None:
+        if self.remote:
+            self._download_latest()
         latest = self.output / "checkpoints" / "latest"
         if not latest.is_file():
             return
@@ -125,6 +200,8 @@ class Trainer:
         if self.ema is not None and (folder / "ema.pt").is_file():
             self.ema.load_state_dict(torch.load(folder / "ema.pt", weights_only=True))
         self.step = json.loads((folder / "state.json").read_text())["step"]
+        if self.remote:
+            shutil.rmtree(folder)  # loaded; the object store keeps it
 
     # -- training ------------------------------------------------------------------------------------------
     def _batch(self, clips, step: int) -> Batch:
@@ -164,6 +241,8 @@ class Trainer:
         path = self.output / "validation" / f"{name}.mp4"
         path.parent.mkdir(parents=True, exist_ok=True)
         write_mp4(path, (frames * 255).round().astype("uint8"), clip.fps)
+        if self.remote:
+            _upload(path, self._remote(path))
         return path
 
     def run(self, progress: bool = True) -> dict:
@@ -197,7 +276,18 @@ class Trainer:
                     self.validate(clips[0], f"step-{self.step:07d}")
             bar.close()
         self.save_pipeline()
-        return {"steps": self.step, "last_loss": losses[-1] if losses else math.nan, "output": str(self.output)}
+        if self.remote:
+            self._upload_results()
+        return {"steps": self.step, "last_loss": losses[-1] if losses else math.nan,
+                "output": self.destination if self.remote else str(self.output)}
+
+    def _upload_results(self) -> None:
+        """Upload the staged model and logs (checkpoints went up as they were made), ``finetune.json`` last."""
+        marker = self.output / "finetune.json"
+        files = sorted(p for p in self.output.rglob("*")
+                       if p.is_file() and p != marker and p.relative_to(self.output).parts[0] != "checkpoints")
+        for path in [*files, marker]:
+            _upload(path, self._remote(path))
 
     def save_pipeline(self) -> None:
         """The finetuned model as a diffusers folder (EMA weights when kept), plus the motion-bucket mapping
@@ -210,9 +300,9 @@ class Trainer:
         self.pipe.save_pretrained(self.output)
         if self.ema is not None:
             self.ema.restore(unet.parameters())
-        source = Path(self.urls[0]).parent / BUCKETS_FILE
-        if source.is_file():
-            shutil.copy(source, self.output / BUCKETS_FILE)
+        source = storage.join(storage.parent(self.urls[0]), BUCKETS_FILE)
+        if storage.exists(source):
+            _download(source, self.output / BUCKETS_FILE)
         base = Path(self.model_source)
         if (base / RANDOM_MARKER).is_file():
             shutil.copy(base / RANDOM_MARKER, self.output / RANDOM_MARKER)
