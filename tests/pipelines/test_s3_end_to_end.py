@@ -119,12 +119,24 @@ def test_every_phase_reads_and_writes_s3(s3_bucket, tmp_path):
     from curation.svd.train import Trainer
 
     trainer = Trainer(f"{b}/shards", str(base), f"{b}/model",
-                      load_config(None, [*SMALL, "finetune.max_steps=3", "finetune.checkpoint_every=0"]).finetune)
+                      load_config(None, [*SMALL, "finetune.max_steps=3", "finetune.checkpoint_every=0",
+                                         "finetune.validate_every=3"]).finetune)
     assert trainer.step == 2
     assert trainer.run(progress=False)["output"] == f"{b}/model"
     rows = list(csv.DictReader(io.StringIO(storage.read_text(f"{b}/model/loss.csv"))))
     assert [int(r["step"]) for r in rows] == [1, 2, 3]
     assert json.loads(storage.read_text(f"{b}/model/finetune.json"))["steps"] == 3
+    assert storage.size(f"{b}/model/validation/step-0000003.mp4") > 0
+
+
+def test_bad_store_inputs_are_one_line_errors(s3_bucket):
+    for args, message in [(["report", f"{s3_bucket}/nothing"], "not a filter output"),
+                          (["filter", "s3://curation-no-such-bucket/annotated", "--output", f"{s3_bucket}/f"],
+                           "not an annotate output"),
+                          (["shard", f"{s3_bucket}/nothing", "--output", f"{s3_bucket}/s"], "not a filter output")]:
+        run = curate(*args, env=dict(os.environ))
+        assert run.returncode == 2 and message in run.stderr, run.stderr[-2000:]
+        assert len(run.stderr.strip().splitlines()) == 1 and SECRET not in run.stderr
 
 
 def test_annotate_on_s3_resumes_after_kill_9(s3_bucket, tmp_path):
