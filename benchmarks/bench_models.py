@@ -26,9 +26,9 @@ sys.path.insert(0, str(ROOT))
 
 from curation.config import load_config  # noqa: E402
 from curation.models.weights import resolve_easyocr, resolve_file, resolve_open_clip  # noqa: E402
-from curation.stages.caption import CaptionStage  # noqa: E402
-from curation.stages.clip import ClipStage  # noqa: E402
-from curation.stages.ocr import OcrStage  # noqa: E402
+from curation.annotate.enrich.caption import CaptionStage  # noqa: E402
+from curation.annotate.enrich.clip import ClipStage  # noqa: E402
+from curation.annotate.enrich.ocr import OcrStage  # noqa: E402
 from curation.annotate.store import read_keyframes  # noqa: E402
 
 

@@ -376,7 +376,8 @@ class RayConfig:
     ocr, clip, caption: the model stages' workers. ``batch_size`` is clips per model call. They default to one
         CPU worker each; on a GPU cluster set ``num_gpus`` (e.g. 0.25) or ``gpu_memory_gb`` and a larger
         ``batch_size``.
-    commit: the workers that write the parts (default one, a quarter CPU).
+    commit: the workers that write the parts (default one, reserving no CPU: writing is light, and a reserved
+        share would leave a scan worker that Ray restarts after a node loss with no room on the nodes left).
     """
 
     address: str | None = None
@@ -385,7 +386,7 @@ class RayConfig:
     ocr: StageResources = field(default_factory=lambda: StageResources(batch_size=16, pool_size=1))
     clip: StageResources = field(default_factory=lambda: StageResources(batch_size=32, pool_size=1))
     caption: StageResources = field(default_factory=lambda: StageResources(batch_size=8, pool_size=1))
-    commit: StageResources = field(default_factory=lambda: StageResources(num_cpus=0.25, pool_size=1))
+    commit: StageResources = field(default_factory=lambda: StageResources(num_cpus=0.0, pool_size=1))
 
     def validate(self, key: str) -> None:
         _check(self.num_cpus >= 0, f"{key}.num_cpus", "must be >= 0")

@@ -94,28 +94,13 @@ def _model_columns(stage: str) -> list[tuple[str, pa.DataType, str]]:
 
 # The model stages' columns, in the table after the scan's; null on every row a stage has not computed (rows that
 # are not clips, and clips of a run without the stage).
-STAGE_COLUMNS: dict[str, list[tuple[str, pa.DataType, str]]] = {
-    "ocr": [
-        ("ocr_area_max", pa.float64(), "Largest text area over the first/middle/last keyframes: area of the union "
-                                       "of EasyOCR CRAFT text boxes / frame area, 0..1 (overlaps counted once)."),
-        ("ocr_area_mean", pa.float64(), "Mean of that text area over the three keyframes, 0..1."),
-        ("ocr_boxes", pa.int32(), "Most text boxes found on one of the three keyframes."),
-        ("ocr_text", pa.string(), "Recognised text, unique lines joined with ` | ` (ocr.recognition only; "
-                                  "else empty)."),
-    ] + _model_columns("ocr"),
-    "clip": [
-        ("aesthetic", pa.float64(), "LAION aesthetic-predictor score (about 1-10 with the real head on ViT-L/14) "
-                                    "of the L2-normalised CLIP embedding, mean over the three keyframes."),
-        ("clip_sim_mean", pa.float64(), "Cosine similarity between the CLIP text embedding of the caption (or "
-                                        "clip.prompt) and the keyframes, mean of three; null without text."),
-        ("clip_sim_min", pa.float64(), "The smallest of those three similarities."),
-        ("clip_embedding", pa.list_(pa.float16()), "Mean keyframe embedding, L2-normalised, float16 "
-                                                   "(clip.keep_embedding only; else null)."),
-    ] + _model_columns("clip"),
-    "caption": [
-        ("caption", pa.string(), "CoCa caption of the middle keyframe, special tokens stripped."),
-    ] + _model_columns("caption"),
-}
+def _stage_columns() -> dict[str, list[tuple[str, pa.DataType, str]]]:
+    from curation.annotate.enrich.registry import REGISTRY
+
+    return {stage.name: list(stage.columns) + _model_columns(stage.name) for stage in REGISTRY}
+
+
+STAGE_COLUMNS = _stage_columns()
 
 # The one clip table: every part of DIR/annotations has exactly these columns.
 TABLE_COLUMNS = CLIP_COLUMNS + [c for cols in STAGE_COLUMNS.values() for c in cols]

@@ -159,8 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "finetune":
             from curation.svd.train import Trainer
 
-            cfg = load_config(args.config, args.overrides).finetune
-            result = Trainer(args.shards, args.model, args.output, cfg).run(progress=not args.quiet)
+            config = load_config(args.config, args.overrides)
+            result = Trainer(args.shards, args.model, args.output, config.finetune,
+                             storage_options=config.storage).run(progress=not args.quiet)
             print(f"finetuned {result['steps']} steps, last loss {result['last_loss']:.4f}: {result['output']}")
             return 0
         if args.command == "generate":
@@ -212,20 +213,18 @@ def _annotate(args) -> int:
 
 
 def _models(args) -> int:
+    from curation.annotate.enrich.registry import enabled, stage_weights
     from curation.models import weights
 
     cfg = load_config(args.config, args.overrides).annotate
     missing = 0
-    for stage in ("ocr", "clip", "caption"):
-        if stage not in cfg.stages:
-            continue
-        section = getattr(cfg, stage)
-        if args.action == "download" and stage != "ocr":
-            print(f"{stage}: {weights.download(section.model, section.weights)}")
-            if stage == "clip" and section.aesthetic_head.startswith(("http://", "https://")):
-                print(f"clip aesthetic head: {weights.download_url(section.aesthetic_head)}")
+    for entry in enabled(cfg):
+        stage = entry.name
+        if args.action == "download":
+            for line in entry.download(cfg):
+                print(f"{stage}: {line}")
         try:
-            found = weights.stage_weights(replace(cfg, stages=("cuts", "keyframes", stage)))[stage]
+            found = stage_weights(replace(cfg, stages=("cuts", "keyframes", stage)))[stage]
         except weights.WeightsUnavailable as exc:
             missing += 1
             print(f"{stage}: MISSING: {exc}")

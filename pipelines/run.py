@@ -10,19 +10,22 @@ ROOT = Path(__file__).resolve().parents[1]
 OFFLINE_CONFIG = ROOT / "configs" / "offline.yaml"
 
 
-def run_all(inputs: list[str], output: str, config: Config, overwrite: bool = False, progress: bool = True) -> Path:
-    """annotate -> filter -> report -> shard; returns the report's path."""
+def run_all(inputs: list[str], output: str, config: Config, overwrite: bool = False, progress: bool = True) -> str:
+    """annotate -> filter -> report -> shard under ``output`` (a folder or an object-store prefix); returns the
+    report's path or URI."""
     from curation.annotate.job import run_annotate
     from pipelines.filter import run_filter
     from pipelines.report import run_report
     from pipelines.shard import run_shard
 
-    out = Path(output)
-    summary = run_annotate(inputs, str(out / "annotated"), config, overwrite=overwrite, progress=progress)
+    from curation import storage
+
+    annotated, filtered = storage.join(output, "annotated"), storage.join(output, "filtered")
+    summary = run_annotate(inputs, annotated, config, overwrite=overwrite, progress=progress)
     print(summary.text())
-    print(run_filter(str(out / "annotated"), str(out / "filtered"), config).text())
-    report = run_report(str(out / "filtered"), None, config)
-    index = run_shard(str(out / "filtered"), str(out / "shards"), config, progress=progress)
+    print(run_filter(annotated, filtered, config).text())
+    report = run_report(filtered, None, config)
+    index = run_shard(filtered, storage.join(output, "shards"), config, progress=progress)
     print(f"shards: {len(index['shards'])} with {index['samples']} samples ({len(index['failed'])} failed): "
           f"{index['pattern']}")
     return report

@@ -26,13 +26,11 @@ from curation.config import MODEL_STAGES, SCAN_STAGES, AnnotateConfig, Config, S
 from curation.filters import FootageLost, footage_lost
 from curation.inputs import discover
 from curation.lease import Lease
-from curation.models.weights import stage_weights
+from curation.annotate.enrich.registry import EnrichStage, enabled, stage_weights
 from curation.runtime.ray_runner import StageSpec, run_graph
 
 log = logging.getLogger("curate.annotate")
 
-# Model stages in the order they run: CLIP compares its keyframes with the caption.
-MODEL_ORDER = ("caption", "ocr", "clip")
 # A model stage gets about this many clips a video: its Ray batch is resources.batch_size / this many records.
 CLIPS_PER_VIDEO = 8
 
@@ -124,7 +122,7 @@ def run_annotate(inputs: list[str], output: str, config: Config, overwrite: bool
         videos = [(video_id_for(p), p) for p in paths]
         todo = [(v, p) for v, p in videos if v not in done]
         _check_scan_config(out, cfg, bool(todo), bool(parts))
-        stages = [s for s in MODEL_ORDER if s in cfg.stages]
+        stages = [s.name for s in enabled(cfg)]
         # A rerun with a model stage completes every clip of the output that lacks it.
         completing, started_stages = out.stage_state(parts, stages)
         for stage in stages:
@@ -133,8 +131,8 @@ def run_annotate(inputs: list[str], output: str, config: Config, overwrite: bool
         summary = Summary(skipped=len(videos) - len(todo))
         log.info("%d videos, %d already done, %d to annotate, %d parts to complete", len(videos), summary.skipped,
                  len(todo), len(completing))
-        models = [_model_spec(stage, cfg, weights[stage]) for stage in stages]
-        described = {s.name: s.cls.describe(**weights[s.name]) for s in models}
+        models = [_model_spec(stage, cfg, weights[stage.name]) for stage in enabled(cfg)]
+        described = {s.name: s.label(**weights[s.name]) for s in enabled(cfg)}
         summary.random_models = [f"{name}: {label}" for name, (label, random) in described.items() if random]
         for line in summary.random_models:
             log.warning("RANDOM WEIGHTS: %s; its rows are flagged in the output", line)
@@ -169,14 +167,9 @@ def _run(items: list[dict], graph: list[StageSpec], cfg: AnnotateConfig):
     return run_graph(items, graph, cfg.ray.address, cfg.ray.num_cpus)
 
 
-def _model_spec(stage: str, cfg: AnnotateConfig, weights: dict) -> StageSpec:
-    from curation.stages.caption import CaptionStage
-    from curation.stages.clip import ClipStage
-    from curation.stages.ocr import OcrStage
-
-    classes = {"caption": CaptionStage, "ocr": OcrStage, "clip": ClipStage}
-    resources: StageResources = getattr(cfg.ray, stage)
-    return StageSpec(stage, classes[stage], {"config": cfg, **weights}, resources,
+def _model_spec(stage: EnrichStage, cfg: AnnotateConfig, weights: dict) -> StageSpec:
+    resources: StageResources = getattr(cfg.ray, stage.name)
+    return StageSpec(stage.name, stage.load(), {"config": cfg, **weights}, resources,
                      batch_size=max(1, resources.batch_size // CLIPS_PER_VIDEO))
 
 

@@ -213,25 +213,6 @@ def download_url(url: str) -> str:
     return str(local)
 
 
-def stage_weights(config) -> dict[str, dict]:
-    """Constructor arguments (resolved weights) of every enabled model stage of an ``AnnotateConfig``;
-    raises before any work when weights are missing or a head does not fit its model."""
-    out: dict[str, dict] = {}
-    if "ocr" in config.stages:
-        out["ocr"] = {"weights_dir": str(resolve_easyocr(config.ocr.weights_dir, config.ocr.recognition,
-                                                         "annotate.ocr"))}
-    if "caption" in config.stages:
-        out["caption"] = {"source": resolve_open_clip(config.caption.model, config.caption.weights,
-                                                      "annotate.caption")}
-    if "clip" in config.stages:
-        source = resolve_open_clip(config.clip.model, config.clip.weights, "annotate.clip")
-        head = resolve_file(config.clip.aesthetic_head, "annotate.clip.aesthetic_head")
-        if not head.random:
-            _check_head_fits(head, source, "annotate.clip.aesthetic_head")
-        out["clip"] = {"source": source, "head": head}
-    return out
-
-
 def _check_head_fits(head: FileSource, source: OpenClipSource, key: str) -> None:
     from curation.models.aesthetic import read_head_state
 

@@ -8,7 +8,8 @@ import torch
 
 from curation.config import ConfigError, load_config
 from curation.models.aesthetic import load_aesthetic_head
-from curation.models.weights import (WeightsUnavailable, resolve_file, resolve_open_clip, stage_weights)
+from curation.annotate.enrich.registry import stage_weights
+from curation.models.weights import WeightsUnavailable, resolve_file, resolve_open_clip
 
 
 def test_torchvision_imports_after_the_fix_in_a_fresh_interpreter():

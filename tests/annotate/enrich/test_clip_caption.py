@@ -9,8 +9,8 @@ from PIL import Image
 from curation.config import load_config
 from curation.models.weights import resolve_file, resolve_open_clip
 from curation.models.open_clip_models import save_random_open_clip
-from curation.stages.caption import CaptionStage, clean_caption
-from curation.stages.clip import ClipStage
+from curation.annotate.enrich.caption import CaptionStage, clean_caption
+from curation.annotate.enrich.clip import ClipStage
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ from PIL import Image
 from curation.config import AnnotateConfig
 from curation.models.open_clip_models import load_open_clip
 from curation.models.weights import OpenClipSource
-from curation.stages.model_base import ModelStage, decode_rgb
+from curation.annotate.enrich.registry import BY_NAME
+from curation.annotate.enrich.base import ModelStage, decode_rgb
 
 _SPECIAL = re.compile(r"<start_of_text>|<end_of_text>.*$|<pad>", re.DOTALL)
 
@@ -27,18 +28,13 @@ class CaptionStage(ModelStage):
 
     def __init__(self, config: AnnotateConfig, source: OpenClipSource, gpu_fraction: float = 0.0):
         super().__init__(config, config.ray.caption, gpu_fraction)
-        self.label, self.random_weights = self.describe(source)
+        self.label, self.random_weights = BY_NAME[self.name].label(source=source)
         c = config.caption
         self.loaded = load_open_clip(source, c.device, c.precision, c.seed)
         self.generation = c
         from open_clip import decode
 
         self._decode = decode
-
-    @staticmethod
-    def describe(source: OpenClipSource) -> tuple[str, bool]:
-        """The model label written to ``caption_model``, and whether its weights are random."""
-        return source.label, source.random
 
     def prepare(self, row: dict) -> torch.Tensor:
         return self.loaded.preprocess(Image.fromarray(decode_rgb(row["jpeg_middle"], "middle")))

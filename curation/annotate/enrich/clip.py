@@ -9,7 +9,8 @@ from curation.config import AnnotateConfig
 from curation.models.aesthetic import load_aesthetic_head
 from curation.models.open_clip_models import load_open_clip
 from curation.models.weights import FileSource, OpenClipSource
-from curation.stages.model_base import POSITIONS, ModelStage, decode_rgb
+from curation.annotate.enrich.registry import BY_NAME
+from curation.annotate.enrich.base import POSITIONS, ModelStage, decode_rgb
 
 
 class ClipStage(ModelStage):
@@ -20,17 +21,12 @@ class ClipStage(ModelStage):
     def __init__(self, config: AnnotateConfig, source: OpenClipSource, head: FileSource,
                  gpu_fraction: float = 0.0):
         super().__init__(config, config.ray.clip, gpu_fraction)
-        self.label, self.random_weights = self.describe(source, head)
+        self.label, self.random_weights = BY_NAME[self.name].label(source=source, head=head)
         c = config.clip
         self.loaded = load_open_clip(source, c.device, c.precision, c.seed)
         self.head = load_aesthetic_head(head, self.loaded.embed_dim, self.loaded.device, c.seed)
         self.prompt = c.prompt if c.text == "prompt" else None
         self.keep_embedding = c.keep_embedding
-
-    @staticmethod
-    def describe(source: OpenClipSource, head: FileSource) -> tuple[str, bool]:
-        """The model label written to ``clip_model``, and whether any of its weights are random."""
-        return f"{source.label} + aesthetic head {head.label}", source.random or head.random
 
     def prepare(self, row: dict) -> tuple[list[torch.Tensor], str]:
         images = [self.loaded.preprocess(Image.fromarray(decode_rgb(row[f"jpeg_{p}"], p))) for p in POSITIONS]

@@ -1,7 +1,7 @@
 """Per-clip failures are data: a model error on a batch costs only the clips it really fails on."""
 import pytest
 
-from curation.stages.model_base import run_guarded
+from curation.annotate.enrich.base import run_guarded
 
 
 def test_a_model_error_on_one_item_does_not_drop_the_batch():

@@ -61,10 +61,10 @@ def run_guarded(fn: Callable[[list[Any]], list[dict]], items: list[Any]) -> list
 
 
 class ModelStage(Stage):
-    """Subclasses set ``name`` and ``columns`` ({column: value while not computed}), load their model in
-    ``__init__`` and implement ``describe`` (the model label and whether its weights are random),
-    ``prepare(row) -> item`` (may raise ClipFailure) and ``compute(items) -> [dict]``. ``resources.batch_size``
-    clips go through ``compute`` at once."""
+    """Subclasses set ``name`` (their entry in :mod:`curation.annotate.enrich.registry`) and ``columns``
+    ({column: value in a clip batch while not computed}), load their model and set ``label`` /
+    ``random_weights`` in ``__init__``, and implement ``prepare(row) -> item`` (may raise ClipFailure) and
+    ``compute(items) -> [dict]``. ``resources.batch_size`` clips go through ``compute`` at once."""
 
     columns: dict[str, Any] = {}
     batch_format = "pyarrow"

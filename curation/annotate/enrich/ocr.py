@@ -8,7 +8,8 @@ import numpy as np
 
 from curation.config import AnnotateConfig
 from curation.models.easyocr_model import load_easyocr
-from curation.stages.model_base import POSITIONS, ModelStage, decode_rgb
+from curation.annotate.enrich.registry import BY_NAME
+from curation.annotate.enrich.base import POSITIONS, ModelStage, decode_rgb
 from curation.text_area import text_area_fraction
 
 
@@ -18,16 +19,11 @@ class OcrStage(ModelStage):
 
     def __init__(self, config: AnnotateConfig, weights_dir: str, gpu_fraction: float = 0.0):
         super().__init__(config, config.ray.ocr, gpu_fraction)
-        self.label, self.random_weights = self.describe(weights_dir)
+        self.label, self.random_weights = BY_NAME[self.name].label(weights_dir=weights_dir)
         self.ocr = config.ocr
         self.reader = load_easyocr(weights_dir, self.ocr.recognition, self.ocr.device)
         on_gpu = str(getattr(self.reader, "device", "cpu")).startswith("cuda")
         self.detector_batch = self.ocr.detector_batch or (16 if on_gpu else 1)
-
-    @staticmethod
-    def describe(weights_dir: str) -> tuple[str, bool]:
-        """The model label written to ``ocr_model``, and whether its weights are random (never: EasyOCR's)."""
-        return f"easyocr-craft:{weights_dir}", False
 
     def prepare(self, row: dict) -> list[np.ndarray]:
         return [decode_rgb(row[f"jpeg_{p}"], p) for p in POSITIONS]

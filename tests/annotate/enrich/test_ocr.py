@@ -5,7 +5,7 @@ import pytest
 
 from curation.config import load_config
 from curation.models.weights import resolve_easyocr
-from curation.stages.ocr import OcrStage
+from curation.annotate.enrich.ocr import OcrStage
 from curation.video import iter_frames, scaled_size
 
 TEXT = "SUBTITLE TEXT HERE"

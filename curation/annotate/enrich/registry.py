@@ -1,0 +1,120 @@
+"""Every model stage, described in one place: what it adds to the clip table, which weights it needs, how its
+model is labelled in the output, and which other stages it reads. In the order the stages run.
+
+Adding a model stage: a stage file in this package (a :class:`~curation.annotate.enrich.base.ModelStage`), a
+loader in :mod:`curation.models`, its config section (``annotate.<name>``, and ``annotate.ray.<name>`` for its
+workers) and one entry here. Importing this module loads no model and no torch: the implementation is imported
+only where the stage runs.
+"""
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from curation.config import MODEL_STAGES, AnnotateConfig
+from curation.models import weights as _weights
+from curation.models.weights import _check_head_fits, resolve_easyocr, resolve_file, resolve_open_clip
+
+
+@dataclass(frozen=True)
+class EnrichStage:
+    """name: the stage (also its config section ``annotate.<name>``, its workers ``annotate.ray.<name>`` and the
+        prefix of its ``<name>_model`` / ``<name>_random_weights`` / ``<name>_error`` columns).
+    implementation: ``module:Class`` of the stage.
+    columns: the columns it adds, (name, Arrow type, meaning).
+    weights: the stage's constructor arguments from the config: resolved weights; raises ConfigError before any
+        work when they are missing.
+    label: (text written to ``<name>_model``, whether the weights are random), from those arguments.
+    reads: the stages whose columns it reads under a config (they run before it).
+    download: fetch the weights the config names (on a machine with internet); returns what was fetched."""
+
+    name: str
+    implementation: str
+    columns: tuple[tuple[str, pa.DataType, str], ...]
+    weights: Callable[[AnnotateConfig], dict[str, Any]]
+    label: Callable[..., tuple[str, bool]]
+    reads: Callable[[AnnotateConfig], tuple[str, ...]] = field(default=lambda cfg: ())
+    download: Callable[[AnnotateConfig], list[str]] = field(default=lambda cfg: [])
+
+    def load(self) -> type:
+        module, name = self.implementation.split(":")
+        return getattr(importlib.import_module(module), name)
+
+
+def _download_clip(cfg: AnnotateConfig) -> list[str]:
+    fetched = [str(_weights.download(cfg.clip.model, cfg.clip.weights))]
+    if cfg.clip.aesthetic_head.startswith(("http://", "https://")):
+        fetched.append(f"aesthetic head: {_weights.download_url(cfg.clip.aesthetic_head)}")
+    return fetched
+
+
+def _clip_weights(cfg: AnnotateConfig) -> dict[str, Any]:
+    source = resolve_open_clip(cfg.clip.model, cfg.clip.weights, "annotate.clip")
+    head = resolve_file(cfg.clip.aesthetic_head, "annotate.clip.aesthetic_head")
+    if not head.random:
+        _check_head_fits(head, source, "annotate.clip.aesthetic_head")
+    return {"source": source, "head": head}
+
+
+REGISTRY: tuple[EnrichStage, ...] = (
+    EnrichStage(
+        name="caption",
+        implementation="curation.annotate.enrich.caption:CaptionStage",
+        columns=(("caption", pa.string(), "CoCa caption of the middle keyframe, special tokens stripped."),),
+        weights=lambda cfg: {"source": resolve_open_clip(cfg.caption.model, cfg.caption.weights,
+                                                         "annotate.caption")},
+        label=lambda source: (source.label, source.random),
+        download=lambda cfg: [str(_weights.download(cfg.caption.model, cfg.caption.weights))],
+    ),
+    EnrichStage(
+        name="ocr",
+        implementation="curation.annotate.enrich.ocr:OcrStage",
+        columns=(
+            ("ocr_area_max", pa.float64(), "Largest text area over the first/middle/last keyframes: area of the "
+                                           "union of EasyOCR CRAFT text boxes / frame area, 0..1 (overlaps "
+                                           "counted once)."),
+            ("ocr_area_mean", pa.float64(), "Mean of that text area over the three keyframes, 0..1."),
+            ("ocr_boxes", pa.int32(), "Most text boxes found on one of the three keyframes."),
+            ("ocr_text", pa.string(), "Recognised text, unique lines joined with ` | ` (ocr.recognition only; "
+                                      "else empty)."),
+        ),
+        weights=lambda cfg: {"weights_dir": str(resolve_easyocr(cfg.ocr.weights_dir, cfg.ocr.recognition,
+                                                                "annotate.ocr"))},
+        label=lambda weights_dir: (f"easyocr-craft:{weights_dir}", False),
+    ),
+    EnrichStage(
+        name="clip",
+        implementation="curation.annotate.enrich.clip:ClipStage",
+        columns=(
+            ("aesthetic", pa.float64(), "LAION aesthetic-predictor score (about 1-10 with the real head on "
+                                        "ViT-L/14) of the L2-normalised CLIP embedding, mean over the three "
+                                        "keyframes."),
+            ("clip_sim_mean", pa.float64(), "Cosine similarity between the CLIP text embedding of the caption (or "
+                                            "clip.prompt) and the keyframes, mean of three; null without text."),
+            ("clip_sim_min", pa.float64(), "The smallest of those three similarities."),
+            ("clip_embedding", pa.list_(pa.float16()), "Mean keyframe embedding, L2-normalised, float16 "
+                                                       "(clip.keep_embedding only; else null)."),
+        ),
+        weights=_clip_weights,
+        label=lambda source, head: (f"{source.label} + aesthetic head {head.label}", source.random or head.random),
+        reads=lambda cfg: ("caption",) if cfg.clip.text == "caption" else (),
+        download=_download_clip,
+    ),
+)
+BY_NAME = {stage.name: stage for stage in REGISTRY}
+assert set(BY_NAME) == set(MODEL_STAGES), "curation.config.MODEL_STAGES and the registry must list the same stages"
+
+
+def enabled(cfg: AnnotateConfig) -> list[EnrichStage]:
+    """The model stages ``cfg`` runs, in order (each after the stages it reads)."""
+    return [stage for stage in REGISTRY if stage.name in cfg.stages]
+
+
+def stage_weights(cfg: AnnotateConfig) -> dict[str, dict[str, Any]]:
+    """Constructor arguments (resolved weights) of every enabled model stage; raises before any work when
+    weights are missing or a head does not fit its model."""
+    return {stage.name: stage.weights(cfg) for stage in enabled(cfg)}
