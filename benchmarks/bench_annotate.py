@@ -21,10 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from curation.config import load_config  # noqa: E402
-from curation.detectors import TransNetV2Model  # noqa: E402
-from curation.evaluation import CutScore, score_boundaries  # noqa: E402
-from curation.evaluation import truth_from_ground_truth as truth  # noqa: E402
-from curation.scan import WorkUnit, scan_unit  # noqa: E402
+from curation.annotate.shots import TransNetV2Model  # noqa: E402
+from curation.testing.evaluation import CutScore, score_boundaries  # noqa: E402
+from curation.testing.evaluation import truth_from_ground_truth as truth  # noqa: E402
+from curation.annotate.scan.unit import WorkUnit, scan_unit  # noqa: E402
 from curation.video import probe  # noqa: E402
 
 TESTDATA = ROOT.parent / "shared" / "testdata"

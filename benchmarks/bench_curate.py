@@ -115,9 +115,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-curate-"))
     synthetic_annotations(work / "annotated", args.rows)
     cfg = "from curation.config import load_config\nc = load_config(None)\n"
-    t_filter, mem_filter, _ = measured(cfg + "from pipelines.filter import run_filter\n"
+    t_filter, mem_filter, _ = measured(cfg + "from curation.curate.filter_job import run_filter\n"
                                        f"run_filter({str(work / 'annotated')!r}, {str(work / 'filtered')!r}, c)")
-    t_report, mem_report, _ = measured(cfg + "from pipelines.report import run_report\n"
+    t_report, mem_report, _ = measured(cfg + "from curation.curate.report_job import run_report\n"
                                        f"run_report({str(work / 'filtered')!r}, None, c)")
     t_read, mem_read, _ = measured("from curation.annotate.store import read_annotations\n"
                                    f"read_annotations({str(work / 'annotated')!r})")
@@ -130,7 +130,7 @@ def main() -> None:
     table = pq.read_table(demo / "filtered" / "clips.parquet")
     rows = [r for r in table.drop_columns(["drop_reasons"]).to_pylist() if r["clip_index"] is not None]
     from curation.config import load_config
-    from curation.shards import write_shard
+    from curation.curate.shards import write_shard
 
     start = time.perf_counter()
     write_shard(work / "one-process.tar", rows, load_config(None).shard)

@@ -16,9 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from curation.config import load_config  # noqa: E402
-from curation.motion import clip_motion  # noqa: E402
-from curation.scan import WorkUnit, scan_unit  # noqa: E402
-from curation.synthetic import Shot, motion_truth, write_video  # noqa: E402
+from curation.annotate.scan.motion import clip_motion  # noqa: E402
+from curation.annotate.scan.unit import WorkUnit, scan_unit  # noqa: E402
+from curation.testing.synthetic import Shot, motion_truth, write_video  # noqa: E402
 from curation.video import probe  # noqa: E402
 
 TESTDATA = ROOT.parent / "shared" / "testdata"

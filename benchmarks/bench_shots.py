@@ -166,10 +166,10 @@ def speed(sets: dict[str, list[Path]], work: Path, only: str) -> list[dict]:
 # -- accuracy -------------------------------------------------------------------------------------------
 def accuracy(work: Path) -> dict:
     from curation.config import load_config
-    from curation.detectors import TransNetV2Model
-    from curation.evaluation import CutScore, score_boundaries, truth_from_ground_truth
-    from curation.scan import WorkUnit, scan_unit
-    from curation.synthetic import failure_families
+    from curation.annotate.shots import TransNetV2Model
+    from curation.testing.evaluation import CutScore, score_boundaries, truth_from_ground_truth
+    from curation.annotate.scan.unit import WorkUnit, scan_unit
+    from curation.testing.synthetic import failure_families
     from curation.video import probe
 
     model = TransNetV2Model("cpu")

@@ -18,8 +18,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import curation.svd  # noqa: E402,F401
-from curation.svd.objective import Batch, edm_loss  # noqa: E402
+import curation.train  # noqa: E402,F401
+from curation.train.objective import Batch, edm_loss  # noqa: E402
 
 
 def full_size_unet():
@@ -91,7 +91,7 @@ def main() -> None:
         from PIL import Image
         from transformers import CLIPImageProcessor
 
-        from curation.svd.tiny import SVD_SCHEDULER
+        from curation.train.tiny import SVD_SCHEDULER
 
         vae, encoder = full_size_frozen("cuda")
         pipe = StableVideoDiffusionPipeline(vae=vae, image_encoder=encoder, unet=full_size_unet().to("cuda"),
@@ -107,7 +107,7 @@ def main() -> None:
             rows.append((f"generate, SVD-XT sizes, {frames}x{h}x{w}, fp16, 25 steps",
                          f"{time.perf_counter() - start:.1f} s", f"{torch.cuda.max_memory_allocated() / 2**30:.1f} GiB"))
     else:
-        from curation.svd.tiny import save_tiny_svd
+        from curation.train.tiny import save_tiny_svd
         from diffusers import StableVideoDiffusionPipeline
         from PIL import Image
 

@@ -15,8 +15,8 @@ from typing import Any, Literal
 import yaml
 
 
-from curation.errors import ConfigError  # noqa: F401  (re-exported: the error every layer raises)
-from curation.storage import StorageOptions
+from curation.core.errors import ConfigError  # noqa: F401  (re-exported: the error every layer raises)
+from curation.core.storage import StorageOptions
 
 
 SCAN_STAGES = ("cuts", "motion", "keyframes")
@@ -494,7 +494,7 @@ class FilterConfig:
 
 @dataclass(frozen=True)
 class BucketsConfig:
-    """Motion buckets (SVD's motion_bucket_id, 0..255); see ``curation/buckets.py`` for both mappings.
+    """Motion buckets (SVD's motion_bucket_id, 0..255); see ``curation/curate/buckets.py`` for both mappings.
 
     column: the motion statistic mapped (default motion_mean).
     mapping: ``quantile`` (default: fitted on the kept clips, equal-count buckets, the median clip near 127,
@@ -615,7 +615,7 @@ class FinetuneConfig:
 class Config:
     """The whole configuration file; one top-level section per job, and ``storage`` for all of them."""
 
-    # Object storage for every phase (endpoint, region, profile, keys): see curation.storage.StorageOptions.
+    # Object storage for every phase (endpoint, region, profile, keys): see curation.core.storage.StorageOptions.
     storage: StorageOptions = field(default_factory=StorageOptions)
     annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
     filter: FilterConfig = field(default_factory=FilterConfig)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from curation.motion import MOTION_UNIT
+from curation.annotate.scan.motion import MOTION_UNIT
 
 SCHEMA_VERSION = "3"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from curation.synthetic import Shot, write_video
+from curation.testing.synthetic import Shot, write_video
 
 TESTDATA = Path(__file__).resolve().parents[1].parent / "shared" / "testdata"
 

@@ -17,15 +17,15 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from curation import storage
+from curation.core import storage
 from curation.annotate.commit import CommitStage
 from curation.annotate.source import PART, VIDEO, SourceStage
 from curation.annotate.store import AnnotateOutput
-from curation.assemble import video_id_for
+from curation.annotate.scan.assemble import video_id_for
 from curation.config import MODEL_STAGES, SCAN_STAGES, AnnotateConfig, Config, StageResources, to_dict
-from curation.filters import FootageLost, footage_lost
-from curation.inputs import discover
-from curation.lease import Lease
+from curation.curate.filters import FootageLost, footage_lost
+from curation.annotate.inputs import discover
+from curation.core.lease import Lease
 from curation.annotate.enrich.registry import EnrichStage, enabled, stage_weights
 from curation.runtime.ray_runner import StageSpec, run_graph
 

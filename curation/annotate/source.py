@@ -2,7 +2,7 @@
 
 An input is a video to scan (probe, then one decode per segment: cuts, motion, keyframes; then the clip rows),
 or a committed part that a rerun completes with model stages (read back as it is). The scan runs in an isolated
-child process under the time limit (:mod:`curation.isolation`); the child returns the video's record as Arrow
+child process under the time limit (:mod:`curation.core.isolation`); the child returns the video's record as Arrow
 IPC bytes, so the worker itself stays light: no decoder, no detector, no torch.
 """
 from __future__ import annotations
@@ -12,10 +12,10 @@ import time
 
 import pyarrow as pa
 
-from curation import storage
+from curation.core import storage
 from curation.annotate.records import RECORD_SCHEMA, empty_row, from_ipc, make_record, part_record, to_ipc
 from curation.config import AnnotateConfig
-from curation.isolation import IsolatedWorker
+from curation.core.isolation import IsolatedWorker
 from curation.video.errors import VideoError
 
 # Probing reads a header and one frame; a minute is generous and still catches a stuck file.
@@ -39,7 +39,7 @@ def segment_bounds(duration_s: float, segment_s: float) -> list[tuple[float, flo
 def _transnetv2(config: AnnotateConfig):
     """Runs in the child: the TransNetV2 model (loaded once per child) when the detector needs it."""
     global _MODEL
-    from curation.detectors import TransNetV2Model, needs_transnetv2
+    from curation.annotate.shots import TransNetV2Model, needs_transnetv2
 
     if not needs_transnetv2(config.cuts):
         return None
@@ -53,8 +53,8 @@ def _transnetv2(config: AnnotateConfig):
 
 def warm_child(config: AnnotateConfig, options: storage.StorageOptions) -> None:
     """Runs in a new child before its first video: configures storage, imports the scan, loads the model."""
-    import curation.assemble  # noqa: F401
-    import curation.scan  # noqa: F401
+    import curation.annotate.scan.assemble  # noqa: F401
+    import curation.annotate.scan.unit  # noqa: F401
 
     storage.configure(options)
     _transnetv2(config)
@@ -69,8 +69,8 @@ def probe_in_child(path: str) -> dict:
 def scan_in_child(video_id: str, path: str, info: dict, config: AnnotateConfig, timeout_s: float) -> bytes:
     """Runs in the child: every segment of the video, each under its own deadline, assembled into the video's
     record (Arrow IPC bytes)."""
-    from curation.assemble import assemble_video
-    from curation.scan import WorkUnit, scan_unit
+    from curation.annotate.scan.assemble import assemble_video
+    from curation.annotate.scan.unit import WorkUnit, scan_unit
     from curation.video import VideoInfo
 
     video = VideoInfo(**info)

@@ -1,5 +1,5 @@
 """The annotate output: one clip table in Parquet parts, keyframe parts beside it, a job record; local or on an
-object store (every access goes through :mod:`curation.storage`).
+object store (every access goes through :mod:`curation.core.storage`).
 
 Layout of ``OUTPUT`` (names in this module only):
 
@@ -9,7 +9,7 @@ Layout of ``OUTPUT`` (names in this module only):
 - ``keyframes/part-*.parquet``: the keyframe images of the annotation part of the same name.
 - ``job.json``: per section (``scan`` and each model stage), the config that decided its results, and the
   table's schema version; a rerun with another config is refused, naming the key.
-- ``_lease.json``: held by the one job writing the output (:mod:`curation.lease`).
+- ``_lease.json``: held by the one job writing the output (:mod:`curation.core.lease`).
 
 Commits never rename (object stores cannot): a part is written as one complete object, the keyframe part before
 its annotation part, and the annotation part is the commit. A keyframe part without its annotation part is an
@@ -24,7 +24,7 @@ import json
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curation import storage
+from curation.core import storage
 from curation.config import ConfigError
 from curation.schema import KEYFRAME_SCHEMA, ROW_CLIP, SCHEMA_VERSION, STAGE_COLUMNS, TABLE_SCHEMA
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import av
 
-from curation import storage
+from curation.core import storage
 from curation.video.errors import VideoError
 
 # Frames larger than this are refused before decoding: a hostile header can claim a size whose frames
@@ -77,7 +77,7 @@ def _fps(stream: av.video.stream.VideoStream) -> float:
 
 
 def open_container(path: str) -> av.container.InputContainer:
-    """Open a local file or an object-store URI (read through :func:`curation.storage.open_input`) with PyAV.
+    """Open a local file or an object-store URI (read through :func:`curation.core.storage.open_input`) with PyAV.
     Raises :class:`VideoError` (``not_a_video``, ``unreadable``)."""
     try:
         if storage.is_remote(path):

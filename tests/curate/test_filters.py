@@ -5,9 +5,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from curation.buckets import MotionBuckets
+from curation.curate.buckets import MotionBuckets
 from curation.config import load_config
-from curation.filters import apply, load_thresholds, resolve, save_thresholds
+from curation.curate.filters import apply, load_thresholds, resolve, save_thresholds
 
 
 def table(n=200, seed=0):

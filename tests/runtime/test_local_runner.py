@@ -38,8 +38,8 @@ def test_stages_run_in_order_with_their_batch_sizes_and_are_closed():
 @pytest.mark.slow
 def test_a_one_video_job_gives_the_same_table_in_process_and_on_ray(tmp_path):
     from curation.annotate.store import read_annotations
-    from curation.synthetic import Shot, write_video
-    from tests.pipelines.test_annotate import curate
+    from curation.testing.synthetic import Shot, write_video
+    from tests.e2e.test_annotate import curate
 
     video = tmp_path / "v.mp4"
     write_video(video, [Shot(40, seed=1), Shot(50, (1.0, 0.0), seed=2), Shot(45, seed=3)])

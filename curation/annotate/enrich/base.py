@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from curation.annotate.records import flat, with_rows
 from curation.config import AnnotateConfig, StageResources
 from curation.schema import ROW_CLIP, STAGE_COLUMNS
-from curation.stages.base import Batch, Stage
+from curation.runtime.stage import Batch, Stage
 
 log = logging.getLogger(__name__)
 

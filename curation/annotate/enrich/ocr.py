@@ -10,7 +10,7 @@ from curation.config import AnnotateConfig
 from curation.models.easyocr_model import load_easyocr
 from curation.annotate.enrich.registry import BY_NAME
 from curation.annotate.enrich.base import POSITIONS, ModelStage, decode_rgb
-from curation.text_area import text_area_fraction
+from curation.annotate.enrich.text_area import text_area_fraction
 
 
 class OcrStage(ModelStage):

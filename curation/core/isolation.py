@@ -1,0 +1,194 @@
+"""Run per-video work in a persistent child process so a decode stuck inside FFmpeg (or a crash in native
+code) costs one video, not the worker: the child is killed at the time limit and a fresh one is started.
+
+The child is a plain ``python -c`` process talking over a socket pair (not a ``multiprocessing`` spawn: that
+re-runs the parent's ``__main__``, which in a Ray worker imports all of Ray into every child). It is started
+ahead of need (``start()``, and again right after a kill) and can run a warm-up call first (imports, model
+loading), so one child per worker serves every video and its start-up overlaps other work.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import weakref
+from multiprocessing import Pipe
+from multiprocessing.connection import Connection
+from typing import Any, Callable
+
+from curation.video.errors import VideoError
+
+# Seconds a child may take to start and run its warm-up call (imports, model loading) on a busy machine.
+STARTUP_TIMEOUT_S = 300.0
+
+_PATH_ENV = "CURATION_ISOLATION_SYS_PATH"
+_BOOT = ("import json, os, sys; sys.path[:] = json.loads(os.environ.pop({env!r})); "
+         "from curation.core.isolation import _child_main; _child_main(int(sys.argv[1]), int(sys.argv[2]))")
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Exit when the parent is gone (an idle child then also sees EOF; this covers a busy one)."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+
+def _child_main(fd: int, parent_pid: int) -> None:
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    _child_loop(Connection(fd))
+
+
+def _child_loop(conn: Connection) -> None:
+    while True:
+        try:
+            data = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        try:
+            message = pickle.loads(data)
+            if message is None:
+                return
+            fn, args = message
+            reply = ("ok", fn(*args))
+        except VideoError as exc:
+            reply = ("video_error", (exc.kind, exc.message))
+        except Exception as exc:  # noqa: BLE001 - re-raised in the parent with the child's traceback
+            reply = ("exception", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+        try:
+            try:
+                conn.send(reply)
+            except (pickle.PicklingError, TypeError, AttributeError) as exc:  # an unpicklable result
+                conn.send(("exception", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+        except OSError:  # the parent is gone
+            return
+
+
+class WorkerCrashed(RuntimeError):
+    """The child raised an unexpected exception (a bug), or could not start: re-raised in the parent."""
+
+
+def _kill_process(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.kill()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+class IsolatedWorker:
+    """A child process that runs picklable module-level functions, one call at a time.
+
+    ``warmup``: ``(fn, args)`` run in every new child before its first call (imports, model loading); its
+    result is discarded, an exception from it is re-raised as :class:`WorkerCrashed` by the next ``call``.
+    """
+
+    def __init__(self, warmup: tuple[Callable, tuple] | None = None) -> None:
+        self._warmup = warmup
+        self._process: subprocess.Popen | None = None
+        self._conn: Connection | None = None
+        self._warming = False
+        self._finalizer = None
+        self.starts = 0  # children started so far (tests, logs)
+
+    def start(self) -> None:
+        """Start the child (and its warm-up) now, without waiting for it; ``call`` does it when needed."""
+        if self._process is None or self._process.poll() is not None:
+            self._kill()
+            self._start()
+
+    def _start(self) -> None:
+        parent, child = Pipe(duplex=True)
+        env = {**os.environ, _PATH_ENV: json.dumps([p for p in sys.path if isinstance(p, str)])}
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-c", _BOOT.format(env=_PATH_ENV), str(child.fileno()), str(os.getpid())],
+                pass_fds=(child.fileno(),), env=env, stdin=subprocess.DEVNULL)
+        finally:
+            child.close()
+        self._conn = parent
+        self.starts += 1
+        # Like a daemon process: killed when this worker object goes away or the interpreter exits.
+        self._finalizer = weakref.finalize(self, _kill_process, self._process)
+        self._warming = False
+        if self._warmup is not None:
+            self._conn.send(self._warmup)
+            self._warming = True
+
+    def _kill(self) -> None:
+        if self._process is not None:
+            _kill_process(self._process)
+            self._conn.close()
+            self._finalizer.detach()
+        self._process = self._conn = self._finalizer = None
+        self._warming = False
+
+    def _stop_and_replace(self) -> int | None:
+        """Kill the child and start its replacement at once (its start-up overlaps the caller's work);
+        returns the old child's exit code (None: killed here)."""
+        code = self._process.poll()
+        self._kill()
+        self._start()
+        return code
+
+    def _finish_warmup(self) -> None:
+        try:
+            ready = self._conn.poll(STARTUP_TIMEOUT_S)
+            reply = self._conn.recv() if ready else None
+        except (EOFError, OSError):
+            ready, reply = True, None
+        self._warming = False
+        if reply is None or reply[0] != "ok":
+            code = self._process.poll()
+            self._kill()
+            if not ready:
+                raise WorkerCrashed(f"the child process did not start within {STARTUP_TIMEOUT_S:g} s")
+            if reply is None:
+                raise WorkerCrashed(f"the child process died while starting (exit code {code})")
+            raise WorkerCrashed(f"starting the child process failed: {reply[1]}")
+
+    def call(self, fn: Callable, args: tuple, timeout_s: float) -> Any:
+        """``fn(*args)`` in the child. Raises VideoError('timeout') after ``timeout_s`` seconds (the child is
+        killed), VideoError('worker_crashed') if the child dies, and re-raises VideoError from ``fn``. The
+        child's start-up and warm-up do not count against ``timeout_s``."""
+        self.start()
+        if self._warming:
+            self._finish_warmup()
+        try:
+            self._conn.send((fn, args))
+            ready = self._conn.poll(timeout_s)
+        except (BrokenPipeError, EOFError, OSError):
+            ready, crashed = False, True
+        else:
+            crashed = False
+        if not ready:
+            died = crashed or self._process.poll() is not None
+            code = self._stop_and_replace()
+            if died:
+                raise VideoError("worker_crashed", f"the decoding process died (exit code {code})")
+            raise VideoError("timeout", f"no result within the {timeout_s:g} s per-video time limit; killed")
+        try:
+            status, payload = self._conn.recv()
+        except (EOFError, OSError):
+            code = self._stop_and_replace()
+            raise VideoError("worker_crashed", f"the decoding process died (exit code {code})") from None
+        if status == "ok":
+            return payload
+        if status == "video_error":
+            raise VideoError(*payload)
+        raise WorkerCrashed(payload)
+
+    def close(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            try:
+                self._conn.send(None)
+                self._process.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self._kill()

@@ -1,0 +1,555 @@
+"""Local paths and object-store URIs behind one small set of functions, built on ``pyarrow.fs``.
+
+A URI is a local path (absolute, relative, or ``file://`` followed by an absolute path, not percent-decoded),
+``s3://bucket/key``, or ``gs://bucket/key`` (through ``pyarrow.fs.GcsFileSystem`` with Google's default
+credentials; untested). Functions return URIs in the style they were given.
+
+Object stores have no rename, so every write here writes one complete object: on S3 a single upload that
+becomes visible only when it completes, on local disk a hidden temporary file in the same folder renamed into
+place. A reader never sees a partial object.
+
+Endpoint, region and credentials come from :class:`StorageOptions` (set per process with :func:`configure`,
+e.g. from a job config, so worker processes can be configured too), else from the standard AWS variables and
+files. Errors at this boundary become :class:`StorageError`: one line naming the URI and the problem, with
+secrets removed (:func:`redact`).
+"""
+from __future__ import annotations
+
+import functools
+import io
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field, fields
+from typing import Any, BinaryIO
+
+import botocore.exceptions
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from curation.core.errors import ConfigError
+
+REMOTE_SCHEMES = ("s3", "gs")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+# Default read-ahead of open_input on object stores, bytes. Each unbuffered read there is one ranged GET, and
+# PyAV reads 32 KiB at a time: without this a decode would pay one request latency per 32 KiB.
+REMOTE_READ_BUFFER = 4 << 20
+
+
+# Every secret this process has been given, so redact() can remove it from any message.
+_SECRETS: set[str] = set()
+
+
+class StorageError(ConfigError):
+    """A storage operation failed; the message is one line naming the URI and the problem, without secrets.
+    A ConfigError so the CLI prints it as one line."""
+
+
+class StorageNotFound(StorageError):
+    """The object, file or folder does not exist."""
+
+
+@dataclass(frozen=True)
+class StorageOptions:
+    """Where the object store is and who we are. Every field is optional; unset ones fall back to the standard
+    environment: ``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL`` (pyarrow does not read these itself),
+    ``AWS_REGION``/``AWS_DEFAULT_REGION``, and the SDKs' own credential chain (``AWS_ACCESS_KEY_ID``,
+    ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ``AWS_PROFILE``, ``~/.aws``, instance metadata).
+
+    endpoint_url: an S3-compatible endpoint such as ``http://127.0.0.1:9000`` (MinIO, Ceph, moto); http:// is
+        honoured, a bare ``host:port`` means https.
+    region: e.g. ``eu-west-1``.
+    profile: a profile in ``~/.aws/config``/``~/.aws/credentials``; its credentials (and region, if none is set)
+        are resolved once with boto3 when the filesystem is first made.
+    access_key_id, secret_access_key: explicit keys; both or neither. The secret never appears in repr, logs
+        or errors.
+    """
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.secret_access_key:
+            _SECRETS.add(self.secret_access_key)
+
+    @classmethod
+    def from_mapping(cls, data: Any, where: str = "storage") -> StorageOptions:
+        """Build from a config mapping; unknown keys and non-string values raise ConfigError naming
+        ``{where}.{key}`` (values are not echoed: one may be a secret)."""
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+        names = [f.name for f in fields(cls)]
+        for key, value in data.items():
+            if key not in names:
+                raise ConfigError(f"{where}.{key}: unknown key (known: {names})")
+            if value is not None and not isinstance(value, str):
+                raise ConfigError(f"{where}.{key}: expected a string, got {type(value).__name__}")
+        options = cls(**{k: (v or None) for k, v in data.items()})
+        if bool(options.access_key_id) != bool(options.secret_access_key):
+            raise ConfigError(f"{where}.access_key_id, {where}.secret_access_key: set both or neither")
+        if options.profile and options.access_key_id:
+            raise ConfigError(f"{where}.profile: set either a profile or access keys, not both")
+        if options.endpoint_url and _SCHEME.match(options.endpoint_url) and \
+                not options.endpoint_url.startswith(("http://", "https://")):
+            raise ConfigError(f"{where}.endpoint_url: must be http://HOST[:PORT], https://HOST[:PORT] or HOST[:PORT]")
+        return options
+
+    def validate(self, key: str) -> None:
+        """The checks of :meth:`from_mapping`, for options built by the config loader."""
+        StorageOptions.from_mapping({f.name: getattr(self, f.name) for f in fields(self)}, key)
+
+    def resolved(self) -> StorageOptions:
+        """These options with the endpoint and region filled in from the environment where unset."""
+        env = os.environ.get
+        return StorageOptions(
+            endpoint_url=self.endpoint_url or env("AWS_ENDPOINT_URL_S3") or env("AWS_ENDPOINT_URL") or None,
+            region=self.region or env("AWS_REGION") or env("AWS_DEFAULT_REGION") or None,
+            profile=self.profile, access_key_id=self.access_key_id, secret_access_key=self.secret_access_key)
+
+
+_DEFAULT = StorageOptions()
+_SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+_SECRET_PATTERNS = (
+    # presigned URLs and Authorization headers: X-Amz-Signature=..., Credential=..., Signature=...
+    re.compile(r"(?i)((?:X-Amz-)?(?:Signature|Credential|Security-Token)\s*[=:]\s*)[^&\s,;'\"]+"),
+    re.compile(r"(?i)((?:aws_)?(?:secret_access_key|secret_key|session_token)\s*[=:]\s*)[^&\s,;'\"]+"),
+    re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+(?=@)"),  # user:password@ in a URL
+)
+
+
+def configure(options: StorageOptions) -> None:
+    """Set the process-wide default options used by every function here (call it in each worker process)."""
+    global _DEFAULT
+    _DEFAULT = options
+
+
+def options() -> StorageOptions:
+    """The process-wide default options (unresolved)."""
+    return _DEFAULT
+
+
+def redact(text: str) -> str:
+    """``text`` with every known secret (configured secret keys, ``AWS_SECRET_ACCESS_KEY``,
+    ``AWS_SESSION_TOKEN``), URL signatures/credentials and URL passwords replaced by ``***``."""
+    secrets = _SECRETS | {os.environ.get(name) or "" for name in _SECRET_ENV}
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(r"\1***", text)
+    return text
+
+
+# ---------------------------------------------------------------------------------------------------- URIs
+
+def _split(uri: str) -> tuple[str, str]:
+    """(scheme, path): scheme "" for a plain local path, "file" for file://, else the remote scheme; path is
+    the local path, or ``bucket/key`` for a remote URI."""
+    if not isinstance(uri, str):
+        uri = os.fspath(uri)
+    m = _SCHEME.match(uri)
+    if not m:
+        return "", uri
+    scheme = m.group(1).lower()
+    rest = uri[m.end():]
+    if scheme == "file":
+        if not rest.startswith("/"):
+            raise StorageError(f"{redact(uri)}: a file:// URI needs an absolute path (file:///data/...)")
+        return "file", rest
+    if scheme not in REMOTE_SCHEMES:
+        raise StorageError(f"{redact(uri)}: unsupported scheme {scheme}:// (use a local path, s3:// or gs://)")
+    if not rest.strip("/"):
+        raise StorageError(f"{redact(uri)}: no bucket name")
+    return scheme, rest.rstrip("/")
+
+
+def _make(scheme: str, path: str) -> str:
+    return path if scheme == "" else f"{scheme}://{path}"
+
+
+def is_remote(uri: str) -> bool:
+    """True for an object-store URI (s3://, gs://), False for a local path or file:// URI."""
+    return _split(uri)[0] in REMOTE_SCHEMES
+
+
+def local_path(uri: str) -> str | None:
+    """The plain local path of a local URI (as given, not made absolute), None for a remote one."""
+    scheme, path = _split(uri)
+    return None if scheme in REMOTE_SCHEMES else path
+
+
+def join(uri: str, *names: str) -> str:
+    """``uri`` with path components appended (each may contain ``/``)."""
+    scheme, path = _split(uri)
+    if scheme in REMOTE_SCHEMES:
+        return _make(scheme, "/".join([path, *(n.strip("/") for n in names if n.strip("/"))]))
+    return _make(scheme, os.path.join(path, *names))
+
+
+def parent(uri: str) -> str:
+    """The folder (prefix) holding ``uri``; a bucket is its own parent, ``.`` is a relative name's parent."""
+    scheme, path = _split(uri)
+    if scheme in REMOTE_SCHEMES:
+        return _make(scheme, path.rsplit("/", 1)[0])
+    head = os.path.dirname(path.rstrip("/") or "/")
+    return _make(scheme, head or ".")
+
+
+def name(uri: str) -> str:
+    """The last path component (file or object name)."""
+    scheme, path = _split(uri)
+    return path.rstrip("/").rsplit("/", 1)[-1] if scheme in REMOTE_SCHEMES else os.path.basename(path.rstrip("/"))
+
+
+# ------------------------------------------------------------------------------------------- filesystems
+
+def _endpoint(url: str) -> tuple[str, str]:
+    """(scheme, host[:port][/path]) of an endpoint URL; a bare ``host:port`` means https."""
+    m = _SCHEME.match(url)
+    scheme = m.group(1).lower() if m else "https"
+    return scheme, (url[m.end():] if m else url).rstrip("/")
+
+
+def _credentials(o: StorageOptions) -> dict[str, str]:
+    """Explicit pyarrow credentials: the options' keys, or a profile's keys resolved with boto3; empty to leave
+    the choice to the SDK's default chain (environment, ~/.aws, instance metadata)."""
+    if o.access_key_id:
+        return {"access_key": o.access_key_id, "secret_key": o.secret_access_key or ""}
+    if not o.profile:
+        return {}
+    import boto3
+
+    try:
+        creds = boto3.Session(profile_name=o.profile).get_credentials()
+    except botocore.exceptions.BotoCoreError as exc:
+        raise StorageError(f"AWS profile {o.profile!r}: {redact(str(exc))}") from None
+    if creds is None:
+        raise StorageError(f"AWS profile {o.profile!r}: no credentials found")
+    frozen = creds.get_frozen_credentials()
+    _SECRETS.update(filter(None, (frozen.secret_key, frozen.token)))
+    out = {"access_key": frozen.access_key, "secret_key": frozen.secret_key}
+    if frozen.token:
+        out["session_token"] = frozen.token
+    return out
+
+
+def _profile_region(profile: str | None) -> str | None:
+    if not profile:
+        return None
+    import boto3
+
+    try:
+        return boto3.Session(profile_name=profile).region_name
+    except botocore.exceptions.BotoCoreError as exc:
+        raise StorageError(f"AWS profile {profile!r}: {redact(str(exc))}") from None
+
+
+# The environment values the SDKs read when a filesystem is made: part of the cache key, so changing them
+# (a test fixture, a re-configured worker) makes a new filesystem instead of reusing stale credentials.
+_ENV_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+             "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "GOOGLE_APPLICATION_CREDENTIALS")
+
+
+@functools.lru_cache(maxsize=32)
+def _filesystem(scheme: str, o: StorageOptions, _env: tuple) -> pafs.FileSystem:
+    if scheme in ("", "file"):
+        return pafs.LocalFileSystem()
+    if scheme == "gs":
+        if not hasattr(pafs, "GcsFileSystem"):
+            raise StorageError("gs:// is not supported by this pyarrow build")
+        return pafs.GcsFileSystem()
+    kwargs: dict[str, Any] = _credentials(o)
+    region = o.region or _profile_region(o.profile)
+    if region:
+        kwargs["region"] = region
+    if o.endpoint_url:
+        kwargs["scheme"], kwargs["endpoint_override"] = _endpoint(o.endpoint_url)
+    return pafs.S3FileSystem(**kwargs)
+
+
+def filesystem(uri: str, options: StorageOptions | None = None) -> tuple[pafs.FileSystem, str]:
+    """(pyarrow filesystem, path inside it) for ``uri``; the filesystem is cached per scheme and resolved
+    options. Local paths are made absolute (pyarrow's LocalFileSystem needs that)."""
+    scheme, path = _split(uri)
+    if scheme not in REMOTE_SCHEMES:
+        return _filesystem("", StorageOptions(), ()), os.path.abspath(path)
+    o = (options or _DEFAULT).resolved()
+    return _filesystem(scheme, o, tuple(os.environ.get(k) for k in _ENV_KEYS)), path
+
+
+def s3_client(options: StorageOptions | None = None):
+    """A boto3 S3 client configured like the pyarrow filesystem (endpoint, region, profile or keys; path-style
+    addressing on a custom endpoint, as pyarrow uses). For what pyarrow cannot do, e.g. conditional writes."""
+    return _s3_client((options or _DEFAULT).resolved(), tuple(os.environ.get(k) for k in _ENV_KEYS))
+
+
+@functools.lru_cache(maxsize=8)
+def _s3_client(o: StorageOptions, _env: tuple):
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.Session(profile_name=o.profile, aws_access_key_id=o.access_key_id,
+                            aws_secret_access_key=o.secret_access_key, region_name=o.region)
+    config = Config(s3={"addressing_style": "path"}) if o.endpoint_url else None
+    url = None
+    if o.endpoint_url:
+        scheme, host = _endpoint(o.endpoint_url)
+        url = f"{scheme}://{host}"
+    # boto3 sessions are not thread-safe, clients are: one cached client is shared by threads.
+    return session.client("s3", endpoint_url=url, config=config)
+
+
+# ------------------------------------------------------------------------------------------------ errors
+
+# Markers in pyarrow's AWS error text (AWS SDK C++ names) and in S3 error codes -> a plain problem.
+_PROBLEMS = (
+    (("ACCESS_DENIED", "AccessDenied", "Access Denied"), "access denied"),
+    (("NO_SUCH_BUCKET", "NoSuchBucket"), "no such bucket"),
+    (("INVALID_ACCESS_KEY_ID", "InvalidAccessKeyId"), "the access key id is not known to the object store"),
+    (("SIGNATURE_DOES_NOT_MATCH", "SignatureDoesNotMatch"), "credentials rejected (signature does not match)"),
+    (("EXPIRED_TOKEN", "ExpiredToken", "TokenRefreshRequired"), "credentials expired"),
+    (("NETWORK_CONNECTION", "Could not connect", "Couldn't resolve host"), "cannot connect to the object store"),
+    (("Parquet magic bytes not found",), "not a parquet file"),
+)
+
+
+def _problem(exc: BaseException) -> tuple[str, type[StorageError]]:
+    response = getattr(exc, "response", None)  # a botocore ClientError's S3 error code
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    if isinstance(exc, FileNotFoundError) or code in ("NoSuchKey", "NotFound", "404"):
+        return "not found", StorageNotFound
+    if isinstance(exc, NotADirectoryError):
+        return "not a directory", StorageError
+    if isinstance(exc, IsADirectoryError):
+        return "is a directory", StorageError
+    if isinstance(exc, PermissionError):
+        return "permission denied", StorageError
+    text = str(exc)
+    for markers, problem in _PROBLEMS:
+        if any(m in text for m in markers):
+            if problem.startswith("cannot connect"):
+                endpoint = _DEFAULT.resolved().endpoint_url
+                problem += f" at {endpoint}" if endpoint else ""
+            return problem, StorageError
+    line = re.sub(r"^\[Errno \d+\] ", "", text.strip().splitlines()[0] if text.strip() else type(exc).__name__)
+    return line[:300], StorageError
+
+
+def error(uri: str, exc: BaseException) -> StorageError:
+    """The one-line, redacted StorageError for ``exc`` raised while working on ``uri``."""
+    problem, cls = _problem(exc)
+    return cls(redact(f"{uri}: {problem}").replace("\n", " "))
+
+
+@contextmanager
+def _boundary(uri: str) -> Iterator[None]:
+    """Turn OS/pyarrow I/O errors into StorageError. ``from None``: the original text may hold what redact()
+    removed; the message keeps the problem."""
+    try:
+        yield
+    except (OSError, pa.ArrowInvalid, botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        raise error(uri, exc) from None
+
+
+# ---------------------------------------------------------------------------------------------- queries
+
+def _info(uri: str) -> pafs.FileInfo:
+    fs, path = filesystem(uri)
+    with _boundary(uri):
+        return fs.get_file_info(path)
+
+
+def exists(uri: str) -> bool:
+    """True if a file/object or a folder/prefix exists at ``uri`` (a missing bucket is just False)."""
+    return _info(uri).type != pafs.FileType.NotFound
+
+
+def is_dir(uri: str) -> bool:
+    """True for a local folder, or a bucket/prefix that holds objects."""
+    return _info(uri).type == pafs.FileType.Directory
+
+
+def size(uri: str) -> int:
+    """Size of a file/object in bytes; StorageNotFound if missing."""
+    info = _info(uri)
+    if info.type != pafs.FileType.File:
+        if info.type == pafs.FileType.NotFound:
+            raise StorageNotFound(redact(f"{uri}: not found"))
+        raise StorageError(redact(f"{uri}: is a directory"))
+    return info.size
+
+
+def list_files(uri_dir: str, suffix: str | tuple[str, ...] | None = None, recursive: bool = False,
+               include_hidden: bool = False) -> list[str]:
+    """Sorted full URIs (in the style of ``uri_dir``) of the files under ``uri_dir``; a missing folder gives [].
+    suffix: keep names ending with it (case-insensitive; a tuple for several). recursive: also sub-folders
+    (default False). include_hidden: also names starting with ``.`` (default False: those are temporary files
+    of writes in progress)."""
+    fs, base = filesystem(uri_dir)
+    with _boundary(uri_dir):
+        infos = fs.get_file_info(pafs.FileSelector(base, allow_not_found=True, recursive=recursive))
+        # A missing folder is just empty, but a mistyped bucket must not pass silently as "no files".
+        if not infos and not isinstance(fs, pafs.LocalFileSystem) and \
+                fs.get_file_info(base.split("/", 1)[0]).type == pafs.FileType.NotFound:
+            raise StorageError(redact(f"{uri_dir}: no such bucket"))
+    suffixes = tuple(s.lower() for s in ((suffix,) if isinstance(suffix, str) else suffix or ()))
+    out = []
+    for info in infos:
+        if info.type != pafs.FileType.File:
+            continue
+        rel = info.path[len(base.rstrip("/")) + 1:]
+        if not include_hidden and any(part.startswith(".") for part in rel.split("/")):
+            continue
+        if suffixes and not info.base_name.lower().endswith(suffixes):
+            continue
+        out.append(join(uri_dir, rel))
+    return sorted(out)
+
+
+# ----------------------------------------------------------------------------------------- read / write
+
+def read_bytes(uri: str) -> bytes:
+    """The whole file/object, as one version of it even while it is being replaced."""
+    fs, path = filesystem(uri)
+    if isinstance(fs, pafs.S3FileSystem):
+        # One GET through boto3: pyarrow reads an object as a HEAD and ranged GETs, which fail (416) or mix
+        # two versions when the object is replaced in between.
+        bucket, _, key = path.partition("/")
+        with _boundary(uri):
+            return s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
+    with _boundary(uri), fs.open_input_stream(path) as fh:
+        return fh.read()
+
+
+def read_text(uri: str, encoding: str = "utf-8") -> str:
+    return read_bytes(uri).decode(encoding)
+
+
+def write_bytes(uri: str, data: bytes | bytearray | memoryview | pa.Buffer) -> None:
+    """Write a whole file/object, replacing any old one; readers see the old or the new, never a part. Local:
+    a hidden temporary file in the same folder (folders are created), fsynced, then renamed into place.
+    S3: one upload, which becomes visible only when complete."""
+    fs, path = filesystem(uri)
+    with _boundary(uri):
+        if isinstance(fs, pafs.LocalFileSystem):
+            _write_local(path, data)
+        else:
+            with fs.open_output_stream(path) as out:
+                out.write(data)
+
+
+def _write_local(path: str, data) -> None:
+    folder, base = os.path.split(path)
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{base}.{uuid.uuid4().hex[:12]}.tmp")  # unique: concurrent writers
+    try:
+        with open(tmp, "xb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text(uri: str, text: str, encoding: str = "utf-8") -> None:
+    write_bytes(uri, text.encode(encoding))
+
+
+class _RawInput(io.RawIOBase):
+    """A pyarrow random-access file as a Python raw stream, so io.BufferedReader can read ahead; read errors
+    become StorageError."""
+
+    def __init__(self, uri: str, native: pa.NativeFile):
+        self._uri, self._f = uri, native
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        with _boundary(self._uri):
+            data = self._f.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        with _boundary(self._uri):
+            return self._f.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def close(self) -> None:
+        if not self.closed:
+            self._f.close()
+        super().close()
+
+
+def open_input(uri: str, buffer_size: int = REMOTE_READ_BUFFER) -> BinaryIO:
+    """A seekable binary file object for reading (``av.open(fh)``, ``pq.read_table(fh)``); use it in a ``with``.
+    Remote objects are read ahead ``buffer_size`` bytes per request (default 4 MiB); local files are
+    plain Python files. Remote reads are ranged requests: an object replaced while open can read as a mix of
+    versions, so replace objects only under a :class:`curation.core.lease.Lease`, never while they are read."""
+    fs, path = filesystem(uri)
+    with _boundary(uri):
+        if isinstance(fs, pafs.LocalFileSystem):
+            return open(path, "rb")
+        native = fs.open_input_file(path)
+    return io.BufferedReader(_RawInput(uri, native), buffer_size=buffer_size)
+
+
+def delete(uri: str, missing_ok: bool = True) -> None:
+    """Delete one file/object; a missing one is fine unless ``missing_ok`` is False (StorageNotFound)."""
+    fs, path = filesystem(uri)
+    try:
+        with _boundary(uri):
+            fs.delete_file(path)
+    except StorageNotFound:
+        if not missing_ok:
+            raise
+
+
+def delete_dir(uri: str, missing_ok: bool = True) -> None:
+    """Delete a folder / every object under a prefix (never a bucket itself)."""
+    fs, path = filesystem(uri)
+    try:
+        with _boundary(uri):
+            fs.delete_dir(path)
+    except StorageNotFound:
+        if not missing_ok:
+            raise
+
+
+def makedirs(uri: str) -> None:
+    """Create a local folder and its parents; a no-op on object stores, which have no folders."""
+    fs, path = filesystem(uri)
+    if isinstance(fs, pafs.LocalFileSystem):
+        with _boundary(uri):
+            os.makedirs(path, exist_ok=True)
+
+
+def write_parquet(table: pa.Table, uri: str, **kwargs: Any) -> None:
+    """Write ``table`` as one parquet file/object (``kwargs`` go to ``pq.write_table``). Serialised in memory
+    first, so a partial file never exists."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, **kwargs)
+    write_bytes(uri, sink.getvalue())
+
+
+def read_parquet(uri: str, columns: list[str] | None = None, schema: pa.Schema | None = None) -> pa.Table:
+    """Read a parquet file/object (or a folder of them) into a table (ranged reads: see open_input)."""
+    fs, path = filesystem(uri)
+    with _boundary(uri):
+        return pq.read_table(path, filesystem=fs, columns=columns, schema=schema)

@@ -1,0 +1,87 @@
+"""``curate shard``: the kept clips of a filter output as WebDataset tar shards, with an index.
+
+The filter output, the clips' source videos and the shard folder may be local paths or object-store URIs
+(:mod:`curation.core.storage`). Every shard, the index and the bucket mapping are written as complete objects; the
+index is written last."""
+from __future__ import annotations
+
+import json
+import tarfile
+import time
+
+import pyarrow.compute as pc
+
+from curation.core import storage
+from curation.config import Config, ConfigError
+from curation.runtime.ray_runner import StageSpec, run_graph
+from curation.curate.filter_job import BUCKETS_FILE, CLIPS_FILE, absolute, is_file
+
+INDEX_FILE = "index.json"
+
+
+def _keys_in(uri: str) -> set[str]:
+    """Sample keys of the tar at ``uri`` (its headers; the reader seeks past the members' data)."""
+    with storage.open_input(uri) as fh, tarfile.open(fileobj=fh) as tar:
+        return {m.name.rsplit(".", 1)[0] for m in tar.getmembers() if m.name.endswith(".json")}
+
+
+def _shard_stream(specs: list[dict], config: Config, directory: str):
+    """Write shards ({name, rows}) on Ray, one per call; yields each shard's record as it is written."""
+    from dataclasses import replace
+
+    from curation.curate.shard_stage import ShardStage
+
+    stage = StageSpec("shard", ShardStage,
+                      {"config": config.shard, "directory": directory, "storage_options": config.storage},
+                      replace(config.shard.workers, batch_size=1), min_workers=1)
+    for row in run_graph(specs, [stage], config.annotate.ray.address, config.annotate.ray.num_cpus):
+        yield json.loads(row["record"])
+
+
+def run_shard(filtered: str, output: str, config: Config, progress: bool = True) -> dict:
+    """Write every shard not yet present into ``output``; returns the index ({shards, samples, failed})."""
+    started = time.monotonic()
+    storage.configure(config.storage)
+    clips_file = storage.join(str(filtered), CLIPS_FILE)
+    if not is_file(clips_file):
+        raise ConfigError(f"{filtered}: not a filter output (no {CLIPS_FILE})")
+    table = storage.read_parquet(clips_file)
+    kept = table.filter(pc.field("keep")).sort_by([("video_id", "ascending"), ("clip_index", "ascending")])
+    rows = kept.drop_columns([c for c in ("clip_embedding", "drop_reasons") if c in kept.column_names]).to_pylist()
+    per = config.shard.samples_per_shard
+    dest = str(output)
+    storage.makedirs(dest)
+    if not storage.is_remote(dest):
+        # Temporary files of a killed local run (object stores have none: uploads are visible only when done).
+        for tmp in storage.list_files(dest, ".tmp", include_hidden=True):
+            if storage.name(tmp).startswith("."):
+                storage.delete(tmp)
+    existing = set(storage.list_files(dest, ".tar"))
+    specs, records = [], {}
+    for i in range(0, len(rows), per):
+        name = f"shard-{i // per:06d}.tar"
+        uri = storage.join(dest, name)
+        members = {r["clip_id"] for r in rows[i:i + per]}
+        # A shard from an earlier run is kept only if it holds exactly these clips (the same filter output).
+        if uri in existing and _keys_in(uri) == members:
+            records[name] = {"name": name, "samples": len(members), "bytes": storage.size(uri),
+                             "failed": [], "reused": True}
+        else:
+            specs.append({"name": name, "rows": json.dumps(rows[i:i + per], default=str)})
+    for record in _shard_stream(specs, config, dest) if specs else []:
+        records[record["name"]] = record
+        if progress:
+            print(f"[shard] {record['name']}: {record['samples']} samples, {record['bytes'] / 2**20:.1f} MiB",
+                  flush=True)
+    shards = [records[k] for k in sorted(records)]
+    index = {"shards": [{k: r[k] for k in ("name", "samples", "bytes")} for r in shards],
+             "samples": sum(r["samples"] for r in shards), "kept_clips": len(rows),
+             "failed": [f for r in shards for f in r["failed"]],
+             "pattern": f"{absolute(dest)}/shard-{{000000..{max(0, len(shards) - 1):06d}}}.tar",
+             "wall_s": round(time.monotonic() - started, 2)}
+    # The bucket mapping travels with the shards so finetuned models (and generation) use the same one.
+    buckets = storage.join(str(filtered), BUCKETS_FILE)
+    if is_file(buckets):
+        storage.write_bytes(storage.join(dest, BUCKETS_FILE), storage.read_bytes(buckets))
+    storage.write_text(storage.join(dest, INDEX_FILE), json.dumps(index, indent=1))
+    return index

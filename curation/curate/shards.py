@@ -1,0 +1,150 @@
+"""WebDataset training shards: each kept clip cut to its span and encoded as H.264 mp4 (PyAV), with a JSON of
+its caption, motion bucket, fps and scores, and a JPEG thumbnail; written into tar shards atomically.
+
+Sample keys are clip ids (``{video_id}-{clip_index:05d}``: no dots, so WebDataset groups the three files of
+a sample). Shard membership is deterministic (kept clips in (video_id, clip_index) order, cut into
+``samples_per_shard``), so a rerun skips shards already written and rewrites nothing.
+
+Sources and shards may be local paths or object-store URIs (:mod:`curation.core.storage`): sources are decoded
+straight from the store; a shard for an object store is built in a local temporary file (``$TMPDIR``, one
+shard's size) and uploaded as one complete object, so a partial shard is never visible there either.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pyarrow as pa
+
+from curation.core import storage
+from curation.core.atomic import atomic_write
+from curation.config import ShardConfig
+from curation.video import VideoError, iter_frames, scaled_size
+
+# Scores copied into each sample's JSON when the table has them.
+SCORE_COLUMNS = ("motion_mean", "motion_p50", "motion_p90", "motion_static_frac", "aesthetic", "clip_sim_mean",
+                 "clip_sim_min", "ocr_area_max", "ocr_area_mean")
+
+
+@dataclass
+class EncodedClip:
+    mp4: bytes
+    thumbnail: bytes
+    frames: int
+    fps: float
+    width: int
+    height: int
+
+
+def encode_clip(path: str, start_s: float, end_s: float, source_fps: float, config: ShardConfig) -> EncodedClip:
+    """Decode ``[start_s, end_s)`` of ``path`` (a local path or an object-store URI) and encode it as an H.264 mp4 in memory (optionally resized and
+    resampled to ``config.fps`` by taking, for each output instant, the latest source frame at or before it)."""
+    fps = float(config.fps or source_fps)
+    rate = Fraction(fps).limit_denominator(1001)
+    out = io.BytesIO()
+    frames, size, thumb_src = 0, None, None
+    n_out = max(1, int(round((end_s - start_s) * fps)))
+    middle = n_out // 2
+    with av.open(out, "w", format="mp4") as container:
+        stream = None
+        pending = None  # the latest decoded frame: what the next output instants show
+        for frame in iter_frames(path, start_s=start_s, end_s=end_s):
+            if size is None:
+                w, h = frame.display_size
+                size = scaled_size(w, h, short_side=config.short_side) if config.short_side else (w - w % 2, h - h % 2)
+                stream = container.add_stream("libx264", rate=rate)
+                stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+                stream.options = {"crf": str(config.crf), "preset": config.preset}
+            # Emit every output instant before this frame (resampling by sample-and-hold).
+            while frames < n_out and start_s + frames / fps < frame.time_s + 1e-9 and pending is not None:
+                if frames == middle:
+                    thumb_src = pending
+                frames = _emit(container, stream, pending, size, frames, 1 / rate)
+            pending = frame
+        while frames < n_out and pending is not None:
+            if frames == middle:
+                thumb_src = pending
+            frames = _emit(container, stream, pending, size, frames, 1 / rate)
+        if stream is None:
+            raise VideoError("no_frames", f"no frame decoded in [{start_s:.3f}, {end_s:.3f}) s")
+        for packet in stream.encode():
+            container.mux(packet)
+    thumb_src = thumb_src if thumb_src is not None else pending
+    tw, th = scaled_size(size[0], size[1], long_side=config.thumbnail_long_side)
+    ok, jpg = cv2.imencode(".jpg", thumb_src.bgr_exact(tw, th), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return EncodedClip(out.getvalue(), jpg.tobytes(), frames, fps, size[0], size[1])
+
+
+def _emit(container, stream, decoded, size: tuple[int, int], index: int, time_base: Fraction) -> int:
+    if decoded.rotation == 0:
+        # swscale straight to the encoder's format and size: no round trip through an RGB array.
+        frame = decoded.frame.reformat(width=size[0], height=size[1], format="yuv420p", interpolation="AREA")
+    else:
+        frame = av.VideoFrame.from_ndarray(decoded.bgr_exact(*size), format="bgr24")
+    frame.pts = index
+    frame.time_base = time_base
+    for packet in stream.encode(frame):
+        container.mux(packet)
+    return index + 1
+
+
+def sample_json(row: dict, encoded: EncodedClip) -> dict:
+    scores = {c: row[c] for c in SCORE_COLUMNS if c in row and row[c] is not None and np.isfinite(row[c])}
+    random = [s for s in ("clip", "caption") if row.get(f"{s}_random_weights")]
+    return {
+        "clip_id": row["clip_id"], "video_id": row["video_id"], "source": row["video_path"],
+        "start_s": row["start_s"], "end_s": row["end_s"], "start_frame": row["start_frame"],
+        "end_frame": row["end_frame"], "caption": row.get("caption") or "",
+        "motion_bucket_id": None if row.get("motion_bucket_id") is None else int(row["motion_bucket_id"]),
+        "fps": encoded.fps, "num_frames": encoded.frames, "width": encoded.width, "height": encoded.height,
+        "scores": scores, "random_weights": random,
+    }
+
+
+def write_shard(uri: str | Path, rows: list[dict], config: ShardConfig) -> dict:
+    """Encode ``rows`` (kept clips) into the tar ``uri`` (a local path or an object-store URI) atomically.
+    Returns {name, samples, bytes, failed}: a clip whose source cannot be re-read is listed in ``failed`` with
+    why, not silently skipped."""
+    failed: list[dict] = []
+
+    def write(tmp: Path) -> int:
+        samples = 0
+        with tarfile.open(tmp, "w") as tar:
+            for row in rows:
+                try:
+                    encoded = encode_clip(row["video_path"], row["start_s"], row["end_s"], row["fps"], config)
+                except (VideoError, av.error.FFmpegError, OSError, cv2.error, storage.StorageError) as exc:
+                    failed.append({"clip_id": row["clip_id"], "error": f"{type(exc).__name__}: {exc}"})
+                    continue
+                meta = json.dumps(sample_json(row, encoded), sort_keys=True).encode()
+                for ext, data in (("mp4", encoded.mp4), ("json", meta), ("jpg", encoded.thumbnail)):
+                    info = tarfile.TarInfo(f"{row['clip_id']}.{ext}")
+                    info.size, info.mtime = len(data), int(time.time())
+                    tar.addfile(info, io.BytesIO(data))
+                samples += 1
+        return samples
+
+    uri = str(uri)
+    local = storage.local_path(uri)
+    if local is not None:
+        samples = atomic_write(local, write)
+        size = os.path.getsize(local)
+    else:
+        with tempfile.TemporaryDirectory(prefix="curate-shard-") as tmp:
+            path = Path(tmp) / storage.name(uri)
+            samples = write(path)
+            size = path.stat().st_size
+            # Memory-mapped: the upload reads the file's pages, it does not copy the shard into memory.
+            with pa.memory_map(str(path)) as mapped:
+                storage.write_bytes(uri, mapped.read_buffer())
+    return {"name": storage.name(uri), "samples": samples, "bytes": size, "failed": failed}

@@ -1,1 +1,0 @@
-"""Pipeline stages, one per file; ``base.py`` defines the interface."""

@@ -1,1 +1,0 @@
-"""Runnable jobs: the ``curate`` command and one module per job."""

@@ -1,0 +1,75 @@
+"""Each failure family of cut detection, on synthetic videos with exact truth (curation.testing.synthetic):
+cuts between similar grey shots, dense cuts, wipes, flashes and strobes, fast pans, fades through black,
+held frames (animation on twos/threes). Variants 0 and 1 were looked at while building the detector;
+BENCHMARKS.md also reports variants 2-4, which nothing was tuned on."""
+import pytest
+
+from curation.config import load_config
+from curation.annotate.shots import TransNetV2Model
+from curation.testing.evaluation import score_boundaries
+from curation.annotate.scan.unit import WorkUnit, scan_unit
+from curation.testing.synthetic import failure_families
+from curation.video import probe
+
+FAMILIES = ["grey_montage", "dense_cuts", "wipes", "flashes", "fast_pans", "fades", "held_frames"]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return TransNetV2Model("cpu")
+
+
+@pytest.fixture(scope="module")
+def families(tmp_path_factory):
+    out = {}
+    for variant in (0, 1):
+        root = tmp_path_factory.mktemp(f"families{variant}")
+        for name, truth in failure_families(root, variant).items():
+            out[(name, variant)] = (root / f"{name}.mp4", truth)
+    return out
+
+
+def scan(path, detector, model=None):
+    cfg = load_config(None, [f"annotate.cuts.detector={detector}", "annotate.stages=[cuts]"]).annotate
+    info = probe(path)
+    return scan_unit(WorkUnit("v", str(path), 0, 1, 0.0, None, info.width, info.height, info.fps), cfg, model)
+
+
+@pytest.mark.parametrize("variant", [0, 1])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_default_detector_exact_on_every_family(families, model, family, variant):
+    """The default (hybrid) detector finds every cut and transition of the family and nothing else."""
+    path, truth = families[(family, variant)]
+    result = scan(path, "hybrid", model)
+    score = score_boundaries([(b.start, b.end) for b in result.boundaries], truth.cuts, truth.gradual)
+    assert (score.false_positives, score.false_negatives) == (0, 0), (result.boundaries, truth)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_fast_detector_exact_on_every_family(families, family):
+    """``fast`` (no network) on variant 0."""
+    path, truth = families[(family, 0)]
+    result = scan(path, "fast")
+    score = score_boundaries([(b.start, b.end) for b in result.boundaries], truth.cuts, truth.gradual)
+    assert (score.false_positives, score.false_negatives) == (0, 0), (result.boundaries, truth)
+
+
+@pytest.mark.parametrize("family", ["flashes", "fast_pans", "held_frames"])
+def test_no_cut_inside_flashes_pans_or_held_frames(families, model, family):
+    """The events that look like cuts to a frame-difference score but are not: no boundary inside a shot."""
+    for variant in (0, 1):
+        path, truth = families[(family, variant)]
+        result = scan(path, "hybrid", model)
+        for b in result.boundaries:
+            assert any(abs(b.end - c) <= 2 for c in truth.cuts), (b, truth)
+
+
+def test_fade_through_black_is_two_transitions_around_the_black(families, model):
+    """A fade out, black frames and a fade in: two transitions, the black frames left between them."""
+    path, truth = families[("fades", 0)]
+    result = scan(path, "hybrid", model)
+    (out_a, out_b), (in_a, in_b) = truth.gradual[:2]
+    gradual = [b for b in result.boundaries if not b.is_cut]
+    assert len(gradual) == 3, gradual
+    first, second = gradual[:2]
+    assert first.end <= in_a and second.start > out_b, (first, second, truth.gradual)

@@ -1,0 +1,88 @@
+import os
+import sys
+import time
+
+import pytest
+
+from curation.core.isolation import IsolatedWorker, WorkerCrashed
+from curation.video import VideoError
+
+
+def _sleep(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
+def _fail():
+    raise KeyError("bug")
+
+
+def test_hung_call_is_killed_at_the_limit_and_worker_recovers():
+    worker = IsolatedWorker()
+    try:
+        started = time.monotonic()
+        with pytest.raises(VideoError) as exc:
+            worker.call(_sleep, (60,), timeout_s=2)
+        assert exc.value.kind == "timeout"
+        assert time.monotonic() - started < 30
+        assert worker.call(_sleep, (0,), timeout_s=30) == 0
+        with pytest.raises(WorkerCrashed, match="KeyError"):
+            worker.call(_fail, (), timeout_s=30)
+    finally:
+        worker.close()
+
+
+_WARM = {}
+
+
+def _warm(seconds):
+    time.sleep(seconds)
+    _WARM["pid"] = os.getpid()
+
+
+def _warm_fail():
+    raise RuntimeError("no model here")
+
+
+def _state():
+    return _WARM.get("pid"), os.getpid(), getattr(sys.modules["__main__"], "__file__", None), "ray" in sys.modules
+
+
+def _die():
+    os._exit(3)
+
+
+def test_one_child_serves_every_call_and_a_hung_one_is_replaced():
+    worker = IsolatedWorker(warmup=(_warm, (0,)))
+    try:
+        worker.start()
+        warmed, pid, main_file, ray = worker.call(_state, (), timeout_s=30)
+        assert warmed == pid and main_file is None and not ray  # warmed up; the parent's __main__ is not re-run
+        assert worker.call(_state, (), timeout_s=30)[1] == pid  # the same child for the next call
+        with pytest.raises(VideoError) as exc:
+            worker.call(_sleep, (60,), timeout_s=1)  # hangs in the reused child: killed at the limit
+        assert exc.value.kind == "timeout"
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+        warmed, new_pid, _, _ = worker.call(_state, (), timeout_s=30)  # the next unit still runs
+        assert new_pid != pid and warmed == new_pid and worker.starts == 2
+        with pytest.raises(VideoError) as exc:
+            worker.call(_die, (), timeout_s=30)
+        assert exc.value.kind == "worker_crashed"
+        assert worker.call(_sleep, (0,), timeout_s=30) == 0
+    finally:
+        worker.close()
+
+
+def test_warmup_does_not_count_against_the_time_limit_and_its_failure_is_reported():
+    worker = IsolatedWorker(warmup=(_warm, (2,)))
+    try:
+        assert worker.call(_sleep, (0,), timeout_s=1) == 0
+    finally:
+        worker.close()
+    worker = IsolatedWorker(warmup=(_warm_fail, ()))
+    try:
+        with pytest.raises(WorkerCrashed, match="no model here"):
+            worker.call(_sleep, (0,), timeout_s=30)
+    finally:
+        worker.close()
