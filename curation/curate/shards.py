@@ -18,7 +18,6 @@ import tarfile
 import tempfile
 import time
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -30,6 +29,7 @@ from curation.core import storage
 from curation.core.atomic import atomic_write
 from curation.config import ShardConfig
 from curation.video import VideoError, iter_frames, scaled_size
+from curation.video.encode import H264Writer
 
 # Scores copied into each sample's JSON when the table has them.
 SCORE_COLUMNS = ("motion_mean", "motion_p50", "motion_p90", "motion_static_frac", "aesthetic", "clip_sim_mean",
@@ -50,52 +50,43 @@ def encode_clip(path: str, start_s: float, end_s: float, source_fps: float, conf
     """Decode ``[start_s, end_s)`` of ``path`` (a local path or an object-store URI) and encode it as an H.264 mp4 in memory (optionally resized and
     resampled to ``config.fps`` by taking, for each output instant, the latest source frame at or before it)."""
     fps = float(config.fps or source_fps)
-    rate = Fraction(fps).limit_denominator(1001)
     out = io.BytesIO()
-    frames, size, thumb_src = 0, None, None
+    size, thumb_src, writer = None, None, None
     n_out = max(1, int(round((end_s - start_s) * fps)))
     middle = n_out // 2
-    with av.open(out, "w", format="mp4") as container:
-        stream = None
-        pending = None  # the latest decoded frame: what the next output instants show
-        for frame in iter_frames(path, start_s=start_s, end_s=end_s):
-            if size is None:
-                w, h = frame.display_size
-                size = scaled_size(w, h, short_side=config.short_side) if config.short_side else (w - w % 2, h - h % 2)
-                stream = container.add_stream("libx264", rate=rate)
-                stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
-                stream.options = {"crf": str(config.crf), "preset": config.preset}
-            # Emit every output instant before this frame (resampling by sample-and-hold).
-            while frames < n_out and start_s + frames / fps < frame.time_s + 1e-9 and pending is not None:
-                if frames == middle:
-                    thumb_src = pending
-                frames = _emit(container, stream, pending, size, frames, 1 / rate)
-            pending = frame
-        while frames < n_out and pending is not None:
-            if frames == middle:
+    pending = None  # the latest decoded frame: what the next output instants show
+    for frame in iter_frames(path, start_s=start_s, end_s=end_s):
+        if writer is None:
+            w, h = frame.display_size
+            size = scaled_size(w, h, short_side=config.short_side) if config.short_side else (w - w % 2, h - h % 2)
+            writer = H264Writer(out, size[0], size[1], fps, crf=config.crf, preset=config.preset)
+        # Emit every output instant before this frame (resampling by sample-and-hold).
+        while writer.frames < n_out and start_s + writer.frames / fps < frame.time_s + 1e-9 and pending is not None:
+            if writer.frames == middle:
                 thumb_src = pending
-            frames = _emit(container, stream, pending, size, frames, 1 / rate)
-        if stream is None:
-            raise VideoError("no_frames", f"no frame decoded in [{start_s:.3f}, {end_s:.3f}) s")
-        for packet in stream.encode():
-            container.mux(packet)
+            _emit(writer, pending, size)
+        pending = frame
+    if writer is None:
+        raise VideoError("no_frames", f"no frame decoded in [{start_s:.3f}, {end_s:.3f}) s")
+    while writer.frames < n_out:
+        if writer.frames == middle:
+            thumb_src = pending
+        _emit(writer, pending, size)
+    frames = writer.frames
+    writer.close()
     thumb_src = thumb_src if thumb_src is not None else pending
     tw, th = scaled_size(size[0], size[1], long_side=config.thumbnail_long_side)
     ok, jpg = cv2.imencode(".jpg", thumb_src.bgr_exact(tw, th), [cv2.IMWRITE_JPEG_QUALITY, 90])
     return EncodedClip(out.getvalue(), jpg.tobytes(), frames, fps, size[0], size[1])
 
 
-def _emit(container, stream, decoded, size: tuple[int, int], index: int, time_base: Fraction) -> int:
+def _emit(writer: H264Writer, decoded, size: tuple[int, int]) -> None:
     if decoded.rotation == 0:
         # swscale straight to the encoder's format and size: no round trip through an RGB array.
-        frame = decoded.frame.reformat(width=size[0], height=size[1], format="yuv420p", interpolation="AREA")
+        writer.write_frame(decoded.frame.reformat(width=size[0], height=size[1], format="yuv420p",
+                                                  interpolation="AREA"))
     else:
-        frame = av.VideoFrame.from_ndarray(decoded.bgr_exact(*size), format="bgr24")
-    frame.pts = index
-    frame.time_base = time_base
-    for packet in stream.encode(frame):
-        container.mux(packet)
-    return index + 1
+        writer.write_array(decoded.bgr_exact(*size), "bgr24")
 
 
 def sample_json(row: dict, encoded: EncodedClip) -> dict:

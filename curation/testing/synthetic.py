@@ -8,9 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
+
+from curation.video.encode import H264Writer
 
 
 @dataclass(frozen=True)
@@ -187,15 +188,9 @@ def write_video(path: str | Path, shots: list[Shot], width: int = 320, height: i
             frames.extend(content)
             truth.shots.append((start, len(frames) - 1))
     truth.frames = len(frames)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "veryfast"}
+    with H264Writer(str(path), width, height, fps, crf=crf) as writer:
         for image in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+            writer.write_array(image, "bgr24")
     return truth
 
 
