@@ -31,14 +31,14 @@ SCAN = ["--stages", "cuts,motion,keyframes"]
 
 
 def corpus(directory: Path, n: int) -> Path:
-    """``n`` 3-s 320x180 videos with two shots each (one cut), written once."""
+    """``n`` 5.2-s 320x180 videos with two shots each (one cut; each shot long enough for a clip), written once."""
     from curation.testing.synthetic import Shot, write_video
 
-    done = directory / f".done-{n}"
+    done = directory / f".done-{n}-v2"
     if not done.exists():
         shutil.rmtree(directory, ignore_errors=True)
         for i in range(n):
-            write_video(directory / f"v{i:04d}.mp4", [Shot(35, seed=i), Shot(40, (0.8, 0.0), seed=10_000 + i)])
+            write_video(directory / f"v{i:04d}.mp4", [Shot(60, seed=i), Shot(70, (0.8, 0.0), seed=10_000 + i)])
         done.touch()
     return directory
 

@@ -698,7 +698,17 @@ def _build(cls: type, data: dict, prefix: str) -> Any:
     if unknown:
         where = f"{prefix}." if prefix else ""
         raise ConfigError(f"{where}{unknown[0]}: unknown key (known: {sorted(names)})")
-    kwargs = {k: _coerce(v, hints[k], f"{prefix}.{k}" if prefix else k) for k, v in data.items()}
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        if isinstance(value, dict) and dataclasses.is_dataclass(hints[f.name]) \
+                and f.default_factory is not dataclasses.MISSING:
+            # A partial section keeps the field's own defaults for the keys it does not set (e.g.
+            # annotate.ray.ocr.num_cpus=0.5 keeps ocr's batch_size 16 and pool_size 1, not the class's 1 and 0).
+            value = {**dataclasses.asdict(f.default_factory()), **value}
+        kwargs[f.name] = _coerce(value, hints[f.name], f"{prefix}.{f.name}" if prefix else f.name)
     return cls(**kwargs)
 
 

@@ -64,3 +64,10 @@ def test_model_stage_config_errors_name_the_key():
             load_config(None, [override])
     assert load_config(None, ["annotate.stages=[cuts,keyframes,clip]", "annotate.clip.text=prompt",
                               "annotate.clip.prompt=a cat"]).annotate.clip.prompt == "a cat"
+
+
+def test_a_partial_section_keeps_that_sections_own_defaults():
+    config = load_config(None, ["annotate.ray.ocr.num_cpus=0.5", "filter.min_duration_s=3"])
+    assert config.annotate.ray.ocr.batch_size == load_config().annotate.ray.ocr.batch_size == 16
+    assert config.annotate.ray.ocr.pool_size == 1 and config.annotate.ray.ocr.num_cpus == 0.5
+    assert config.filter.rules == load_config().filter.rules

@@ -31,8 +31,9 @@ from curation.runtime.ray_runner import StageSpec, run_graph
 
 log = logging.getLogger("curate.annotate")
 
-# A model stage gets about this many clips a video: its Ray batch is resources.batch_size / this many records.
-CLIPS_PER_VIDEO = 8
+# Records (videos) per model-stage call: resources.batch_size / this. Short videos hold a few clips each;
+# gathering several keeps a model call near its batch size (the stage splits what it gets into batches).
+CLIPS_PER_VIDEO = 2
 
 
 @dataclass

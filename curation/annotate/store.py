@@ -27,11 +27,8 @@ import pyarrow.compute as pc
 from curation.core import storage
 from curation.config import ConfigError
 from curation.schema import KEYFRAME_SCHEMA, ROW_CLIP, SCHEMA_VERSION, STAGE_COLUMNS, TABLE_SCHEMA
+from curation.core.layout import ANNOTATIONS, JOB_FILE, KEYFRAMES, PART_PREFIX, PART_SUFFIX
 
-ANNOTATIONS = "annotations"
-KEYFRAMES = "keyframes"
-JOB_FILE = "job.json"
-PART_SUFFIX = ".parquet"
 
 
 def part_name(video_ids: list[str]) -> str:
@@ -39,7 +36,7 @@ def part_name(video_ids: list[str]) -> str:
     retries (its worker's node died after the write but before it reported back) rewrites the same part
     instead of adding a second copy of its videos."""
     digest = hashlib.blake2b("\n".join(sorted(video_ids)).encode(), digest_size=10).hexdigest()
-    return f"part-{digest}{PART_SUFFIX}"
+    return f"{PART_PREFIX}{digest}{PART_SUFFIX}"
 
 
 def _flatten(data: dict, prefix: str = "") -> dict:
@@ -77,7 +74,7 @@ class AnnotateOutput:
     def parts(self) -> list[str]:
         """Names of the committed parts, sorted."""
         return [storage.name(u) for u in storage.list_files(self.annotations, PART_SUFFIX)
-                if storage.name(u).startswith("part-")]
+                if storage.name(u).startswith(PART_PREFIX)]
 
     def prepare(self, overwrite: bool) -> None:
         """Start a job here (the caller holds the lease): with ``overwrite`` remove every result; remove the
@@ -159,7 +156,7 @@ class AnnotateOutput:
 
 
 def _read_all(folder: str, schema: pa.Schema, columns: list[str] | None = None) -> pa.Table:
-    parts = [u for u in storage.list_files(folder, PART_SUFFIX) if storage.name(u).startswith("part-")]
+    parts = [u for u in storage.list_files(folder, PART_SUFFIX) if storage.name(u).startswith(PART_PREFIX)]
     if not parts:
         table = schema.empty_table()
         return table.select(columns) if columns else table

@@ -32,10 +32,10 @@ from typing import Any
 
 from curation.core import storage
 from curation.config import ConfigError
+from curation.core.layout import LEASE_FILE
 
 log = logging.getLogger(__name__)
 
-LEASE_FILE = "_lease.json"
 _CONFLICT = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
 _MISSING = ("NoSuchKey", "404")
 

@@ -23,11 +23,8 @@ from curation.curate.buckets import MotionBuckets
 from curation.config import Config, ConfigError
 from curation.curate.filters import FootageLost, apply, footage_lost, load_thresholds, resolve, save_thresholds
 from curation.annotate.store import ANNOTATIONS, read_annotations
+from curation.core.layout import BUCKETS_FILE, CLIPS_FILE, SUMMARY_FILE, THRESHOLDS_FILE
 
-CLIPS_FILE = "clips.parquet"
-THRESHOLDS_FILE = "thresholds.json"
-BUCKETS_FILE = "motion_buckets.json"
-SUMMARY_FILE = "filter.json"
 
 T = TypeVar("T")
 

@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curation.core import storage
+from curation.core.layout import REPORT_FILE
 from curation.annotate.store import KEYFRAMES, PART_SUFFIX
 from curation.curate.buckets import MotionBuckets
 from curation.config import Config, ConfigError
@@ -56,6 +57,6 @@ def run_report(filtered: str, output: str | None, config: Config) -> str:
     annotations = json.loads(storage.read_text(storage.join(folder, SUMMARY_FILE)))["annotations"]
     page, _ = build(df, thresholds, buckets, config.report, title=f"Filtering report: {storage.name(annotations)}")
     page = fill_thumbnails(page, _thumbnails(annotations, THUMB.findall(page)).get)
-    path = str(output) if output else storage.join(folder, "report.html")
+    path = str(output) if output else storage.join(folder, REPORT_FILE)
     storage.write_text(path, page)
     return path

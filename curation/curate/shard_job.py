@@ -15,8 +15,8 @@ from curation.core import storage
 from curation.config import Config, ConfigError
 from curation.runtime.ray_runner import StageSpec, run_graph
 from curation.curate.filter_job import BUCKETS_FILE, CLIPS_FILE, absolute, is_file
+from curation.core.layout import INDEX_FILE, SHARD_NAME
 
-INDEX_FILE = "index.json"
 
 
 def _keys_in(uri: str) -> set[str]:
@@ -59,7 +59,7 @@ def run_shard(filtered: str, output: str, config: Config, progress: bool = True)
     existing = set(storage.list_files(dest, ".tar"))
     specs, records = [], {}
     for i in range(0, len(rows), per):
-        name = f"shard-{i // per:06d}.tar"
+        name = SHARD_NAME.format(i // per)
         uri = storage.join(dest, name)
         members = {r["clip_id"] for r in rows[i:i + per]}
         # A shard from an earlier run is kept only if it holds exactly these clips (the same filter output).

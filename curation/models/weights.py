@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curation.config import ConfigError
+from curation.core.layout import RANDOM_MARKER
 
 RANDOM = "random"
 TINY_CONFIGS = Path(__file__).parent / "configs"
-# Marker our own random-weights folders carry in open_clip_config.json, so their outputs are flagged.
-RANDOM_MARKER = "curation_random_init"
 
 
 class WeightsUnavailable(ConfigError):

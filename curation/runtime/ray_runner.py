@@ -100,7 +100,7 @@ def plan_pools(stages: dict[str, StageResources], cluster: dict,
     more workers onto one GPU than its memory holds. Actor pools of one graph must all be placed at once: when
     the fixed-size CPU pools ask for more CPUs than the cluster has, their ``num_cpus`` are scaled down to fit
     (a logical share; each worker still gets at least one thread). A pool sized by the cluster (``pool_size``
-    0) takes the CPUs the fixed pools leave. ``gpu_gb``: memory of one GPU (asked of the cluster when None)."""
+    0, e.g. the scan) gets one worker per CPU (per ``num_cpus``), sharing the CPUs the fixed pools leave. ``gpu_gb``: memory of one GPU (asked of the cluster when None)."""
     if gpu_gb is None:
         gpu_gb = gpu_memory_gb(cluster) if any(r.gpu_memory_gb > 0 for r in stages.values()) else 0.0
     resolved: dict[str, StageResources] = {}
@@ -126,10 +126,12 @@ def plan_pools(stages: dict[str, StageResources], cluster: dict,
     sizes = {}
     for name, r in resolved.items():
         if name in elastic:
+            # As many workers as the cluster has CPUs for it (CPU model workers mostly wait, and work in
+            # bursts); their logical share is scaled to what the fixed pools leave, so every pool is placed.
             share = left / len(elastic)
-            sizes[name] = max(1, int(share // r.num_cpus)) if r.num_cpus <= share else 1
-            if r.num_cpus > share:
-                resolved[name] = replace(r, num_cpus=round(share, 3))
+            sizes[name] = max(1, int(cpus / len(elastic) // r.num_cpus))
+            if r.num_cpus * sizes[name] > share:
+                resolved[name] = replace(r, num_cpus=round(share / sizes[name], 3))
         else:
             sizes[name] = pool_size(r, cluster)
     return {n: (r, sizes[n], r.num_gpus) for n, r in resolved.items()}

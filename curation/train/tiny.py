@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 
 import curation.train  # noqa: F401  (torchvision fix before transformers)
+from curation.core.layout import RANDOM_MARKER_FILE as RANDOM_MARKER
 
-RANDOM_MARKER = "curation_random_init.json"
 
 # SVD-XT's scheduler (EDM sigmas, v-prediction), as in stabilityai/stable-video-diffusion-img2vid-xt.
 SVD_SCHEDULER = {"beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085,

@@ -34,12 +34,13 @@ import torch
 import curation.train  # noqa: F401  (torchvision fix before transformers)
 from curation.core import storage
 from curation.config import ConfigError, FinetuneConfig
+from curation.core.layout import (BUCKETS_FILE, CHECKPOINTS, FINETUNE_MARKER, INDEX_FILE, LATEST, LOSS_LOG,
+                                   VALIDATION)
 from curation.train.data import ClipStream
 from curation.train.objective import Batch, edm_loss
 from curation.train.tiny import RANDOM_MARKER
 from curation.train.video_io import write_mp4
 
-BUCKETS_FILE = "motion_buckets.json"
 # Copy chunk of downloads from the object store, bytes: bounded memory for checkpoints of many GiB.
 DOWNLOAD_CHUNK = 16 << 20
 
@@ -50,7 +51,7 @@ def shard_urls(pattern: str) -> list[str]:
     import braceexpand
 
     if storage.is_dir(pattern):
-        index = json.loads(storage.read_text(storage.join(pattern, "index.json")))
+        index = json.loads(storage.read_text(storage.join(pattern, INDEX_FILE)))
         return [storage.join(pattern, s["name"]) for s in index["shards"]]
     urls = list(braceexpand.braceexpand(pattern))
     missing = [u for u in urls if not storage.exists(u)]
@@ -75,7 +76,7 @@ def _upload(path: Path, uri: str) -> None:
 
 
 def _checkpoint_dir(output: Path, step: int) -> Path:
-    return output / "checkpoints" / f"step-{step:07d}"
+    return output / CHECKPOINTS / f"step-{step:07d}"
 
 
 class Trainer:
@@ -152,7 +153,7 @@ class Trainer:
         (tmp / "state.json").write_text(json.dumps({"step": self.step, "model": self.model_source}))
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
-        (self.output / "checkpoints" / "latest").write_text(final.name)
+        (self.output / CHECKPOINTS / LATEST).write_text(final.name)
         if self.remote:
             self._upload_checkpoint(final)
         return final
@@ -165,35 +166,35 @@ class Trainer:
         """Upload a staged checkpoint, then ``latest`` naming it, then ``loss.csv``; drop it from staging."""
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             _upload(path, self._remote(path))
-        latest = self.output / "checkpoints" / "latest"
+        latest = self.output / CHECKPOINTS / LATEST
         _upload(latest, self._remote(latest))
-        if (self.output / "loss.csv").is_file():
-            _upload(self.output / "loss.csv", self._remote(self.output / "loss.csv"))
+        if (self.output / LOSS_LOG).is_file():
+            _upload(self.output / LOSS_LOG, self._remote(self.output / LOSS_LOG))
         shutil.rmtree(folder)
 
     def _download_latest(self) -> None:
         """Into staging: the checkpoint ``checkpoints/latest`` names on the object store, and ``loss.csv``."""
-        latest = storage.join(self.destination, "checkpoints", "latest")
+        latest = storage.join(self.destination, CHECKPOINTS, LATEST)
         if not storage.exists(latest):
             return
         name = storage.read_text(latest).strip()
-        remote_folder = storage.join(self.destination, "checkpoints", name)
+        remote_folder = storage.join(self.destination, CHECKPOINTS, name)
         for uri in storage.list_files(remote_folder, recursive=True):
-            _download(uri, self.output / "checkpoints" / name / uri[len(remote_folder) + 1:])
-        (self.output / "checkpoints" / "latest").write_text(name)
-        log = storage.join(self.destination, "loss.csv")
+            _download(uri, self.output / CHECKPOINTS / name / uri[len(remote_folder) + 1:])
+        (self.output / CHECKPOINTS / LATEST).write_text(name)
+        log = storage.join(self.destination, LOSS_LOG)
         if storage.exists(log):
-            _download(log, self.output / "loss.csv")
+            _download(log, self.output / LOSS_LOG)
 
     def _resume(self) -> None:
         if self.remote:
             self._download_latest()
-        latest = self.output / "checkpoints" / "latest"
+        latest = self.output / CHECKPOINTS / LATEST
         if not latest.is_file():
             return
         from safetensors.torch import load_file
 
-        folder = self.output / "checkpoints" / latest.read_text().strip()
+        folder = self.output / CHECKPOINTS / latest.read_text().strip()
         self.unwrapped.load_state_dict(load_file(str(folder / "unet.safetensors")))
         self.optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
         self.scheduler.load_state_dict(torch.load(folder / "scheduler.pt", weights_only=True))
@@ -238,7 +239,7 @@ class Trainer:
                                motion_bucket_id=clip.motion_bucket_id, num_inference_steps=10, decode_chunk_size=4,
                                generator=torch.Generator().manual_seed(c.seed), output_type="np").frames[0]
         self.unet.train()
-        path = self.output / "validation" / f"{name}.mp4"
+        path = self.output / VALIDATION / f"{name}.mp4"
         path.parent.mkdir(parents=True, exist_ok=True)
         write_mp4(path, (frames * 255).round().astype("uint8"), clip.fps)
         if self.remote:
@@ -251,7 +252,7 @@ class Trainer:
         c = self.config
         self.output.mkdir(parents=True, exist_ok=True)
         stream = ClipStream(self.urls, c.batch_size, c.num_frames, c.fps, c.width, c.height, c.seed, self.step)
-        log_path = self.output / "loss.csv"
+        log_path = self.output / LOSS_LOG
         new_log = not log_path.exists()
         losses = []
         with open(log_path, "a", newline="") as fh:
@@ -283,9 +284,9 @@ class Trainer:
 
     def _upload_results(self) -> None:
         """Upload the staged model and logs (checkpoints went up as they were made), ``finetune.json`` last."""
-        marker = self.output / "finetune.json"
+        marker = self.output / FINETUNE_MARKER
         files = sorted(p for p in self.output.rglob("*")
-                       if p.is_file() and p != marker and p.relative_to(self.output).parts[0] != "checkpoints")
+                       if p.is_file() and p != marker and p.relative_to(self.output).parts[0] != CHECKPOINTS)
         for path in [*files, marker]:
             _upload(path, self._remote(path))
 
@@ -306,6 +307,6 @@ class Trainer:
         base = Path(self.model_source)
         if (base / RANDOM_MARKER).is_file():
             shutil.copy(base / RANDOM_MARKER, self.output / RANDOM_MARKER)
-        (self.output / "finetune.json").write_text(json.dumps(
+        (self.output / FINETUNE_MARKER).write_text(json.dumps(
             {"base_model": self.model_source, "shards": self.shards, "steps": self.step,
              "config": {k: getattr(self.config, k) for k in self.config.__dataclass_fields__}}, indent=1))

@@ -20,3 +20,13 @@ def test_cpu_pools_are_scaled_to_fit_the_cluster():
     plan = plan_pools(stages, {"CPU": 2}, gpu_gb=0.0)
     assert sum(r.num_cpus * size for r, size, _ in plan.values()) <= 2.0 + 1e-6
     assert all(r.num_cpus > 0 for r, _, _ in plan.values())
+
+
+def test_the_scan_keeps_a_worker_per_cpu_next_to_cpu_model_pools():
+    stages = {"scan": StageResources(num_cpus=1.0, pool_size=0),
+              **{name: StageResources(num_cpus=1.0, pool_size=1) for name in ("ocr", "clip", "caption")},
+              "commit": StageResources(num_cpus=0.0, pool_size=1)}
+    plan = plan_pools(stages, {"CPU": 2}, gpu_gb=0.0)
+    assert plan["scan"][1] == 2  # one scan worker per CPU
+    assert sum(r.num_cpus * size for r, size, _ in plan.values()) <= 2.0 + 1e-6  # every pool can be placed
+    assert all(r.num_cpus > 0 for n, (r, _, _) in plan.items() if n != "commit")
