@@ -206,7 +206,8 @@ class MotionConfig:
 class KeyframesConfig:
     """First, middle and last frame of every clip, stored as JPEG in the ``keyframes/`` side table.
 
-    long_side: keyframe size, pixels on the long side, aspect kept (default 640).
+    long_side: keyframe size, pixels on the long side, aspect kept (default 640); a smaller video keeps its
+        own size (never upscaled).
     jpeg_quality: 1..100 (default 90).
     candidate_fps: frames per second kept as keyframe candidates while scanning, besides the frames next to
         detected boundaries, which are exact (default 2.0: a middle keyframe is at most 1/4 s off).

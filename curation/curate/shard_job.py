@@ -5,10 +5,12 @@ The filter output, the clips' source videos and the shard folder may be local pa
 index is written last."""
 from __future__ import annotations
 
+import itertools
 import json
 import tarfile
 import time
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation.core import storage
@@ -25,8 +27,9 @@ def _keys_in(uri: str) -> set[str]:
         return {m.name.rsplit(".", 1)[0] for m in tar.getmembers() if m.name.endswith(".json")}
 
 
-def _shard_stream(specs: list[dict], config: Config, directory: str):
-    """Write shards ({name, rows}) on Ray, one per call; yields each shard's record as it is written."""
+def _shard_stream(specs: pa.Table, config: Config, directory: str):
+    """Write shards (rows of ``specs``: name, rows) on Ray, one per call; yields each shard's record as it is
+    written."""
     from dataclasses import replace
 
     from curation.curate.shard_stage import ShardStage
@@ -35,7 +38,7 @@ def _shard_stream(specs: list[dict], config: Config, directory: str):
                       {"config": config.shard, "directory": directory, "storage_options": config.storage},
                       replace(config.shard.workers, batch_size=1), min_workers=1)
     for row in run_graph(specs, [stage], config.annotate.ray.address, config.annotate.ray.num_cpus):
-        yield json.loads(row["record"])
+        yield row
 
 
 def run_shard(filtered: str, output: str, config: Config, progress: bool = True) -> dict:
@@ -47,7 +50,8 @@ def run_shard(filtered: str, output: str, config: Config, progress: bool = True)
         raise ConfigError(f"{filtered}: not a filter output (no {CLIPS_FILE})")
     table = storage.read_parquet(clips_file)
     kept = table.filter(pc.field("keep")).sort_by([("video_id", "ascending"), ("clip_index", "ascending")])
-    rows = kept.drop_columns([c for c in ("clip_embedding", "drop_reasons") if c in kept.column_names]).to_pylist()
+    kept = kept.drop_columns([c for c in ("clip_embedding", "drop_reasons") if c in kept.column_names])
+    clip_ids = kept["clip_id"].to_pylist()
     per = config.shard.samples_per_shard
     dest = str(output)
     storage.makedirs(dest)
@@ -57,25 +61,32 @@ def run_shard(filtered: str, output: str, config: Config, progress: bool = True)
             if storage.name(tmp).startswith("."):
                 storage.delete(tmp)
     existing = set(storage.list_files(dest, ".tar"))
-    specs, records = [], {}
-    for i in range(0, len(rows), per):
+    names, slices, records = [], [], {}
+    for i in range(0, len(clip_ids), per):
         name = SHARD_NAME.format(i // per)
         uri = storage.join(dest, name)
-        members = {r["clip_id"] for r in rows[i:i + per]}
+        members = set(clip_ids[i:i + per])
         # A shard from an earlier run is kept only if it holds exactly these clips (the same filter output).
         if uri in existing and _keys_in(uri) == members:
             records[name] = {"name": name, "samples": len(members), "bytes": storage.size(uri),
                              "failed": [], "reused": True}
         else:
-            specs.append({"name": name, "rows": json.dumps(rows[i:i + per], default=str)})
-    for record in _shard_stream(specs, config, dest) if specs else []:
+            names.append(name)
+            slices.append(kept.slice(i, per))
+    # Typed specs (a list of clip-row structs per shard): the workers get the rows as they are in clips.parquet.
+    specs = None
+    if names:
+        offsets = pa.array([0, *itertools.accumulate(s.num_rows for s in slices)], pa.int32())
+        values = pa.concat_arrays([s.to_struct_array().combine_chunks() for s in slices])
+        specs = pa.table({"name": pa.array(names, pa.string()), "rows": pa.ListArray.from_arrays(offsets, values)})
+    for record in _shard_stream(specs, config, dest) if names else []:
         records[record["name"]] = record
         if progress:
             print(f"[shard] {record['name']}: {record['samples']} samples, {record['bytes'] / 2**20:.1f} MiB",
                   flush=True)
     shards = [records[k] for k in sorted(records)]
     index = {"shards": [{k: r[k] for k in ("name", "samples", "bytes")} for r in shards],
-             "samples": sum(r["samples"] for r in shards), "kept_clips": len(rows),
+             "samples": sum(r["samples"] for r in shards), "kept_clips": len(clip_ids),
              "failed": [f for r in shards for f in r["failed"]],
              "pattern": f"{absolute(dest)}/shard-{{000000..{max(0, len(shards) - 1):06d}}}.tar",
              "wall_s": round(time.monotonic() - started, 2)}

@@ -1,17 +1,24 @@
-"""Shard stage: one shard spec in (its file name and its clips as JSON), the written shard's record out."""
+"""Shard stage: shard specs in (a file name and its clip rows, typed Arrow), the written shards' records out."""
 from __future__ import annotations
 
-import json
+import pyarrow as pa
 
-from curation.core import storage
 from curation.config import ShardConfig
-from curation.curate.shards import write_shard
-from curation.runtime.stage import Batch, Stage
+from curation.core import storage
 from curation.core.storage import StorageOptions
+from curation.curate.shards import write_shard
+from curation.runtime.stage import Stage
+
+RECORD_SCHEMA = pa.schema([("name", pa.string()), ("samples", pa.int64()), ("bytes", pa.int64()),
+                           ("failed", pa.list_(pa.struct([("clip_id", pa.string()), ("error", pa.string())]))),
+                           ("reused", pa.bool_())])
 
 
 class ShardStage(Stage):
+    """Input rows: ``name`` (the tar's file name) and ``rows`` (list of the kept clips' rows)."""
+
     name = "shard"
+    batch_format = "pyarrow"
 
     def __init__(self, config: ShardConfig, directory: str, storage_options: StorageOptions | None = None):
         """``directory``: the shard folder, a local path or an object-store URI. ``storage_options``: the job's
@@ -22,9 +29,11 @@ class ShardStage(Stage):
         self._config = config
         self._directory = str(directory)
 
-    def __call__(self, batch: Batch) -> Batch:
+    def __call__(self, batch: pa.Table) -> pa.Table:
         records = []
-        for name, rows_json in zip(batch["name"], batch["rows"]):
-            record = write_shard(storage.join(self._directory, str(name)), json.loads(rows_json), self._config)
-            records.append(json.dumps(record))
-        return {"record": records}
+        for i in range(batch.num_rows):
+            name = batch["name"][i].as_py()
+            rows = pa.Table.from_struct_array(batch["rows"][i].values).to_pylist()
+            record = write_shard(storage.join(self._directory, name), rows, self._config)
+            records.append({**record, "reused": False})
+        return pa.Table.from_pylist(records, schema=RECORD_SCHEMA)

@@ -32,9 +32,9 @@ def _apply(stage, batches: Iterable[pa.Table]) -> Iterator[pa.Table]:
         yield stage(batch)
 
 
-def run_local(items: list[dict], stages: list[StageSpec]) -> Iterator[dict]:
-    """Run ``stages`` in order over ``items`` in this process; yields the last stage's rows (pyarrow-format
-    stages only)."""
+def run_local(items: list[dict] | pa.Table, stages: list[StageSpec]) -> Iterator[dict]:
+    """Run ``stages`` in order over ``items`` (dicts or the rows of an Arrow table) in this process; yields the
+    last stage's rows (pyarrow-format stages only)."""
     built = []
     try:
         for spec in stages:
@@ -42,7 +42,8 @@ def run_local(items: list[dict], stages: list[StageSpec]) -> Iterator[dict]:
             if "gpu_fraction" in getattr(spec.cls, "runner_arguments", ()):
                 kwargs["gpu_fraction"] = 0.0
             built.append((spec, spec.cls(**kwargs)))
-        stream: Iterable[pa.Table] = (pa.Table.from_pylist([item]) for item in items)
+        stream: Iterable[pa.Table] = ((items.slice(i, 1) for i in range(items.num_rows)) if isinstance(items, pa.Table)
+                                      else (pa.Table.from_pylist([item]) for item in items))
         for spec, stage in built:
             stream = _apply(stage, _batches(stream, spec.batch_size or spec.resources.batch_size))
         for table in stream:

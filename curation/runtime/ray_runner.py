@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import pyarrow as pa
+
 from curation.config import StageResources
 
 log = logging.getLogger(__name__)
@@ -152,16 +154,22 @@ def map_batches_args(spec: StageSpec, resources: StageResources, size: int) -> d
                 batch_format=getattr(spec.cls, "batch_format", "numpy"), zero_copy_batch=True)
 
 
-def run_graph(items: list[dict], stages: list[StageSpec], address: str | None = None, num_cpus: int = 0,
-              blocks: int | None = None) -> Iterator[dict]:
-    """Run ``stages`` in order over ``items`` as one streaming Ray Data execution; yields the last stage's rows
-    as they finish, in any order. Every pool is sized together (:func:`plan_pools`); ``blocks``: input blocks
-    (default one per item, so rows stream instead of arriving in bursts)."""
+def run_graph(items: list[dict] | pa.Table, stages: list[StageSpec], address: str | None = None,
+              num_cpus: int = 0, blocks: int | None = None) -> Iterator[dict]:
+    """Run ``stages`` in order over ``items`` (dicts, or the rows of an Arrow table: typed, with real nulls) as
+    one streaming Ray Data execution; yields the last stage's rows as they finish, in any order. Every pool is
+    sized together (:func:`plan_pools`); ``blocks``: input blocks (default one per item, so rows stream instead
+    of arriving in bursts)."""
     import ray
 
     cluster = init_ray(address, num_cpus)
     plan = plan_pools({s.name: s.resources for s in stages}, cluster)
-    ds = ray.data.from_items(items, override_num_blocks=max(1, blocks or len(items)))
+    n = blocks or len(items)
+    if isinstance(items, pa.Table):
+        step = max(1, -(-items.num_rows // max(1, n)))
+        ds = ray.data.from_arrow([items.slice(i, step) for i in range(0, items.num_rows, step)] or [items])
+    else:
+        ds = ray.data.from_items(items, override_num_blocks=max(1, n))
     for spec in stages:
         resources, size, _ = plan[spec.name]
         if spec.min_workers is not None:

@@ -153,7 +153,9 @@ def scan_unit(unit: WorkUnit, config: AnnotateConfig, model: TransNetV2Model | N
 
     bgr_size = scaled_size(unit.width, unit.height, target_width=config.cuts.analysis_width)
     gray_size = scaled_size(unit.width, unit.height, short_side=config.motion.short_side)
-    key_size = scaled_size(unit.width, unit.height, long_side=config.keyframes.long_side)
+    # Never larger than the video: an upscaled keyframe holds nothing more, and costs a swscale and a JPEG.
+    key_size = scaled_size(unit.width, unit.height,
+                           long_side=min(config.keyframes.long_side, max(unit.width, unit.height)))
     result.keyframe_size = key_size
     keeper = _KeyframeKeeper(config, key_size, ring=config.clips.trim_frames + 3) if do_keyframes else None
 
