@@ -161,10 +161,14 @@ def run_annotate(inputs: list[str], output: str, config: Config, overwrite: bool
 def _run(items: list[dict], graph: list[StageSpec], cfg: AnnotateConfig):
     address = cfg.ray.address or os.environ.get("RAY_ADDRESS")
     if cfg.executor == "local" or (cfg.executor == "auto" and len(items) == 1 and not address):
+        from dataclasses import replace
+
         from curation.runtime.local_runner import run_local
 
         log.info("running in this process (executor %s, %d item)", cfg.executor, len(items))
-        return run_local(items, graph)
+        # Nothing to overlap a model load with: TransNetV2 loads only if a doubtful candidate needs it.
+        source = replace(graph[0], kwargs={**graph[0].kwargs, "load_model": False})
+        return run_local(items, [source, *graph[1:]])
     return run_graph(items, graph, cfg.ray.address, cfg.ray.num_cpus)
 
 

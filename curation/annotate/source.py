@@ -36,28 +36,46 @@ def segment_bounds(duration_s: float, segment_s: float) -> list[tuple[float, flo
     return bounds
 
 
-def _transnetv2(config: AnnotateConfig):
-    """Runs in the child: the TransNetV2 model (loaded once per child) when the detector needs it."""
-    global _MODEL
-    from curation.annotate.shots import TransNetV2Model, needs_transnetv2
+class _LazyModel:
+    """TransNetV2, loaded (once per child) the first time the detector asks it something: the hybrid detector
+    asks only about doubtful candidates, so a video without any never pays for torch and the weights."""
 
-    if not needs_transnetv2(config.cuts):
-        return None
-    if _MODEL is None:
-        import torch
+    def get(self):
+        global _MODEL
+        if _MODEL is None:
+            import torch
 
-        # A scan worker given a GPU (annotate.ray.scan.num_gpus) sees it; Ray hides GPUs from the others.
-        _MODEL = TransNetV2Model("cuda" if torch.cuda.is_available() else "cpu")
-    return _MODEL
+            from curation.annotate.shots import TransNetV2Model
+
+            # A scan worker given a GPU (annotate.ray.scan.num_gpus) sees it; Ray hides GPUs from the others.
+            _MODEL = TransNetV2Model("cuda" if torch.cuda.is_available() else "cpu")
+        return _MODEL
+
+    def predict_windows(self, *args, **kwargs):
+        return self.get().predict_windows(*args, **kwargs)
+
+    def predict_all(self, *args, **kwargs):
+        return self.get().predict_all(*args, **kwargs)
 
 
-def warm_child(config: AnnotateConfig, options: storage.StorageOptions) -> None:
-    """Runs in a new child before its first video: configures storage, imports the scan, loads the model."""
+def _transnetv2(config: AnnotateConfig) -> _LazyModel | None:
+    """Runs in the child: the TransNetV2 model (loaded when first used) when the detector needs it."""
+    from curation.annotate.shots import needs_transnetv2
+
+    return _LazyModel() if needs_transnetv2(config.cuts) else None
+
+
+def warm_child(config: AnnotateConfig, options: storage.StorageOptions, load_model: bool = True) -> None:
+    """Runs in a new child before its first video: configures storage, imports the scan, and loads the model
+    when ``load_model`` (a Ray worker: the load overlaps the job's start; a one-video job in this process
+    leaves it to the first doubtful candidate)."""
     import curation.annotate.scan.assemble  # noqa: F401
     import curation.annotate.scan.unit  # noqa: F401
 
     storage.configure(options)
-    _transnetv2(config)
+    model = _transnetv2(config)
+    if load_model and model is not None:
+        model.get()
 
 
 def probe_in_child(path: str) -> dict:
@@ -97,10 +115,10 @@ class SourceStage:
 
     batch_format = "pyarrow"
 
-    def __init__(self, config: AnnotateConfig, options: storage.StorageOptions):
+    def __init__(self, config: AnnotateConfig, options: storage.StorageOptions, load_model: bool = True):
         self._config = config
         storage.configure(options)
-        self._worker = IsolatedWorker(warmup=(warm_child, (config, options)))
+        self._worker = IsolatedWorker(warmup=(warm_child, (config, options, load_model)))
         self._worker.start()  # its start-up overlaps the worker's
 
     def __call__(self, batch: pa.Table) -> pa.Table:
