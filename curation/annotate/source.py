@@ -13,6 +13,7 @@ import time
 import pyarrow as pa
 
 from curation.core import storage
+from curation.annotate.store import AnnotateOutput
 from curation.annotate.records import RECORD_SCHEMA, empty_row, from_ipc, make_record, part_record, to_ipc
 from curation.config import AnnotateConfig
 from curation.core.isolation import IsolatedWorker
@@ -125,8 +126,6 @@ class SourceStage:
         records = []
         for kind, key, source in zip(*(batch.column(c).to_pylist() for c in ("kind", "key", "source"))):
             if kind == PART:
-                from curation.annotate.store import AnnotateOutput
-
                 rows, keyframes = AnnotateOutput(source).read_part(key)
                 records.append(part_record(key, rows, keyframes))
             else:
