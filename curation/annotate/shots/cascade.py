@@ -15,7 +15,9 @@ slow levels run on the HSV score every k-th frame and on the aligned luma every 
 candidate's *margin* (the larger of the two sources' margins; 1.0 is exactly the fast rule) decides: at or
 above ``confident_ratio`` it is accepted, below ``candidate_ratio`` dropped, and in between TransNetV2 looks at
 a ``judge_window``-frame window and its probability is fused with the margin, unless the candidate lies
-inside a slow transition already found. TransNetV2 costs several 720p decodes per frame on CPU, so the band
+inside a slow transition already found. Between two grey-scale pictures the network is blind (trained on
+colour footage, it gives cuts between framings of one subject on one grey backdrop < 0.02), so there the
+plain rule (margin >= 1) decides without it. TransNetV2 costs several 720p decodes per frame on CPU, so the band
 is kept narrow and the windows short: on real footage a few windows per minute.
 """
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy as np
 
 from curation.config import CutsConfig
 from curation.annotate.shots.base import Boundary, FrameFeatures, ShotDetector
-from curation.annotate.shots.luma import LumaScorer, hold_aware_ratio
+from curation.annotate.shots.luma import HELD_LUMA_MAX, LumaScorer, hold_aware_ratio
 from curation.annotate.shots.scores import ContentScorer
 from curation.annotate.shots.transnetv2 import TransNetV2Model, transition_runs
 
@@ -40,6 +42,9 @@ LUMA_COHERENCE = 0.8
 CUT_SHARE = 0.6
 # Frames of slack around a candidate in which TransNetV2 may place the boundary.
 JUDGE_SLACK = 3
+# A picture whose RGB channels differ by less than this on average (0..255) is grey-scale (black-and-white
+# footage, or colour so faded that it carries no hue).
+GREY_CHROMA = 6.0
 
 
 @dataclass(frozen=True)
@@ -100,9 +105,9 @@ class CascadeDetector(ShotDetector):
         c = self._config
         change, persist = self._luma.arrays()
         area = self._luma.area()
-        hsv = np.minimum(hold_aware_ratio(scores, c.window_width) / c.adaptive_threshold,
+        hsv = np.minimum(hold_aware_ratio(scores, c.window_width, np.inf) / c.adaptive_threshold,
                          scores / c.min_content_val)
-        luma = np.minimum.reduce([hold_aware_ratio(change, c.window_width) / c.adaptive_threshold,
+        luma = np.minimum.reduce([hold_aware_ratio(change, c.window_width, HELD_LUMA_MAX) / c.adaptive_threshold,
                                   change / c.luma_floor, area / c.luma_min_area])
         margin = np.maximum(hsv, luma)
         flash = persist < c.flash_share * change
@@ -207,6 +212,11 @@ class CascadeDetector(ShotDetector):
                 accepted += [Boundary(b.start, b.end, b.score, f"transnetv2<{cand.source}") for b in confirmed]
                 if confirmed:
                     continue
+                if cand.margin >= 1.0 and _grey(tiny, cand.start):
+                    # TransNetV2 is blind to cuts between grey-scale shots (trained on colour footage; on
+                    # one subject against one grey backdrop it gives them < 0.02): the plain rule decides.
+                    accepted.append(Boundary(cand.start, cand.end, cand.score, f"grey<{cand.source}"))
+                    continue
                 # TransNetV2 marks the last frame of the outgoing shot: frame start - 1 for this candidate.
                 lo, hi = max(0, cand.start - 1 - JUDGE_SLACK - first), max(0, cand.end + JUDGE_SLACK - first)
                 support = float(probs[lo:hi].max()) if hi > lo else 0.0
@@ -256,6 +266,13 @@ class CascadeDetector(ShotDetector):
             params.update(candidate_ratio=c.candidate_ratio, confident_ratio=c.confident_ratio,
                           judge_window=c.judge_window, transnetv2_threshold=c.transnetv2_threshold)
         return params
+
+
+def _grey(tiny: np.ndarray, index: int) -> bool:
+    """Are the frames on both sides of a cut at ``index`` grey-scale: the mean spread between the largest and
+    the smallest RGB channel of each 48x27 picture below ``GREY_CHROMA`` levels?"""
+    pair = tiny[max(0, index - 1):index + 1].astype(np.int16)
+    return bool((pair.max(axis=-1) - pair.min(axis=-1)).mean(axis=(1, 2)).max() < GREY_CHROMA)
 
 
 def _tighten(start: int, end: int, change: np.ndarray, black: np.ndarray) -> list[tuple[int, int]]:

@@ -33,6 +33,9 @@ AREA_LEVEL = 3.0
 HOLD_LEVEL = 0.5
 # How far (frames) to look for changing neighbours past held frames.
 HOLD_REACH = 10
+# A new picture changing the whole frame by more than this (mean aligned luma, grey levels) is a cut, never a
+# held drawing's neighbour; for the HSV score ``cuts.content_threshold`` plays this part.
+HELD_LUMA_MAX = 16.0
 # A frame is black when its mean luma is below BLACK_LEVEL and its standard deviation below BLACK_FLATNESS
 # (0..255); ``clips.black_level`` uses the same test for the clip policy.
 BLACK_LEVEL = 32.0
@@ -114,18 +117,35 @@ def _held_pattern(before: list, after: list) -> bool:
     return len(side) >= 2 and any(b - a >= 2 for a, b in zip(side[:-1], side[1:]))
 
 
-def hold_aware_ratio(change: np.ndarray, window: int, hold_level: float = HOLD_LEVEL) -> np.ndarray:
+def _chain(i: int, frames) -> list[int]:
+    """The leading ``frames`` (ordered away from ``i``) that follow one another, starting at ``i``, with gaps
+    of at most ``HOLD_REACH`` frames: the new pictures of a held sequence around ``i``."""
+    out, last = [], i
+    for j in frames:
+        if abs(int(j) - last) > HOLD_REACH:
+            break
+        out.append(int(j))
+        last = int(j)
+    return out
+
+
+def hold_aware_ratio(change: np.ndarray, window: int, held_max: float, hold_level: float = HOLD_LEVEL) -> np.ndarray:
     """AdaptiveDetector's ratio (a frame's change over the mean of its ``window`` neighbours on each side),
-    where the neighbours are the nearest frames within ``HOLD_REACH`` that show a new picture
-    (change > ``hold_level``). Animation on twos or threes, duplicated frames and low-rate sources change
+    where the neighbours are the nearest new pictures (change over ``hold_level``), each within
+    ``HOLD_REACH`` frames of the next. Animation on twos or threes, duplicated frames and low-rate sources change
     only every few frames, so against the plain ratio every new picture would stand out like a cut. Where
     the changing neighbours within reach do not look like held pictures (new pictures on both sides, or at
-    least two with held frames between them on one side), the plain neighbours are used. Capped at 255."""
+    least two with held frames between them on one side), the plain neighbours are used. A change over
+    ``held_max`` is never a held picture's neighbour: a run of short still shots changes only at its cuts, and
+    against each other they would all look like held drawings. Capped at 255."""
     out = adaptive_ratio(change, window)  # the plain ratio, kept wherever the pictures are not held
     moving = np.nonzero(change > hold_level)[0]
-    for pos, i in enumerate(moving):
-        before = [j for j in moving[max(0, pos - window):pos] if i - j <= HOLD_REACH]
-        after = [j for j in moving[pos + 1:pos + 1 + window] if j - i <= HOLD_REACH]
+    held = moving[change[moving] <= held_max]
+    for i in moving:
+        pos = int(np.searchsorted(held, i))
+        before = _chain(i, held[max(0, pos - window):pos][::-1])[::-1]
+        start = pos + 1 if pos < len(held) and held[pos] == i else pos
+        after = _chain(i, held[start:start + window])
         if _held_pattern(before, after):
             out[i] = min(change[i] / float(np.mean(change[before + after])), 255.0)
     return out

@@ -73,3 +73,15 @@ def test_fade_through_black_is_two_transitions_around_the_black(families, model)
     assert len(gradual) == 3, gradual
     first, second = gradual[:2]
     assert first.end <= in_a and second.start > out_b, (first, second, truth.gradual)
+
+
+@pytest.mark.parametrize("family,variant", [("grey_montage", 12), ("grey_montage", 15), ("dense_cuts", 15),
+                                            ("dense_cuts", 18)])
+def test_hard_variants(tmp_path, model, family, variant):
+    """Variants (from the set tuned on in session 5) where the earlier detector lost cuts: grey montages
+    whose cuts TransNetV2 does not see (< 0.02) and dense runs of near-still 5-10-frame shots that the
+    hold-aware ratio took for held drawings."""
+    truth = failure_families(tmp_path, variant)[family]
+    result = scan(tmp_path / f"{family}.mp4", "hybrid", model)
+    score = score_boundaries([(b.start, b.end) for b in result.boundaries], truth.cuts, truth.gradual)
+    assert (score.false_positives, score.false_negatives) == (0, 0), (result.boundaries, truth)
