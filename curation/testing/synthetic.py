@@ -233,8 +233,9 @@ def demo_corpus(directory: str | Path) -> dict[str, Truth]:
 
 def failure_family_specs(variant: int = 0) -> dict[str, list[Shot]]:
     """Shot lists for each failure family of cut detection, with exact truth once written. ``variant`` draws
-    other seeds, framings, lengths and speeds from the same family (the tests use 0 and 1; 0, 1 and 5-9 were
-    looked at while building the detector, 2-4 are held out in ``benchmarks/bench_shots.py``).
+    other seeds, framings, lengths and speeds from the same family (the tests use 0, 1 and a few of 10-19; 0, 1 and
+    5-19 were looked at while building the detector, 2-4 and 20-29 are held out in
+    ``benchmarks/bench_shots.py``).
 
     - ``grey_montage``: hard cuts between grey-scale shots of the same subject on the same grey backdrop;
     - ``dense_cuts``: a trailer-style run of 5-10-frame shots, some of them dark;
