@@ -32,6 +32,23 @@ def run_all(inputs: list[str], output: str, config: Config, overwrite: bool = Fa
 
 
 def main(args) -> int:
+    """Run one command; Ray's own output (annotate and shard start Ray) goes to OUTPUT/_logs/ unless
+    ``--verbose``."""
+    from curation.runtime.ray_logs import ray_output_to
+    from curation.runtime.ray_runner import shutdown_ray
+
+    output = args.output if args.command in ("demo", "run", "shard") and not args.verbose else None
+    with ray_output_to(output) as log:
+        try:
+            code = _command(args)
+        finally:
+            shutdown_ray()
+    if log.kept:
+        print(f"ray log: {log.path}")
+    return code
+
+
+def _command(args) -> int:
     if args.command == "demo":
         from curation.testing.synthetic import demo_corpus
 
