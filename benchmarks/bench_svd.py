@@ -18,7 +18,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import curation.train  # noqa: E402,F401
+import curation.train.torchvision_fix  # noqa: E402,F401
 from curation.train.objective import Batch, edm_loss  # noqa: E402
 
 

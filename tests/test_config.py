@@ -1,6 +1,7 @@
 import pytest
 
-from curation.config import ConfigError, load_config
+from curation.core.errors import ConfigError
+from curation.config import load_config
 
 
 def test_defaults_validate():
@@ -51,7 +52,7 @@ def test_default_yaml_is_the_built_in_defaults():
 def test_model_stage_config_errors_name_the_key():
     import pytest
 
-    from curation.config import ConfigError
+    from curation.core.errors import ConfigError
 
     cases = {"annotate.stages=[cuts,ocr]": "annotate.stages",  # model stages need keyframes
              "annotate.stages=[cuts,keyframes,clip]": "annotate.clip.text",  # caption is off
@@ -71,3 +72,46 @@ def test_a_partial_section_keeps_that_sections_own_defaults():
     assert config.annotate.ray.ocr.batch_size == load_config().annotate.ray.ocr.batch_size == 16
     assert config.annotate.ray.ocr.pool_size == 1 and config.annotate.ray.ocr.num_cpus == 0.5
     assert config.filter.rules == load_config().filter.rules
+
+
+def test_errors_are_one_line_naming_the_key_with_the_rule():
+    cases = {"annotate.decode.bogus=1": "annotate.decode.bogus: unknown key (known: [",
+             "annotate.decode.prefetch=300": "annotate.decode.prefetch: must be in [0, 256]",
+             "annotate.decode.segment_s=5": "annotate.decode.segment_s: must be >= 10 seconds",
+             "annotate.ocr.low_text=1": "annotate.ocr.low_text: must be in (0, 1)",
+             "annotate.decode.threads=true": "annotate.decode.threads: expected an integer, got True",
+             "annotate.ocr.recognition=1": "annotate.ocr.recognition: expected true or false, got 1",
+             "annotate.motion.poly_n=9": "annotate.motion.poly_n: 9 is not one of [5, 7]",
+             "filter.rules=[{drop_bottom: 3}]": "filter.rules[0].column: is required",
+             "filter.rules=[{column: x}]": "filter.rules[0]: drops nothing",
+             "storage.access_key_id=AK": "storage.secret_access_key: is not set but access_key_id is",
+             "annotate.ray.scan=null": "annotate.ray.scan: expected a mapping, got NoneType"}
+    for override, start in cases.items():
+        with pytest.raises(ConfigError) as info:
+            load_config(None, [override])
+        assert str(info.value).startswith(start) and "\n" not in str(info.value), (override, str(info.value))
+
+
+def test_yaml_numbers_and_lists():
+    config = load_config(None, ["finetune.learning_rate=1e-4", "annotate.stages=cuts,keyframes,ocr"])
+    assert config.finetune.learning_rate == 1e-4 and config.annotate.stages == ("cuts", "keyframes", "ocr")
+    assert isinstance(load_config(None, ["annotate.motion.sample_fps=4"]).annotate.motion.sample_fps, float)
+
+
+def test_to_dict_round_trips(tmp_path):
+    import yaml
+
+    from curation.config import to_dict
+
+    config = load_config(None, ["annotate.cuts.levels=[1,8]", "annotate.ray.ocr.num_cpus=0.5",
+                                "filter.rules=[{column: aesthetic, min: 4.5}]"])
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(to_dict(config)))
+    assert load_config(path) == config
+    assert to_dict(config.annotate.cuts)["levels"] == [1, 8]
+
+
+def test_storage_values_are_never_echoed():
+    with pytest.raises(ConfigError) as info:
+        load_config(None, ["storage.secret_access_key=12345678"])
+    assert "12345678" not in str(info.value)

@@ -22,7 +22,9 @@ from curation.annotate.commit import CommitStage
 from curation.annotate.source import PART, VIDEO, SourceStage
 from curation.annotate.store import AnnotateOutput
 from curation.annotate.scan.assemble import video_id_for
-from curation.config import MODEL_STAGES, SCAN_STAGES, AnnotateConfig, Config, StageResources, to_dict
+from curation.annotate.config import MODEL_STAGES, SCAN_STAGES, AnnotateConfig
+from curation.config import Config, to_dict
+from curation.runtime.stage import StageResources
 from curation.curate.filters import FootageLost, footage_lost
 from curation.annotate.inputs import discover
 from curation.core.lease import Lease

@@ -15,7 +15,7 @@ import pyarrow as pa
 from curation.core import storage
 from curation.annotate.store import AnnotateOutput
 from curation.annotate.records import RECORD_SCHEMA, empty_row, from_ipc, make_record, part_record, to_ipc
-from curation.config import AnnotateConfig
+from curation.annotate.config import AnnotateConfig
 from curation.core.isolation import IsolatedWorker
 from curation.video.errors import VideoError
 

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation.core import storage
-from curation.config import ConfigError
+from curation.core.errors import ConfigError
 from curation.schema import KEYFRAME_SCHEMA, ROW_CLIP, SCHEMA_VERSION, STAGE_COLUMNS, TABLE_SCHEMA
 from curation.core.layout import ANNOTATIONS, JOB_FILE, KEYFRAMES, PART_PREFIX, PART_SUFFIX
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from dataclasses import replace
 
-from curation.config import STAGE_NAMES, ConfigError, load_config
+from curation.annotate.config import STAGE_NAMES
+from curation.core.errors import ConfigError
+from curation.config import load_config
 
 
 def _config_args(p) -> None:
@@ -224,7 +225,7 @@ def _models(args) -> int:
             for line in entry.download(cfg):
                 print(f"{stage}: {line}")
         try:
-            found = stage_weights(replace(cfg, stages=("cuts", "keyframes", stage)))[stage]
+            found = stage_weights(cfg.model_copy(update={"stages": ("cuts", "keyframes", stage)}))[stage]
         except weights.WeightsUnavailable as exc:
             missing += 1
             print(f"{stage}: MISSING: {exc}")

@@ -31,7 +31,7 @@ import uuid
 from typing import Any
 
 from curation.core import storage
-from curation.config import ConfigError
+from curation.core.errors import ConfigError
 from curation.core.layout import LEASE_FILE
 
 log = logging.getLogger(__name__)

@@ -22,15 +22,16 @@ import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field, fields
 from typing import Any, BinaryIO
 
 import botocore.exceptions
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from curation.core.errors import ConfigError
+from curation.core.section import Section, fail, validate
 
 REMOTE_SCHEMES = ("s3", "gs")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
@@ -52,8 +53,7 @@ class StorageNotFound(StorageError):
     """The object, file or folder does not exist."""
 
 
-@dataclass(frozen=True)
-class StorageOptions:
+class StorageOptions(Section):
     """Where the object store is and who we are. Every field is optional; unset ones fall back to the standard
     environment: ``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL`` (pyarrow does not read these itself),
     ``AWS_REGION``/``AWS_DEFAULT_REGION``, and the SDKs' own credential chain (``AWS_ACCESS_KEY_ID``,
@@ -65,54 +65,52 @@ class StorageOptions:
     profile: a profile in ``~/.aws/config``/``~/.aws/credentials``; its credentials (and region, if none is set)
         are resolved once with boto3 when the filesystem is first made.
     access_key_id, secret_access_key: explicit keys; both or neither. The secret never appears in repr, logs
-        or errors.
+        or errors (no value of this section is echoed in an error). An empty string is unset.
     """
+
+    # Values are never echoed in errors: one may be a secret.
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     endpoint_url: str | None = None
     region: str | None = None
     profile: str | None = None
     access_key_id: str | None = None
-    secret_access_key: str | None = field(default=None, repr=False)
+    secret_access_key: str | None = Field(default=None, repr=False)
 
-    def __post_init__(self) -> None:
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return (value or None) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StorageOptions:
+        if bool(self.access_key_id) != bool(self.secret_access_key):
+            missing, given = (("access_key_id", "secret_access_key") if self.secret_access_key
+                              else ("secret_access_key", "access_key_id"))
+            raise fail(missing, f"is not set but {given} is (set both or neither)")
+        if self.profile and self.access_key_id:
+            raise fail("profile", "set either a profile or access keys, not both")
+        if self.endpoint_url and _SCHEME.match(self.endpoint_url) and \
+                not self.endpoint_url.startswith(("http://", "https://")):
+            raise fail("endpoint_url", "must be http://HOST[:PORT], https://HOST[:PORT] or HOST[:PORT]")
+        return self
+
+    def model_post_init(self, context: Any) -> None:
         if self.secret_access_key:
             _SECRETS.add(self.secret_access_key)
 
     @classmethod
     def from_mapping(cls, data: Any, where: str = "storage") -> StorageOptions:
-        """Build from a config mapping; unknown keys and non-string values raise ConfigError naming
-        ``{where}.{key}`` (values are not echoed: one may be a secret)."""
-        if data is None:
-            return cls()
-        if not isinstance(data, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
-        names = [f.name for f in fields(cls)]
-        for key, value in data.items():
-            if key not in names:
-                raise ConfigError(f"{where}.{key}: unknown key (known: {names})")
-            if value is not None and not isinstance(value, str):
-                raise ConfigError(f"{where}.{key}: expected a string, got {type(value).__name__}")
-        options = cls(**{k: (v or None) for k, v in data.items()})
-        if bool(options.access_key_id) != bool(options.secret_access_key):
-            raise ConfigError(f"{where}.access_key_id, {where}.secret_access_key: set both or neither")
-        if options.profile and options.access_key_id:
-            raise ConfigError(f"{where}.profile: set either a profile or access keys, not both")
-        if options.endpoint_url and _SCHEME.match(options.endpoint_url) and \
-                not options.endpoint_url.startswith(("http://", "https://")):
-            raise ConfigError(f"{where}.endpoint_url: must be http://HOST[:PORT], https://HOST[:PORT] or HOST[:PORT]")
-        return options
-
-    def validate(self, key: str) -> None:
-        """The checks of :meth:`from_mapping`, for options built by the config loader."""
-        StorageOptions.from_mapping({f.name: getattr(self, f.name) for f in fields(self)}, key)
+        """Build from a config mapping (None = no options); unknown keys, non-string values and inconsistent
+        keys raise ConfigError naming ``{where}.{key}`` (values are not echoed: one may be a secret)."""
+        return validate(cls, {} if data is None else data, where)
 
     def resolved(self) -> StorageOptions:
         """These options with the endpoint and region filled in from the environment where unset."""
         env = os.environ.get
-        return StorageOptions(
-            endpoint_url=self.endpoint_url or env("AWS_ENDPOINT_URL_S3") or env("AWS_ENDPOINT_URL") or None,
-            region=self.region or env("AWS_REGION") or env("AWS_DEFAULT_REGION") or None,
-            profile=self.profile, access_key_id=self.access_key_id, secret_access_key=self.secret_access_key)
+        return self.model_copy(update={
+            "endpoint_url": self.endpoint_url or env("AWS_ENDPOINT_URL_S3") or env("AWS_ENDPOINT_URL") or None,
+            "region": self.region or env("AWS_REGION") or env("AWS_DEFAULT_REGION") or None})
 
 
 _DEFAULT = StorageOptions()

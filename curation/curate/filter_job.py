@@ -20,7 +20,8 @@ import pyarrow as pa
 
 from curation.core import storage
 from curation.curate.buckets import MotionBuckets
-from curation.config import Config, ConfigError
+from curation.config import Config
+from curation.core.errors import ConfigError
 from curation.curate.filters import FootageLost, apply, footage_lost, load_thresholds, resolve, save_thresholds
 from curation.annotate.store import ANNOTATIONS, read_annotations
 from curation.core.layout import BUCKETS_FILE, CLIPS_FILE, SUMMARY_FILE, THRESHOLDS_FILE

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from curation.config import FilterConfig
+from curation.curate.config import FilterConfig
 from curation.curate.percentiles import percentiles
 from curation.schema import ROW_SHOT, ROW_TRANSITION
 
@@ -151,7 +151,7 @@ def footage_lost(row_kinds, skip_reasons, durations) -> FootageLost:
 
 def save_thresholds(path: str | Path, thresholds: list[Threshold], config: FilterConfig) -> None:
     data = {"exclude_errors": config.exclude_errors, "thresholds": [asdict(t) for t in thresholds],
-            "rules": [asdict(r) for r in config.rules]}
+            "rules": [r.model_dump() for r in config.rules]}
     Path(path).write_text(json.dumps(data, indent=1))
 
 

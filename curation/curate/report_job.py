@@ -14,7 +14,8 @@ from curation.core import storage
 from curation.core.layout import REPORT_FILE
 from curation.annotate.store import KEYFRAMES, PART_SUFFIX
 from curation.curate.buckets import MotionBuckets
-from curation.config import Config, ConfigError
+from curation.config import Config
+from curation.core.errors import ConfigError
 from curation.curate.filters import load_thresholds
 from curation.curate.report.page import THUMB, build, columns_needed, fill_thumbnails
 from curation.curate.filter_job import BUCKETS_FILE, CLIPS_FILE, SUMMARY_FILE, THRESHOLDS_FILE, is_file, load_via_local

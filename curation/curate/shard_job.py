@@ -14,7 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation.core import storage
-from curation.config import Config, ConfigError
+from curation.config import Config
+from curation.core.errors import ConfigError
 from curation.runtime.ray_runner import StageSpec, run_graph
 from curation.curate.filter_job import BUCKETS_FILE, CLIPS_FILE, absolute, is_file
 from curation.core.layout import INDEX_FILE, SHARD_NAME
@@ -30,13 +31,11 @@ def _keys_in(uri: str) -> set[str]:
 def _shard_stream(specs: pa.Table, config: Config, directory: str):
     """Write shards (rows of ``specs``: name, rows) on Ray, one per call; yields each shard's record as it is
     written."""
-    from dataclasses import replace
-
     from curation.curate.shard_stage import ShardStage
 
     stage = StageSpec("shard", ShardStage,
                       {"config": config.shard, "directory": directory, "storage_options": config.storage},
-                      replace(config.shard.workers, batch_size=1), min_workers=1)
+                      config.shard.workers.model_copy(update={"batch_size": 1}), min_workers=1)
     for row in run_graph(specs, [stage], config.annotate.ray.address, config.annotate.ray.num_cpus):
         yield row
 

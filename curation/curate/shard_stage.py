@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from curation.config import ShardConfig
+from curation.curate.config import ShardConfig
 from curation.core import storage
 from curation.core.storage import StorageOptions
 from curation.curate.shards import write_shard

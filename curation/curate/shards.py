@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from curation.core import storage
 from curation.core.atomic import atomic_write
-from curation.config import ShardConfig
+from curation.curate.config import ShardConfig
 from curation.video import VideoError, iter_frames, scaled_size
 from curation.video.encode import H264Writer
 

@@ -15,7 +15,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from curation.config import ConfigError
+from curation.core.errors import ConfigError
 from curation.core.layout import RANDOM_MARKER
 
 RANDOM = "random"

@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from curation.config import StageResources
+from curation.runtime.stage import StageResources
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def plan_pools(stages: dict[str, StageResources], cluster: dict,
         if r.gpu_memory_gb > 0 and gpu_gb > 0:
             share = min(1.0, r.gpu_memory_gb / gpu_gb)
             if share > r.num_gpus:
-                r = replace(r, num_gpus=math.ceil(share * 10_000 - 1e-6) / 10_000)  # rounded up
+                r = r.model_copy(update={"num_gpus": math.ceil(share * 10_000 - 1e-6) / 10_000})  # rounded up
         resolved[name] = r
     cpus = float(cluster.get("CPU", 1))
     fixed = {n: r for n, r in resolved.items() if r.pool_size or r.num_gpus > 0}
@@ -121,7 +121,7 @@ def plan_pools(stages: dict[str, StageResources], cluster: dict,
         scale = max(0.05, (cpus - 0.5 * len(elastic)) / wanted) if wanted else 1.0
         log.info("fixed-size pools ask for %.1f CPUs, the cluster has %.1f: scaling their num_cpus by %.2f",
                  wanted, cpus, scale)
-        fixed = {n: replace(r, num_cpus=round(r.num_cpus * scale, 3)) for n, r in fixed.items()}
+        fixed = {n: r.model_copy(update={"num_cpus": round(r.num_cpus * scale, 3)}) for n, r in fixed.items()}
         wanted = sum(r.num_cpus * pool_size(r, cluster) for r in fixed.values())
     resolved.update(fixed)
     left = max(0.5 * len(elastic), cpus - wanted)
@@ -133,7 +133,7 @@ def plan_pools(stages: dict[str, StageResources], cluster: dict,
             share = left / len(elastic)
             sizes[name] = max(1, int(cpus / len(elastic) // r.num_cpus))
             if r.num_cpus * sizes[name] > share:
-                resolved[name] = replace(r, num_cpus=round(share / sizes[name], 3))
+                resolved[name] = r.model_copy(update={"num_cpus": round(share / sizes[name], 3)})
         else:
             sizes[name] = pool_size(r, cluster)
     return {n: (r, sizes[n], r.num_gpus) for n, r in resolved.items()}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-import curation.train  # noqa: F401  (torchvision fix before transformers)
+import curation.train.torchvision_fix  # noqa: F401  (before transformers)
 from curation.curate.buckets import MotionBuckets
 from curation.train.train import BUCKETS_FILE
 from curation.train.video_io import write_mp4

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-import curation.train  # noqa: F401  (torchvision fix before transformers)
+import curation.train.torchvision_fix  # noqa: F401  (before transformers)
 from curation.core.layout import RANDOM_MARKER_FILE as RANDOM_MARKER
 
 

@@ -31,9 +31,10 @@ from pathlib import Path
 
 import torch
 
-import curation.train  # noqa: F401  (torchvision fix before transformers)
+import curation.train.torchvision_fix  # noqa: F401  (before transformers)
 from curation.core import storage
-from curation.config import ConfigError, FinetuneConfig
+from curation.core.errors import ConfigError
+from curation.train.config import FinetuneConfig
 from curation.core.layout import (BUCKETS_FILE, CHECKPOINTS, FINETUNE_MARKER, INDEX_FILE, LATEST, LOSS_LOG,
                                    VALIDATION)
 from curation.train.data import ClipStream
@@ -309,4 +310,4 @@ class Trainer:
             shutil.copy(base / RANDOM_MARKER, self.output / RANDOM_MARKER)
         (self.output / FINETUNE_MARKER).write_text(json.dumps(
             {"base_model": self.model_source, "shards": self.shards, "steps": self.step,
-             "config": {k: getattr(self.config, k) for k in self.config.__dataclass_fields__}}, indent=1))
+             "config": self.config.model_dump(mode="json")}, indent=1))

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from curation.core import storage
-from curation.config import ConfigError
+from curation.core.errors import ConfigError
 from curation.core.lease import LEASE_FILE, Lease, LeaseHeld, LeaseLost
 from curation.core.storage import StorageError
 from tests.s3_server import s3_bucket, s3_server  # noqa: F401  (fixtures)

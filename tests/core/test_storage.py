@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from curation.core import storage
-from curation.config import ConfigError
+from curation.core.errors import ConfigError
 from curation.core.storage import StorageError, StorageNotFound, StorageOptions
 from curation.testing.synthetic import Shot, write_video
 from tests.s3_server import SECRET, s3_bucket, s3_server  # noqa: F401  (fixtures)

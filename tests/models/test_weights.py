@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from curation.config import ConfigError, load_config
+from curation.core.errors import ConfigError
+from curation.config import load_config
 from curation.models.aesthetic import load_aesthetic_head
 from curation.annotate.enrich.registry import stage_weights
 from curation.models.weights import WeightsUnavailable, resolve_file, resolve_open_clip

@@ -3,7 +3,7 @@ on Ray."""
 import pyarrow as pa
 import pytest
 
-from curation.config import StageResources
+from curation.runtime.stage import StageResources
 from curation.runtime.local_runner import run_local
 from curation.runtime.ray_runner import StageSpec
 

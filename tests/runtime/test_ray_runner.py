@@ -1,5 +1,5 @@
 """The one place that turns declared stage resources into Ray arguments."""
-from curation.config import StageResources
+from curation.runtime.stage import StageResources
 from curation.runtime.ray_runner import plan_pools
 
 

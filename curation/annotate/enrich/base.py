@@ -20,9 +20,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation.annotate.records import flat, with_rows
-from curation.config import AnnotateConfig, StageResources
+from curation.annotate.config import AnnotateConfig
+from curation.runtime.stage import Batch, Stage, StageResources
 from curation.schema import ROW_CLIP, STAGE_COLUMNS
-from curation.runtime.stage import Batch, Stage
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import re
 import torch
 from PIL import Image
 
-from curation.config import AnnotateConfig
+from curation.annotate.config import AnnotateConfig
 from curation.models.open_clip_models import load_open_clip
 from curation.models.weights import OpenClipSource
 from curation.annotate.enrich.registry import BY_NAME

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from curation.config import AnnotateConfig
+from curation.annotate.config import AnnotateConfig
 from curation.models.aesthetic import load_aesthetic_head
 from curation.models.open_clip_models import load_open_clip
 from curation.models.weights import FileSource, OpenClipSource

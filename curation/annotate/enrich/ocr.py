@@ -6,7 +6,7 @@ from collections import defaultdict
 import cv2
 import numpy as np
 
-from curation.config import AnnotateConfig
+from curation.annotate.config import AnnotateConfig
 from curation.models.easyocr_model import load_easyocr
 from curation.annotate.enrich.registry import BY_NAME
 from curation.annotate.enrich.base import POSITIONS, ModelStage, decode_rgb

@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from curation.config import MODEL_STAGES, AnnotateConfig
+from curation.annotate.config import MODEL_STAGES, AnnotateConfig
 from curation.models import weights as _weights
 from curation.models.weights import _check_head_fits, resolve_easyocr, resolve_file, resolve_open_clip
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from curation.annotate.shots.clips import Clip, clips_from_shots, frame_end_times, shots_from_boundaries
-from curation.config import AnnotateConfig
+from curation.annotate.config import AnnotateConfig
 from curation.annotate.shots import Boundary, merge_boundaries
 from curation.annotate.shots.luma import is_black
 from curation.annotate.scan.motion import PairMotion, clip_motion

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from curation.config import MotionConfig
+from curation.annotate.config import MotionConfig
 
 REFERENCE_SHORT_SIDE = 256
 MOTION_UNIT = "px/s@256"

@@ -15,7 +15,7 @@ import av
 import cv2
 import numpy as np
 
-from curation.config import AnnotateConfig
+from curation.annotate.config import AnnotateConfig
 from curation.annotate.shots import TINY_SIZE, Boundary, FrameFeatures, TransNetV2Model, build_detector
 from curation.annotate.scan.motion import PairMotion, pair_motion
 from curation.video import DecodedFrame, DecodeStats, VideoError, iter_frames, scaled_size

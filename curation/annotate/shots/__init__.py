@@ -1,7 +1,7 @@
 """Shot detectors, one per file, behind the interface in ``base.py``; ``build_detector`` picks one."""
 from __future__ import annotations
 
-from curation.config import CutsConfig
+from curation.annotate.config import CutsConfig
 from curation.annotate.shots.base import TINY_SIZE, Boundary, FrameFeatures, ShotDetector
 from curation.annotate.shots.cascade import CascadeDetector, merge_boundaries
 from curation.annotate.shots.pyscenedetect import PySceneDetectDetector

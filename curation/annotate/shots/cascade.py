@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from curation.config import CutsConfig
+from curation.annotate.config import CutsConfig
 from curation.annotate.shots.base import Boundary, FrameFeatures, ShotDetector
 from curation.annotate.shots.luma import HELD_LUMA_MAX, LumaScorer, hold_aware_ratio
 from curation.annotate.shots.scores import ContentScorer

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from curation.config import ClipsConfig
+from curation.annotate.config import ClipsConfig
 from curation.annotate.shots.base import Boundary
 
 

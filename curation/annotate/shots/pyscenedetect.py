@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from scenedetect import AdaptiveDetector, ContentDetector, FrameTimecode
 
-from curation.config import CutsConfig
+from curation.annotate.config import CutsConfig
 from curation.annotate.shots.base import Boundary, FrameFeatures, ShotDetector
 
 _RATE = 1000.0

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from curation.config import CutsConfig
+from curation.annotate.config import CutsConfig
 from curation.annotate.shots.base import Boundary, FrameFeatures, ShotDetector
 
 # Windows judged per network call: batching amortises the per-call cost; more gains nothing on CPU, while a

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from curation.curate.buckets import MotionBuckets
-from curation.config import ReportConfig
+from curation.curate.config import ReportConfig
 from curation.curate.filters import Threshold, footage_lost
 from curation.annotate.scan.motion import MOTION_UNIT
 from curation.curate.report import plots

@@ -3,7 +3,8 @@ import cv2
 import numpy as np
 import pytest
 
-from curation.config import MotionConfig, load_config
+from curation.annotate.config import MotionConfig
+from curation.config import load_config
 from curation.annotate.scan.motion import clip_motion, pair_motion
 from curation.annotate.scan.unit import WorkUnit, scan_unit
 from curation.testing.synthetic import Shot, motion_truth, write_video

@@ -1,7 +1,7 @@
 import numpy as np
 
 from curation.annotate.shots.clips import clips_from_shots, shots_from_boundaries
-from curation.config import ClipsConfig
+from curation.annotate.config import ClipsConfig
 from curation.annotate.shots import Boundary
 
 

@@ -1,0 +1,122 @@
+"""The curate sections: ``filter`` (its rules), ``buckets``, ``report`` and ``shard``.
+
+Every section is a frozen pydantic model (:class:`curation.core.section.Section`): unknown keys, wrong types
+and out-of-range values are one ConfigError line naming the dotted key, before any work starts.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from curation.core.section import Float, Items, Section, fail
+from curation.runtime.stage import StageResources
+
+X264Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+                     "veryslow"]
+
+
+class FilterRule(Section):
+    """One annotation's rule: drop the bottom / top percent of clips (exact percentiles over every clip without
+    an error) and/or values below ``min`` / above ``max``."""
+
+    column: str
+    drop_bottom: Float = 0.0
+    drop_top: Float = 0.0
+    min: Float | None = None
+    max: Float | None = None
+
+    @field_validator("column")
+    @classmethod
+    def _column(cls, column: str) -> str:
+        if not column:
+            raise ValueError("must name an annotation column")
+        return column
+
+    @model_validator(mode="after")
+    def _drops(self) -> FilterRule:
+        if not (0 <= self.drop_bottom < 100 and 0 <= self.drop_top < 100 and self.drop_bottom + self.drop_top < 100):
+            raise fail("drop_bottom", "drop_bottom and drop_top are percents, each >= 0, together < 100")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise fail("min", "must be <= max")
+        if not (self.drop_bottom or self.drop_top or self.min is not None or self.max is not None):
+            raise fail("", "drops nothing: set drop_bottom, drop_top, min or max")
+        return self
+
+
+class FilterConfig(Section):
+    """``curate filter``: rules combine with AND; every rule that drops a clip is recorded.
+
+    rules: per-annotation rules (default: bottom 12.5 % of motion_mean, aesthetic and clip_sim_mean, as in the
+        SVD study's 12.5 % cut, and clips whose text covers more than 5 % of a keyframe).
+    min_duration_s / max_duration_s: clip length bounds, seconds (default 2.0 / none).
+    min_short_side: smallest allowed min(width, height), pixels (default none).
+    min_fps / max_fps: frame-rate bounds (default none).
+    exclude_errors: a clip with an error is dropped with reason ``error: <kind>`` (default true).
+    """
+
+    rules: Items[FilterRule] = (FilterRule(column="motion_mean", drop_bottom=12.5),
+                                FilterRule(column="aesthetic", drop_bottom=12.5),
+                                FilterRule(column="clip_sim_mean", drop_bottom=12.5),
+                                FilterRule(column="ocr_area_max", max=0.05))
+    min_duration_s: Float | None = 2.0
+    max_duration_s: Float | None = None
+    min_short_side: int | None = None
+    min_fps: Float | None = None
+    max_fps: Float | None = None
+    exclude_errors: bool = True
+
+    @model_validator(mode="after")
+    def _bounds_ordered(self) -> FilterConfig:
+        for lo, hi, name in ((self.min_duration_s, self.max_duration_s, "min_duration_s"),
+                             (self.min_fps, self.max_fps, "min_fps")):
+            if lo is not None and hi is not None and lo > hi:
+                raise fail(name, "must be <= its max")
+        return self
+
+
+class BucketsConfig(Section):
+    """Motion buckets (SVD's motion_bucket_id, 0..255); see ``curation/curate/buckets.py`` for both mappings.
+
+    column: the motion statistic mapped (default motion_mean).
+    mapping: ``quantile`` (default: fitted on the kept clips, equal-count buckets, the median clip near 127,
+        SVD's default bucket) or ``fixed`` (log mapping of px/s@256, the same in every dataset).
+    fixed_m0, fixed_m_max: the fixed mapping's scale and the motion that maps to 255, px/s@256 (2, 1024).
+    """
+
+    column: str = "motion_mean"
+    mapping: Literal["quantile", "fixed"] = "quantile"
+    fixed_m0: Float = 2.0
+    fixed_m_max: Float = 1024.0
+
+    @model_validator(mode="after")
+    def _scale(self) -> BucketsConfig:
+        if not 0 < self.fixed_m0 < self.fixed_m_max:
+            raise fail("fixed_m0", "need 0 < fixed_m0 < fixed_m_max")
+        return self
+
+
+class ReportConfig(Section):
+    """``curate report``. thumbnails: clips shown per list (lowest/highest per annotation, dropped per reason;
+    default 6). bins: histogram bins (default 40)."""
+
+    thumbnails: int = Field(6, ge=0, le=50)
+    bins: int = Field(40, ge=5, le=500)
+
+
+class ShardConfig(Section):
+    """``curate shard``: WebDataset tar shards of the kept clips.
+
+    samples_per_shard: clips per shard (default 256). short_side: resize so the short side is this many
+    pixels, aspect kept, even sizes (default none = source size). fps: resample to this frame rate (default
+    none = source rate). crf / preset: libx264 quality and speed (defaults 20, veryfast). thumbnail_long_side:
+    the sample's JPEG thumbnail (default 256). workers: resources of the shard writers (one shard per task).
+    """
+
+    samples_per_shard: int = Field(256, ge=1)
+    short_side: int | None = Field(None, ge=16, le=4320)
+    fps: Float | None = Field(None, gt=0, le=240)
+    crf: int = Field(20, ge=0, le=51)
+    preset: X264Preset = "veryfast"
+    thumbnail_long_side: int = Field(256, ge=32, le=2048)
+    workers: StageResources = Field(default_factory=StageResources)
