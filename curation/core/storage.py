@@ -551,3 +551,39 @@ def read_parquet(uri: str, columns: list[str] | None = None, schema: pa.Schema |
     fs, path = filesystem(uri)
     with _boundary(uri):
         return pq.read_table(path, filesystem=fs, columns=columns, schema=schema)
+
+
+@contextmanager
+def parquet_writer(uri: str, schema: pa.Schema, **kwargs: Any) -> Iterator[pq.ParquetWriter]:
+    """A Parquet file/object written a row group at a time (``writer.write_table``), so a table larger than
+    memory can be written; ``kwargs`` go to ``pq.ParquetWriter``. Readers see the old file or the complete new
+    one, never a part: the file is written to a hidden temporary file (beside the target on local disk, in
+    the temporary folder for an object store) and, only when the block ends without an error, renamed into
+    place or uploaded (streamed, 8 MiB at a time)."""
+    fs, path = filesystem(uri)
+    local = isinstance(fs, pafs.LocalFileSystem)
+    if local:
+        folder, base = os.path.split(path)
+        with _boundary(uri):
+            os.makedirs(folder, exist_ok=True)
+        tmp = os.path.join(folder, f".{base}.{uuid.uuid4().hex[:12]}.tmp")
+    else:
+        import tempfile
+
+        handle, tmp = tempfile.mkstemp(prefix="curation-", suffix=".parquet")
+        os.close(handle)
+    try:
+        with pq.ParquetWriter(tmp, schema, **kwargs) as writer:
+            yield writer  # an error in the caller's block is the caller's, not the store's
+        with _boundary(uri):
+            if local:
+                with open(tmp, "rb+") as fh:
+                    os.fsync(fh.fileno())
+                os.replace(tmp, path)
+            else:
+                with open(tmp, "rb") as src, fs.open_output_stream(path) as out:
+                    while block := src.read(8 << 20):
+                        out.write(block)
+    finally:
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)

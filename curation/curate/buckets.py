@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from curation.annotate.scan.motion import MOTION_UNIT
-from curation.curate.percentiles import percentiles
+from curation.curate.percentiles import count, percentiles
 
 N_BUCKETS = 256
 
@@ -41,13 +42,17 @@ class MotionBuckets:
     unit: str = MOTION_UNIT
 
     @classmethod
-    def fit_quantile(cls, values: np.ndarray, column: str) -> "MotionBuckets":
-        values = np.asarray(values, np.float64)
-        finite = values[np.isfinite(values)]
-        if len(finite) == 0:
+    def fit_quantile(cls, values: np.ndarray | Callable[[], Iterable[np.ndarray]], column: str,
+                     in_memory: int = 1 << 24, n: int | None = None) -> "MotionBuckets":
+        """Fit on ``values`` (an array, or a re-iterable source of chunks read in a few passes, holding at most
+        ``in_memory`` values at once); non-finite values are skipped. ``n``: their count, when known."""
+        chunks = (lambda: [np.asarray(values, np.float64)]) if isinstance(values, np.ndarray) else values
+        fitted_on = count(chunks) if n is None else n
+        if fitted_on == 0:
             raise ValueError(f"no finite {column} value to fit motion buckets on")
-        knots = percentiles(lambda: [finite], list(np.linspace(0.0, 100.0, N_BUCKETS + 1)))
-        return cls("quantile", column, tuple(knots), fitted_on=len(finite))
+        knots = percentiles(chunks, list(np.linspace(0.0, 100.0, N_BUCKETS + 1)), in_memory=in_memory,
+                            n=fitted_on)
+        return cls("quantile", column, tuple(knots), fitted_on=fitted_on)
 
     @classmethod
     def fixed(cls, column: str, m0: float = 2.0, m_max: float = 1024.0) -> "MotionBuckets":

@@ -53,6 +53,9 @@ class FilterConfig(Section):
     min_short_side: smallest allowed min(width, height), pixels (default none).
     min_fps / max_fps: frame-rate bounds (default none).
     exclude_errors: a clip with an error is dropped with reason ``error: <kind>`` (default true).
+    in_memory_values: the most values of one column held in memory at once while computing the exact
+        percentiles and the motion-bucket fit (default 4,194,304: 32 MiB); a larger column is selected in
+        a few more passes over the table, so memory stays bounded by this, not by the table.
     """
 
     rules: Items[FilterRule] = (FilterRule(column="motion_mean", drop_bottom=12.5),
@@ -65,6 +68,7 @@ class FilterConfig(Section):
     min_fps: Float | None = None
     max_fps: Float | None = None
     exclude_errors: bool = True
+    in_memory_values: int = Field(default=1 << 22, ge=1024)
 
     @model_validator(mode="after")
     def _bounds_ordered(self) -> FilterConfig:

@@ -10,20 +10,24 @@ import json
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from curation.core import storage
 from curation.curate.buckets import MotionBuckets
 from curation.config import Config
 from curation.core.errors import ConfigError
-from curation.curate.filters import FootageLost, apply, footage_lost, load_thresholds, resolve, save_thresholds
-from curation.annotate.store import ANNOTATIONS, read_annotations
+from curation.curate.filters import (FootageLost, apply, columns_read, footage_lost, keep_mask, load_thresholds,
+                                     resolve, save_thresholds)
+from curation.curate.percentiles import count
+from curation.annotate.store import ANNOTATIONS, AnnotateOutput
+from curation.schema import TABLE_SCHEMA
 from curation.core.layout import BUCKETS_FILE, CLIPS_FILE, SUMMARY_FILE, THRESHOLDS_FILE
 
 
@@ -63,6 +67,7 @@ def absolute(uri: str) -> str:
 
 @dataclass
 class FilterSummary:
+    rows: int = 0
     clips: int = 0
     kept: int = 0
     status_rows: int = 0
@@ -77,8 +82,13 @@ class FilterSummary:
                 f"dropped by: {reasons}; wall {self.wall_s:.1f} s{lost}")
 
 
-def run_filter(annotations: str, output: str, config: Config, thresholds_file: str | None = None) -> FilterSummary:
-    """Filter the annotate output ``annotations`` into ``output`` (folders or object-store prefixes)."""
+def run_filter(annotations: str, output: str, config: Config, thresholds_file: str | None = None,
+               in_memory: int | None = None) -> FilterSummary:
+    """Filter the annotate output ``annotations`` into ``output`` (folders or object-store prefixes).
+
+    Out of core: the table is read one annotations part at a time, a few columns per pass, and clips.parquet
+    is written a part (one row group) at a time, so memory holds one part plus at most ``in_memory`` values
+    of one column (default ``filter.in_memory_values``) for the exact percentiles and the bucket fit."""
     started = time.monotonic()
     storage.configure(config.storage)
     source = str(annotations)
@@ -86,38 +96,47 @@ def run_filter(annotations: str, output: str, config: Config, thresholds_file: s
         raise ConfigError(f"{source}: not an annotate output (no annotations/ folder)")
     if thresholds_file is not None and not is_file(thresholds_file):
         raise ConfigError(f"--thresholds {thresholds_file}: no such file")
-    table = read_annotations(source)
     cfg = config.filter
+    limit = in_memory or cfg.in_memory_values
+    store = AnnotateOutput(source)
+    uris = [store.annotation_uri(p) for p in store.parts()]
+
+    def pieces(columns: list[str] | None) -> Iterator[pa.Table]:
+        missing = [c for c in columns or [] if c not in TABLE_SCHEMA.names]
+        if missing:
+            raise KeyError(missing[0])
+        for uri in uris:
+            yield storage.read_parquet(uri, columns=columns, schema=TABLE_SCHEMA)
+
     if thresholds_file is not None:
         thresholds, exclude_errors = load_via_local(thresholds_file, load_thresholds)
     else:
         try:
-            thresholds = resolve(table, cfg)
+            thresholds = resolve(pieces, cfg, in_memory=limit)
         except KeyError as exc:
             raise ConfigError(f"filter.rules: {exc.args[0]}") from None
         exclude_errors = cfg.exclude_errors
-    try:
-        out = apply(table, thresholds, exclude_errors)
-    except KeyError as exc:
-        raise ConfigError(f"thresholds refer to column {exc.args[0]!r}, which the table lacks") from None
-
-    keep = out["keep"].to_numpy(zero_copy_only=False)
-    buckets = _buckets(out, keep, config, thresholds_file)
-    motion = out[buckets.column].to_numpy(zero_copy_only=False).astype(np.float64)
-    ids = buckets.bucket(motion)
-    out = out.append_column("motion_bucket_id", pa.array(np.where(ids >= 0, ids, 0), pa.int16(), mask=ids < 0))
+    read = columns_read(thresholds)
+    unknown = [c for c in read if c not in TABLE_SCHEMA.names]
+    if unknown:
+        raise ConfigError(f"thresholds refer to column {unknown[0]!r}, which the table lacks")
+    buckets = _buckets(pieces, read, thresholds, exclude_errors, config, thresholds_file, limit)
 
     dest = str(output)
     storage.makedirs(dest)
-    storage.write_parquet(out, storage.join(dest, CLIPS_FILE), compression="zstd")
+    summary = FilterSummary(lost=FootageLost())
+    with storage.parquet_writer(storage.join(dest, CLIPS_FILE), _OUT_SCHEMA, compression="zstd") as writer:
+        for piece in pieces(None):
+            out = apply(piece, thresholds, exclude_errors)
+            motion = out[buckets.column].to_numpy(zero_copy_only=False).astype(np.float64)
+            ids = buckets.bucket(motion)
+            out = out.append_column("motion_bucket_id",
+                                    pa.array(np.where(ids >= 0, ids, 0), pa.int16(), mask=ids < 0))
+            writer.write_table(out.cast(_OUT_SCHEMA))
+            _count(summary, out)
     save_via_local(storage.join(dest, THRESHOLDS_FILE), lambda p: save_thresholds(p, thresholds, cfg))
     save_via_local(storage.join(dest, BUCKETS_FILE), buckets.save)
-    summary = FilterSummary(clips=int(np.asarray(out["clip_index"].is_valid()).sum()), kept=int(keep.sum()),
-                            lost=_lost(out))
-    summary.status_rows = out.num_rows - summary.clips - sum(summary.lost.shots.values()) - summary.lost.transitions
-    for reasons, is_clip in zip(out["drop_reasons"].to_pylist(), np.asarray(out["clip_index"].is_valid())):
-        if is_clip:
-            summary.reasons.update(reasons)
+    summary.status_rows = summary.rows - summary.clips - sum(summary.lost.shots.values()) - summary.lost.transitions
     summary.wall_s = time.monotonic() - started
     record = {"annotations": absolute(source), "clips": summary.clips, "kept": summary.kept,
               "reasons": dict(summary.reasons), "thresholds_from": thresholds_file or "computed",
@@ -127,6 +146,24 @@ def run_filter(annotations: str, output: str, config: Config, thresholds_file: s
     return summary
 
 
+# clips.parquet: every annotation column, then keep, drop_reasons and motion_bucket_id.
+_OUT_SCHEMA = TABLE_SCHEMA.append(pa.field("keep", pa.bool_())).append(
+    pa.field("drop_reasons", pa.list_(pa.string()))).append(pa.field("motion_bucket_id", pa.int16()))
+
+
+def _count(summary: FilterSummary, out: pa.Table) -> None:
+    """Add one filtered piece to the summary: rows, clips, kept, reasons of clip rows, footage lost."""
+    is_clip = out["clip_index"].is_valid()
+    summary.rows += out.num_rows
+    summary.clips += int(pc.sum(pc.cast(is_clip, pa.int64())).as_py() or 0)
+    summary.kept += int(pc.sum(pc.cast(out["keep"], pa.int64())).as_py() or 0)
+    flat = pc.list_flatten(out["drop_reasons"].filter(is_clip))
+    if len(flat):
+        for item in pc.value_counts(flat).to_pylist():
+            summary.reasons[item["values"]] += item["counts"]
+    summary.lost = summary.lost + _lost(out)
+
+
 def _lost(table: pa.Table) -> FootageLost:
     """Footage lost before the rules (none in tables written before such rows were recorded)."""
     if "row_kind" not in table.column_names:
@@ -134,19 +171,34 @@ def _lost(table: pa.Table) -> FootageLost:
     return footage_lost(*(table[c].to_pylist() for c in ("row_kind", "skip_reason", "duration_s")))
 
 
-def _buckets(table: pa.Table, keep: np.ndarray, config: Config, thresholds_file: str | None) -> MotionBuckets:
-    """The mapping saved next to reused thresholds, else a new one (quantile: fitted on the kept clips)."""
+def _buckets(pieces, read: list[str], thresholds, exclude_errors: bool, config: Config,
+             thresholds_file: str | None, in_memory: int) -> MotionBuckets:
+    """The mapping saved next to reused thresholds, else a new one (quantile: fitted on the kept clips, read
+    piece by piece)."""
     if thresholds_file is not None:
         saved = storage.join(storage.parent(thresholds_file), BUCKETS_FILE)
         if is_file(saved):
             return load_via_local(saved, MotionBuckets.load)
     b = config.buckets
-    if b.column not in table.column_names:
+    if b.column not in TABLE_SCHEMA.names:
         raise ConfigError(f"buckets.column: the table has no column {b.column!r}")
     if b.mapping == "fixed":
         return MotionBuckets.fixed(b.column, b.fixed_m0, b.fixed_m_max)
-    values = table[b.column].to_numpy(zero_copy_only=False).astype(np.float64)
-    fit_on = values[keep] if keep.any() else values
-    if not np.isfinite(fit_on).any():
+    columns = read + ([b.column] if b.column not in read else [])
+
+    def motion(kept_only: bool) -> Callable[[], Iterator[np.ndarray]]:
+        def chunks() -> Iterator[np.ndarray]:
+            for piece in pieces(columns):
+                values = piece[b.column].to_numpy(zero_copy_only=False).astype(np.float64)
+                yield values[keep_mask(piece, thresholds, exclude_errors)] if kept_only else values
+        return chunks
+
+    # Fitted on the kept clips; on every clip when no clip is kept.
+    source = motion(True)
+    n = count(source)
+    if not n:
+        source = motion(False)
+        n = count(source)
+    if not n:
         raise ConfigError(f"buckets.column: no clip has a finite {b.column} to fit the quantile mapping on")
-    return MotionBuckets.fit_quantile(fit_on, b.column)
+    return MotionBuckets.fit_quantile(source, b.column, in_memory=in_memory, n=n)

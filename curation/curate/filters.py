@@ -9,6 +9,7 @@ it, and ``drop_reasons`` lists every rule that did. :func:`resolve` turns the ru
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,18 @@ class Threshold:
     origin: str  # how it was set: "bottom 12.5 % of 1234 clips", "absolute", ...
 
 
+# Columns every rule evaluation reads besides the rule's own.
+ROW_COLUMNS = ["clip_index", "error", "error_kind"]
+# A source of the table in pieces: ``source(columns)`` yields tables of those columns, one piece at a time,
+# and may be called again (exact percentiles take several passes). A whole table is its own one piece.
+Pieces = Callable[[list[str]], Iterable[pa.Table]]
+
+
+def pieces_of(table: pa.Table) -> Pieces:
+    """A whole in-memory table as a :data:`Pieces` source."""
+    return lambda columns: [table.select(columns)]
+
+
 def _column(table: pa.Table, name: str) -> np.ndarray:
     if name not in table.column_names:
         raise KeyError(name)
@@ -44,18 +57,37 @@ def _eligible(table: pa.Table) -> np.ndarray:
     return is_clip & no_error
 
 
-def resolve(table: pa.Table, config: FilterConfig) -> list[Threshold]:
-    """The rules of ``config`` as absolute thresholds on ``table`` (percentiles over eligible clips)."""
-    eligible = _eligible(table)
+def resolve(table: pa.Table | Pieces, config: FilterConfig, in_memory: int = 1 << 24) -> list[Threshold]:
+    """The rules of ``config`` as absolute thresholds (percentiles over eligible clips). ``table``: the whole
+    table, or a :data:`Pieces` source read piece by piece, holding at most ``in_memory`` values of a column
+    at once (exact either way): one pass counts every rule's values, then one pass per rule (more when a
+    column holds over ``in_memory`` values)."""
+    source = pieces_of(table) if isinstance(table, pa.Table) else table
+    rules = [r for r in config.rules if r.drop_bottom > 0 or r.drop_top > 0]
+    columns = list(dict.fromkeys(r.column for r in config.rules))
+    try:
+        counts = dict.fromkeys(columns, 0)
+        for piece in source([*columns, *ROW_COLUMNS]):
+            eligible = _eligible(piece)
+            for c in columns:
+                counts[c] += int(np.isfinite(_column(piece, c)[eligible]).sum())
+    except KeyError as exc:
+        raise KeyError(f"filter rule on {exc.args[0]!r}: the table has no such column (was its stage run?)") \
+            from None
+    bounds: dict[str, tuple[float, float]] = {}
+    for rule in rules:
+
+        def values(column: str = rule.column) -> Iterator[np.ndarray]:
+            for piece in source([column, *ROW_COLUMNS]):
+                yield _column(piece, column)[_eligible(piece)]
+
+        low, high = percentiles(values, [rule.drop_bottom, 100.0 - rule.drop_top], in_memory=in_memory,
+                                n=counts[rule.column])
+        bounds[id(rule)] = (low, high)
     out: list[Threshold] = []
     for rule in config.rules:
-        if rule.column not in table.column_names:
-            raise KeyError(f"filter rule on {rule.column!r}: the table has no such column "
-                           f"(was its stage run? columns: {', '.join(table.column_names)})")
-        values = _column(table, rule.column)[eligible]
-        n = int(np.isfinite(values).sum())
-        qs = [rule.drop_bottom, 100.0 - rule.drop_top]
-        low, high = percentiles(lambda: [values], qs)
+        n = counts[rule.column]
+        low, high = bounds.get(id(rule), (None, None))
         if rule.drop_bottom > 0:
             out.append(Threshold(rule.column, low, None, f"{rule.column}: bottom {rule.drop_bottom:g}%",
                                  f"percentile {rule.drop_bottom:g} of {n} clips"))
@@ -66,14 +98,24 @@ def resolve(table: pa.Table, config: FilterConfig) -> list[Threshold]:
             out.append(Threshold(rule.column, rule.min, None, f"{rule.column}: below {rule.min:g}", "absolute"))
         if rule.max is not None:
             out.append(Threshold(rule.column, None, rule.max, f"{rule.column}: above {rule.max:g}", "absolute"))
-    bounds = [("duration_s", config.min_duration_s, config.max_duration_s),
-              ("short_side", config.min_short_side, None),
-              ("fps", config.min_fps, config.max_fps)]
-    for column, lo, hi in bounds:
+    bounds_rules = [("duration_s", config.min_duration_s, config.max_duration_s),
+                    ("short_side", config.min_short_side, None),
+                    ("fps", config.min_fps, config.max_fps)]
+    for column, lo, hi in bounds_rules:
         if lo is not None:
             out.append(Threshold(column, lo, None, f"{column}: below {lo:g}", "absolute"))
         if hi is not None:
             out.append(Threshold(column, None, hi, f"{column}: above {hi:g}", "absolute"))
+    return out
+
+
+def columns_read(thresholds: list[Threshold]) -> list[str]:
+    """The columns :func:`apply` reads for ``thresholds``."""
+    out = list(ROW_COLUMNS)
+    for t in thresholds:
+        for c in (["width", "height"] if t.column == "short_side" else [t.column]):
+            if c not in out:
+                out.append(c)
     return out
 
 
@@ -83,31 +125,54 @@ def _values(table: pa.Table, column: str) -> np.ndarray:
     return _column(table, column)
 
 
+def keep_mask(table: pa.Table, thresholds: list[Threshold], exclude_errors: bool = True) -> np.ndarray:
+    """The ``keep`` column of :func:`apply` alone (no reasons built): clips without an error (when
+    ``exclude_errors``) whose every thresholded value is present and within bounds."""
+    keep = np.asarray(table["clip_index"].is_valid())
+    if exclude_errors:
+        keep = keep & np.asarray(table["error_kind"].is_null())
+    for t in thresholds:
+        values = _values(table, t.column)
+        keep = keep & np.isfinite(values)
+        if t.keep_min is not None:
+            keep &= values >= t.keep_min
+        if t.keep_max is not None:
+            keep &= values <= t.keep_max
+    return keep
+
+
 def apply(table: pa.Table, thresholds: list[Threshold], exclude_errors: bool = True) -> pa.Table:
     """``table`` with ``keep`` (bool) and ``drop_reasons`` (list of every rule that dropped the row; a row
     with an error gets ``error: <kind>``; a status row (no clip) is never kept). A missing value (null/NaN)
-    fails its rule."""
+    fails its rule. Vectorised: a piece of millions of rows takes seconds."""
     n = table.num_rows
-    reasons: list[list[str]] = [[] for _ in range(n)]
     is_clip = np.asarray(table["clip_index"].is_valid())
-    kinds = table["error_kind"].to_pylist()
-    for i in range(n):
-        if not is_clip[i]:
-            reasons[i].append("no clip")
-        elif kinds[i] is not None and exclude_errors:
-            reasons[i].append(f"error: {kinds[i]}")
+    kinds = table["error_kind"].to_numpy(zero_copy_only=False).astype(object)
+    first = np.full(n, None, dtype=object)
+    if exclude_errors:
+        has_error = is_clip & np.asarray(table["error_kind"].is_valid())
+        first[has_error] = [f"error: {k}" for k in kinds[has_error]]
+    first[~is_clip] = "no clip"
+    columns = [first]
     for t in thresholds:
         values = _values(table, t.column)
-        ok = np.isfinite(values)
+        finite = np.isfinite(values)
+        ok = finite.copy()
         if t.keep_min is not None:
             ok &= values >= t.keep_min
         if t.keep_max is not None:
             ok &= values <= t.keep_max
-        for i in np.nonzero(~ok & is_clip)[0]:
-            reasons[i].append(t.reason if np.isfinite(values[i]) else f"{t.column}: missing")
-    keep = np.array([not r for r in reasons], dtype=bool)
-    return table.append_column("keep", pa.array(keep)).append_column(
-        "drop_reasons", pa.array(reasons, pa.list_(pa.string())))
+        reason = np.full(n, None, dtype=object)
+        reason[~ok & is_clip & finite] = t.reason
+        reason[~ok & is_clip & ~finite] = f"{t.column}: missing"
+        columns.append(reason)
+    matrix = np.stack(columns, axis=1) if n else np.empty((0, len(columns)), dtype=object)
+    present = matrix != None  # noqa: E711  (elementwise on an object array)
+    offsets = np.concatenate([[0], np.cumsum(present.sum(axis=1))]).astype(np.int32)
+    reasons = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()),
+                                       pa.array(list(matrix[present]), pa.string()))
+    keep = ~present.any(axis=1)
+    return table.append_column("keep", pa.array(keep, pa.bool_())).append_column("drop_reasons", reasons)
 
 
 @dataclass(frozen=True)

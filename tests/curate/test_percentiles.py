@@ -28,3 +28,13 @@ def test_missing_values_are_skipped_and_an_empty_column_gives_nan():
 def test_order_statistic():
     data = np.random.default_rng(1).normal(size=5000)
     assert order_statistic(lambda: np.array_split(data, 9), 1234, in_memory=50) == np.sort(data)[1234]
+
+
+@pytest.mark.parametrize("in_memory", [1 << 24, 100, 7])
+def test_many_quantiles_at_once(in_memory):
+    """The 257 knots of the motion-bucket mapping, found in shared passes, equal numpy's."""
+    rng = np.random.default_rng(3)
+    data = np.concatenate([rng.lognormal(1, 1.5, 30000), np.zeros(4000), np.full(500, 7.0)])
+    qs = list(np.linspace(0, 100, 257))
+    chunks = np.array_split(rng.permutation(data), 23)
+    assert percentiles(lambda: iter(chunks), qs, in_memory=in_memory) == list(np.percentile(data, qs))

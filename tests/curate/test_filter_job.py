@@ -1,0 +1,52 @@
+"""`curate filter` out of core: the table is read part by part and clips.parquet written a part at a time;
+the cut, the reasons and the bucket mapping are exactly those of the whole table in memory."""
+import json
+
+import duckdb
+import numpy as np
+import pytest
+
+from curation.config import load_config
+from curation.curate.filter_job import run_filter
+from curation.testing.tables import synthetic_annotations
+
+RULES = ["filter.rules=[{column: motion_mean, drop_bottom: 12.5}, {column: aesthetic, drop_bottom: 25, "
+         "drop_top: 1}, {column: ocr_area_max, max: 0.05}]"]
+
+
+@pytest.fixture(scope="module")
+def annotations(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ann")
+    synthetic_annotations(root, 6000, rows_per_part=700, seed=3)
+    return root
+
+
+def _clips(folder):
+    return duckdb.sql(f"SELECT clip_id, row_kind, keep, drop_reasons, motion_bucket_id "
+                      f"FROM '{folder}/clips.parquet' ORDER BY video_id, row_kind, clip_id").fetchall()
+
+
+def test_streaming_equals_in_memory_and_numpy(annotations, tmp_path):
+    config = load_config(None, RULES)
+    whole = run_filter(str(annotations), str(tmp_path / "whole"), config, in_memory=1 << 24)
+    small = run_filter(str(annotations), str(tmp_path / "small"), config, in_memory=64)
+    assert _clips(tmp_path / "whole") == _clips(tmp_path / "small")
+    for name in ("thresholds.json", "motion_buckets.json"):
+        assert (tmp_path / "whole" / name).read_text() == (tmp_path / "small" / name).read_text()
+    assert (whole.clips, whole.kept, whole.reasons) == (small.clips, small.kept, small.reasons)
+    # Thresholds are numpy's percentiles over the clips without an error, read back with DuckDB.
+    values = np.array(duckdb.sql(f"SELECT motion_mean FROM '{annotations}/annotations/*.parquet' WHERE "
+                                 "clip_index IS NOT NULL AND error IS NULL AND motion_mean IS NOT NULL")
+                      .fetchall(), dtype=float)[:, 0]
+    saved = {t["reason"]: t for t in json.loads((tmp_path / "small" / "thresholds.json").read_text())["thresholds"]}
+    assert saved["motion_mean: bottom 12.5%"]["keep_min"] == np.percentile(values, 12.5)
+    # Every row is in clips.parquet once; skipped shots are never kept; errors and missing values are reasons.
+    rows = duckdb.sql(f"SELECT count(*), count(DISTINCT video_id || coalesce(clip_id, '') || row_kind) "
+                      f"FROM '{tmp_path}/small/clips.parquet'").fetchall()[0]
+    assert rows == (6000, 6000)
+    reasons = dict(duckdb.sql(f"SELECT r, count(*) FROM (SELECT unnest(drop_reasons) AS r FROM "
+                              f"'{tmp_path}/small/clips.parquet' WHERE row_kind = 'clip') GROUP BY r").fetchall())
+    assert reasons == dict(small.reasons)
+    assert reasons["error: aesthetic_failed"] > 0 and reasons["motion_mean: missing"] > 0
+    assert not duckdb.sql(f"SELECT count(*) FROM '{tmp_path}/small/clips.parquet' WHERE row_kind = "
+                          "'skipped_shot' AND keep").fetchall()[0][0]
