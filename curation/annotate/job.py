@@ -29,6 +29,7 @@ from curation.curate.filters import FootageLost, footage_lost
 from curation.annotate.inputs import discover
 from curation.core.lease import Lease
 from curation.annotate.enrich.registry import EnrichStage, enabled, stage_weights
+from curation.runtime.ray_logs import terminal
 from curation.runtime.ray_runner import StageSpec, run_graph
 
 log = logging.getLogger("curate.annotate")
@@ -85,8 +86,9 @@ class Summary:
 class Progress:
     """One status line on stderr: videos and clips committed, rate, ETA."""
 
-    def __init__(self, total: int, stream=sys.stderr, every_s: float = 1.0):
-        self.total, self.stream, self.every_s = total, stream, every_s
+    def __init__(self, total: int, stream=None, every_s: float = 1.0):
+        # The terminal, also while Ray's output (on fd 2 and sys.stderr) goes to a log file.
+        self.total, self.stream, self.every_s = total, stream or terminal(), every_s
         self.start = time.monotonic()
         self.last = 0.0
 
@@ -155,7 +157,7 @@ def run_annotate(inputs: list[str], output: str, config: Config, overwrite: bool
                     bar.update(summary)
             if bar:
                 bar.update(summary, force=True)
-                sys.stderr.write("\n")
+                bar.stream.write("\n")
     summary.wall_s = time.monotonic() - started
     return summary
 

@@ -196,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _annotate(args) -> int:
     from curation.annotate.job import run_annotate
+    from curation.runtime.ray_logs import ray_output_to
     from curation.runtime.ray_runner import shutdown_ray
 
     overrides = list(args.overrides)
@@ -204,12 +205,16 @@ def _annotate(args) -> int:
     if args.ray_address:
         overrides.append(f"annotate.ray.address={args.ray_address}")
     config = load_config(args.config, overrides)
-    try:
-        summary = run_annotate(args.inputs, args.output, config, overwrite=args.overwrite, progress=not args.quiet)
-        print(summary.text())
-        print(f"annotations: {args.output}/annotations/", flush=True)
-    finally:
-        shutdown_ray()
+    with ray_output_to(None if args.verbose else args.output) as log:
+        try:
+            summary = run_annotate(args.inputs, args.output, config, overwrite=args.overwrite,
+                                   progress=not args.quiet)
+        finally:
+            shutdown_ray()
+    print(summary.text())
+    print(f"annotations: {args.output}/annotations/", flush=True)
+    if log.kept:
+        print(f"ray log: {log.path}")
     return 0
 
 

@@ -78,6 +78,12 @@ def test_bad_inputs_get_error_rows_and_the_job_finishes(corpus, tmp_path):
                  "--config", "configs/offline.yaml")
     assert run.returncode == 0, run.stderr
     assert "errors:" in run.stdout
+    # Quiet by default: Ray's loggers and its C++ worker lines go to the job's log file; our warnings stay.
+    logs = list((out / "_logs").glob("ray-*.log"))
+    assert len(logs) == 1 and f"ray log: {logs[0]}" in run.stdout
+    assert "streaming_executor" in logs[0].read_text()
+    for ray_says in ("streaming_executor", "core_worker", "Token authentication", "Progress bars"):
+        assert ray_says not in run.stderr, run.stderr
     table = read_annotations(str(out)).to_pandas()
     by_name = {Path(p).name: g for p, g in table.groupby("video_path")}
     for name in ("a.mp4", "b.mkv"):
