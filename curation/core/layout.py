@@ -25,7 +25,8 @@ SHARD_NAME = "shard-{:06d}.tar"
 # curate finetune: OUTPUT/
 CHECKPOINTS = "checkpoints"          # CHECKPOINTS/step-NNNNNNN/ (accelerate state) and CHECKPOINTS/latest
 LATEST = "latest"                    # a text file naming the newest complete checkpoint
-LOSS_LOG = "loss.csv"
+LOSS_LOG = "loss.csv"                # the loss averaged over the processes, written by the main process
+SAMPLE_LOG = "samples.csv"           # debugging, Trainer(sample_log=True): step, rank, key, that rank's loss
 VALIDATION = "validation"            # validation videos
 FINETUNE_MARKER = "finetune.json"    # written last: present = the model folder is complete
 

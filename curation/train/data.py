@@ -2,9 +2,17 @@
 centre-cropped to the training size, in [-1, 1], with the clip's own motion bucket and the true frame rate of
 the frames taken.
 
-The order is deterministic: the shards are read in order, again and again, and step ``k`` takes samples
-``k * batch_size ...``; which frames are taken comes from a generator seeded by (seed, sample number). A run
-resumed at step ``k`` therefore sees exactly what an uninterrupted run would.
+Several processes (``accelerate launch``) and dataloader workers split the shard list as WebDataset's
+``split_by_node`` then ``split_by_worker`` would (:func:`split_shards`), with the rank given by accelerate rather
+than read from the environment: every reader streams its own shards, so the ranks see disjoint samples and
+nothing is read twice. Every rank takes part in every step; a rank's steps are dealt to its dataloader workers
+in turn (worker ``w`` yields steps ``w, w + K, ...``), as ``DataLoader`` takes batches from its workers in turn.
+
+The order is deterministic: each reader cycles through its shards in order, again and again, and its ``j``-th
+step takes samples ``j * batch_size ...`` of that stream; which frames are taken comes from a generator seeded
+by (seed, step, rank, place in the batch). A run resumed at step ``k`` with the same number of processes and
+workers therefore sees exactly what an uninterrupted run would (the workers of a resumed run take the roles
+the workers of the uninterrupted run would have at step ``k``).
 
 Shards may be local files or object-store URIs: each tar is streamed through :func:`curation.core.storage.open_input`
 (read ahead in 4 MiB requests on object stores) and split into samples by WebDataset's own tar expander and
@@ -59,13 +67,28 @@ def take_frames(video: np.ndarray, source_fps: float, num_frames: int, fps: floa
     return x[:, :, top:top + height, left:left + width].clamp(-1, 1), source_fps / stride
 
 
+def split_shards(urls: list[str], rank: int = 0, world_size: int = 1, worker: int = 0,
+                 num_workers: int = 1) -> list[str]:
+    """The shards one reader streams: ``urls[rank::world_size][worker::num_workers]``, the split of WebDataset's
+    ``split_by_node`` followed by ``split_by_worker``, with the rank and worker passed in."""
+    return list(urls)[rank::world_size][worker::max(1, num_workers)]
+
+
+def check_split(num_shards: int, world_size: int = 1, num_workers: int = 0) -> None:
+    """ValueError unless every reader (``world_size`` ranks x ``num_workers`` dataloader workers, at least one
+    per rank) gets a shard of its own."""
+    readers = world_size * max(1, num_workers)
+    if num_shards < readers:
+        raise ValueError(f"{num_shards} shard(s) for {world_size} process(es) x {max(1, num_workers)} dataloader "
+                         f"worker(s): each reader streams whole shards of its own, so at least {readers} are needed "
+                         f"(write smaller shards: shard.samples_per_shard)")
+
+
 def _shard_streams(urls: list[str]) -> Iterator[dict]:
     """``{url, stream}`` for each shard in order, as WebDataset's expander wants them; a shard's file object is
-    closed when the expander asks for the next one (it reads each tar to its end first)."""
-    from webdataset.shardlists import single_node_only
-
-    # As webdataset.WebDataset did: several processes would each read every shard, so refuse, don't duplicate.
-    for url in single_node_only(urls):
+    closed when the expander asks for the next one (it reads each tar to its end first). ``urls`` are this
+    reader's own shards (:func:`split_shards`)."""
+    for url in urls:
         with storage.open_input(url) as stream:
             yield {"url": url, "stream": stream}
 
@@ -84,30 +107,79 @@ def raw_samples(urls: list[str]) -> Iterator[dict]:
 
 
 class ClipStream:
-    """Batches of :class:`Clip` for steps ``start_step, start_step + 1, ...``."""
+    """Batches of :class:`Clip` for the steps of one reader: rank ``rank`` of ``world_size``, dataloader worker
+    ``worker`` of ``num_workers`` (0 = no workers: the rank's only reader), in a run that starts at
+    ``start_step``. It yields steps ``start_step + worker``, then every ``max(1, num_workers)``-th; ``step`` is the
+    next one."""
 
     def __init__(self, urls: list[str], batch_size: int, num_frames: int, fps: float, width: int, height: int,
-                 seed: int, start_step: int = 0):
+                 seed: int, start_step: int = 0, rank: int = 0, world_size: int = 1, worker: int = 0,
+                 num_workers: int = 0):
         self.batch_size, self.num_frames, self.fps = batch_size, num_frames, fps
         self.width, self.height, self.seed = width, height, seed
-        self._samples = raw_samples(urls)
-        self._number = 0
-        for _ in range(start_step * batch_size):  # skip what earlier steps used, without decoding it
+        self.rank, self.world_size = rank, world_size
+        self.stride = max(1, num_workers)
+        # The worker that reads step s in any run is the one that read it in a run started at 0: the logical
+        # worker s % stride. This physical worker starts at start_step + worker, so it plays that one's part.
+        self.step = start_step + worker
+        logical = self.step % self.stride
+        self.urls = split_shards(urls, rank, world_size, logical, self.stride)
+        if not self.urls:
+            raise ValueError(f"rank {rank} worker {logical}: no shard of its own among {len(urls)}")
+        self._samples = raw_samples(self.urls)
+        for _ in range((self.step - logical) // self.stride * batch_size):  # its earlier steps, not decoded
             next(self._samples)
-            self._number += 1
 
-    def clip(self, sample: dict) -> Clip:
+    def clip(self, sample: dict, number: int) -> Clip:
+        """``number``: the sample's place in the whole job (step, rank, place in the batch); seeds its frames."""
         meta = json.loads(sample["json"])
         if meta.get("motion_bucket_id") is None:
             raise ValueError(f"{sample['__key__']}: no motion_bucket_id in its JSON (not one of our shards?)")
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self._number)
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + number)
         frames, fps = take_frames(decode_mp4(sample["mp4"]), float(meta["fps"]), self.num_frames, self.fps,
                                   self.width, self.height, generator)
         return Clip(frames, fps, int(meta["motion_bucket_id"]), sample["__key__"])
 
     def next_batch(self) -> list[Clip]:
-        out = []
-        for _ in range(self.batch_size):
-            out.append(self.clip(next(self._samples)))
-            self._number += 1
+        """The clips of step ``self.step`` for this rank."""
+        first = (self.step * self.world_size + self.rank) * self.batch_size
+        out = [self.clip(next(self._samples), first + i) for i in range(self.batch_size)]
+        self.step += self.stride
         return out
+
+
+@dataclass
+class ClipBatch:
+    step: int
+    clips: list[Clip]
+
+
+class ClipDataset(torch.utils.data.IterableDataset):
+    """One :class:`ClipBatch` per step, forever, for rank ``rank``, from step ``start_step``: load it with
+    :func:`clip_loader` (``batch_size=None``, ``num_workers`` workers; each worker reads its own shards)."""
+
+    def __init__(self, urls: list[str], batch_size: int, num_frames: int, fps: float, width: int, height: int,
+                 seed: int, start_step: int = 0, rank: int = 0, world_size: int = 1, num_workers: int = 0):
+        check_split(len(urls), world_size, num_workers)
+        self.args = (urls, batch_size, num_frames, fps, width, height, seed, start_step, rank, world_size)
+        self.num_workers = num_workers
+
+    def __iter__(self) -> Iterator[ClipBatch]:
+        info = torch.utils.data.get_worker_info()
+        if (info.num_workers if info else 0) != self.num_workers:
+            raise RuntimeError(f"ClipDataset made for {self.num_workers} workers, loaded by "
+                               f"{info.num_workers if info else 0}")
+        stream = ClipStream(*self.args, worker=info.id if info else 0, num_workers=self.num_workers)
+        while True:
+            step = stream.step
+            yield ClipBatch(step, stream.next_batch())
+
+
+def _as_is(batch):
+    return batch
+
+
+def clip_loader(dataset: ClipDataset) -> torch.utils.data.DataLoader:
+    """The dataset's batches in step order: ``DataLoader`` takes them from its workers in turn, as
+    :class:`ClipStream` deals the steps."""
+    return torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=dataset.num_workers, collate_fn=_as_is)
