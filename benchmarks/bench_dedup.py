@@ -86,10 +86,18 @@ def hash_quality() -> list[str]:
         methods["imagehash.phash 4.3.2"] = lambda data: int(str(imagehash.phash(Image.open(io.BytesIO(data)))), 16)
     except ImportError:
         pass
+    # Speed: the methods take turns, 5 rounds over the same JPEGs; the best round of each (the machine is shared).
+    rates = dict.fromkeys(methods, 0.0)
+    for _ in range(5):
+        for name, method in methods.items():
+            started = time.perf_counter()
+            for b in base:
+                method(b)
+            rates[name] = max(rates[name], len(base) / (time.perf_counter() - started))
     lines = [f"Keyframe hash on {len(frames)} frames (every 25th) of the {len({p for p, _ in frames})} real videos "
              "in ../shared/testdata, each a 640-px JPEG q90 like a keyframe: Hamming distance (bits of 64) to "
              "its transformed copy (median / 90th percentile), and between frames of different videos "
-             "(1st / 5th percentile); speed on the same JPEGs, one thread.", "",
+             "(1st / 5th percentile); speed on the same JPEGs, one thread, best of 5 interleaved rounds.", "",
              "| hash | " + " | ".join(transforms) + " | distinct videos p1 / p5 | images/s |",
              "| --- |" + " --- |" * (len(transforms) + 2)]
     for name, method in methods.items():
@@ -100,19 +108,14 @@ def hash_quality() -> list[str]:
             cells.append(f"{np.percentile(d, 50):.0f} / {np.percentile(d, 90):.0f}")
         distinct = [bin(hashes[i] ^ hashes[j]).count("1") for i, j in itertools.combinations(range(len(frames)), 2)
                     if frames[i][0] != frames[j][0]]
-        started = time.perf_counter()
-        for _ in range(3):
-            for b in base:
-                method(b)
-        rate = 3 * len(base) / (time.perf_counter() - started)
         cells.append(f"{np.percentile(distinct, 1):.0f} / {np.percentile(distinct, 5):.0f}")
-        cells.append(f"{rate:,.0f}")
+        cells.append(f"{rates[name]:,.0f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     started = time.perf_counter()
-    _, ok = hash_images(base * 4, workers=os.cpu_count())
-    lines += ["", f"Hashing with {os.cpu_count()} threads (`hash_images`): "
-              f"{4 * len(base) / (time.perf_counter() - started):,.0f} images/s = "
-              f"{4 * len(base) / 3 / (time.perf_counter() - started):,.0f} clips/s (three keyframes a clip)."]
+    hash_images(base * 4, workers=os.cpu_count())
+    rate = 4 * len(base) / (time.perf_counter() - started)
+    lines += ["", f"Hashing with {os.cpu_count()} threads (`hash_images`): {rate:,.0f} images/s = {rate / 3:,.0f} "
+              "clips/s (three keyframes a clip)."]
     return lines
 
 

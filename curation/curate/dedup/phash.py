@@ -132,6 +132,10 @@ def _bit_sums(hashes: np.ndarray, valid: np.ndarray, a: np.ndarray, b: np.ndarra
     """Differing bits summed over the positions rows a and b both have, and how many positions that is;
     ``hashes`` and ``valid`` position-major, (3, n) (gathers from 1-D arrays are several times faster)."""
     total = np.zeros(len(a), np.int32)
+    if valid.all():  # the usual case: every keyframe hashed
+        for h in hashes:
+            total += np.bitwise_count(h[a] ^ h[b])
+        return total, np.full(len(a), len(hashes), np.int32)
     count = np.zeros(len(a), np.int32)
     for h, v in zip(hashes, valid):
         both = v[a] & v[b]
@@ -164,30 +168,33 @@ def near_pairs(hashes: np.ndarray, valid: np.ndarray, max_distance: float = 12.0
     empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64))
     if n < 2:
         return empty
-    usable = np.flatnonzero(valid.any(axis=1))
-    # Rows with identical hashes (and the same valid positions): joined to the first of their kind directly,
-    # only that one takes part in the bands.
-    signature = np.concatenate([np.where(valid, hashes, 0), valid.astype(np.uint64)], axis=1)[usable]
-    _, first, inverse = np.unique(signature, axis=0, return_index=True, return_inverse=True)
-    inverse = inverse.ravel()
-    same = np.flatnonzero(first[inverse] != np.arange(len(usable)))
-    a_parts = [usable[first[inverse[same]]]]
-    b_parts = [usable[same]]
-    reps = usable[np.sort(first)]
-    bits = band_bits or max(12, math.ceil(math.log2(max(len(reps), 2))) - 2)
-    bits = min(bits, BITS)
-    rng = np.random.default_rng(seed)
     by_position, valid_by_position = np.ascontiguousarray(hashes.T), np.ascontiguousarray(valid.T)
+    # Rows with identical hashes (and the same valid positions) are joined to the first of their kind directly;
+    # only that one takes part in the bands.
+    usable = np.flatnonzero(valid.any(axis=1))
+    signature = np.take(np.where(valid_by_position, by_position, np.uint64(0)), usable, axis=1)
+    flags = np.take(valid_by_position, usable, axis=1).astype(np.uint64)
+    flags = (flags << np.arange(3, dtype=np.uint64)[:, None]).sum(axis=0)
+    fingerprint = _mix(signature[0]) ^ _mix(signature[1] ^ _GOLDEN) ^ _mix(signature[2] + _GOLDEN) ^ _mix(flags)
+    _, first, inverse = np.unique(fingerprint, return_index=True, return_inverse=True)
+    leader = first[inverse.ravel()]
+    copy = (leader != np.arange(len(usable))) & (signature == np.take(signature, leader, axis=1)).all(axis=0)
+    a_parts, b_parts = [usable[leader[copy]]], [usable[copy]]
+    reps = usable[~copy]
+    bits = min(BITS, band_bits or max(12, math.ceil(math.log2(max(len(reps), 2))) - 2))
+    rng = np.random.default_rng(seed)
     for band in range(bands if len(reps) > 1 else 0):
         position = band % len(POSITIONS)
         rows = reps[valid_by_position[position][reps]]
         order = rng.permutation(BITS)
-        a, b = _band_candidates(by_position[position][rows], order, bits, max_bucket)
-        a, b = rows[a], rows[b]
-        total, count = _bit_sums(by_position, valid_by_position, a, b)
-        good = (count > 0) & (total <= max_distance * count)
-        a_parts.append(a[good])
-        b_parts.append(b[good])
+        for members, i, j in _band_runs(by_position[position][rows], order, bits, max_bucket):
+            # Rows in key order: the pairs (i, j) are near each other in it, so the checks read memory in order.
+            r = rows[members]
+            ordered = np.take(by_position, r, axis=1), np.take(valid_by_position, r, axis=1)
+            total, count = _bit_sums(*ordered, i, j)
+            good = (count > 0) & (total <= max_distance * count)
+            a_parts.append(r[i[good]])
+            b_parts.append(r[j[good]])
     a, b = np.concatenate(a_parts), np.concatenate(b_parts)
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     key = np.unique(lo.astype(np.int64) * n + hi)
@@ -195,31 +202,41 @@ def near_pairs(hashes: np.ndarray, valid: np.ndarray, max_distance: float = 12.0
     return a, b, distances(hashes, valid, a, b)
 
 
-def _band_candidates(values: np.ndarray, order: np.ndarray, bits: int,
-                     max_bucket: int) -> tuple[np.ndarray, np.ndarray]:
-    """Index pairs (i < j in ``values``) whose bits ``order[:bits]`` agree; a bucket over ``max_bucket`` rows is
-    split by the next 4 bits of ``order``, until all 64 are used."""
-    out_a, out_b = [], []
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """A 64-bit mixing function (splitmix64's finaliser): equal inputs give equal outputs, others rarely."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def _band_runs(values: np.ndarray, order: np.ndarray, bits: int, max_bucket: int):
+    """Candidate pairs of one band: yields (members, i, j): ``members`` indexes ``values`` in key order, and
+    (i, j) with i < j are positions in it whose values agree on bits ``order[:bits]`` (and rarely a few that do
+    not: keys are 32-bit fingerprints of the chosen bits; every pair is checked anyway). A bucket over
+    ``max_bucket`` rows is split by the next 4 bits of ``order``, until all 64 are used."""
     members = np.arange(len(values))
     while len(members) > 1:
         mask = _WEIGHTS[order[:bits]].sum(dtype=np.uint64)
-        key = values[members] & mask  # rows agree on the chosen bits when these agree
+        key = (_mix(values[members] & mask) >> np.uint64(32)).astype(np.uint32)  # 32-bit keys sort faster
         sort = np.argsort(key)
-        key, sorted_members = key[sort], members[sort]
+        key, members = key[sort], members[sort]
         starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
         lengths = np.diff(np.r_[starts, len(key)])
         big = lengths > max_bucket if bits < BITS else np.zeros(len(lengths), bool)
         ends = np.repeat(starts + lengths, lengths)
         small = ~np.repeat(big, lengths)
         i = np.flatnonzero(small & (ends - np.arange(len(key)) > 1))
+        out_i, out_j = [], []
         offset = 1
         while i.size:
-            out_a.append(sorted_members[i])
-            out_b.append(sorted_members[i + offset])
+            out_i.append(i)
+            out_j.append(i + offset)
             offset += 1
             i = i[i + offset < ends[i]]
-        members = sorted_members[~small]
+        if out_i:
+            yield members, np.concatenate(out_i), np.concatenate(out_j)
+        members = members[~small]
         bits = min(BITS, bits + 4)
-    if not out_a:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.concatenate(out_a), np.concatenate(out_b)
