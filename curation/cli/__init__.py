@@ -161,9 +161,12 @@ def main(argv: list[str] | None = None) -> int:
             from curation.train.train import Trainer
 
             config = load_config(args.config, args.overrides)
-            result = Trainer(args.shards, args.model, args.output, config.finetune,
-                             storage_options=config.storage).run(progress=not args.quiet)
-            print(f"finetuned {result['steps']} steps, last loss {result['last_loss']:.4f}: {result['output']}")
+            f = config.finetune
+            trainer = Trainer(args.shards, args.model, args.output, f, storage_options=config.storage,
+                              checkpoints_total_limit=f.checkpoints_total_limit, num_workers=f.num_workers)
+            result = trainer.run(progress=not args.quiet)
+            if trainer.is_main:  # one line, not one per process
+                print(f"finetuned {result['steps']} steps, last loss {result['last_loss']:.4f}: {result['output']}")
             return 0
         if args.command == "generate":
             from curation.train.generate import generate, motion_to_bucket

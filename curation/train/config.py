@@ -28,6 +28,8 @@ class FinetuneConfig(Section):
     p_mean, p_std: the EDM log-normal sigma distribution (0.7, 1.6, SVD's high-resolution values).
     checkpoint_every, validate_every, log_every: steps (500, 500, 10); 0 = never.
     seed: data order, frame choice and noise (0).
+    num_workers: dataloader worker processes decoding clips per training process (0: in the training process).
+    checkpoints_total_limit: keep only the newest N checkpoints (default none: keep all).
     """
 
     num_frames: int = Field(14, ge=2, le=64)
@@ -52,6 +54,8 @@ class FinetuneConfig(Section):
     validate_every: int = Field(500, ge=0)
     log_every: int = Field(10, ge=0)
     seed: int = 0
+    num_workers: int = Field(0, ge=0, le=64)
+    checkpoints_total_limit: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _sizes_and_noise(self) -> FinetuneConfig:
