@@ -53,8 +53,8 @@ def synthetic_annotations(out: Path, rows: int, parts: int = 10) -> None:
         stage_values = {
             "ocr": {"ocr_area_max": rng.exponential(0.02, n), "ocr_area_mean": rng.exponential(0.01, n),
                     "ocr_boxes": rng.integers(0, 5, n).astype(np.int32), "ocr_text": [""] * n},
-            "clip": {"aesthetic": rng.normal(5, 0.8, n), "clip_sim_mean": rng.normal(0.28, 0.04, n),
-                     "clip_sim_min": rng.normal(0.25, 0.04, n)},
+            "aesthetic": {"aesthetic": rng.normal(5, 0.8, n), "text_sim_mean": rng.normal(0.28, 0.04, n),
+                          "text_sim_min": rng.normal(0.25, 0.04, n)},
             "caption": {"caption": ["a person walking down a street"] * n},
         }
         for stage, values in stage_values.items():

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from curation.config import load_config  # noqa: E402
 from curation.models.weights import resolve_easyocr, resolve_file, resolve_open_clip  # noqa: E402
 from curation.annotate.enrich.caption import CaptionStage  # noqa: E402
-from curation.annotate.enrich.clip import ClipStage  # noqa: E402
+from curation.annotate.enrich.aesthetic import AestheticStage  # noqa: E402
 from curation.annotate.enrich.ocr import OcrStage  # noqa: E402
 from curation.annotate.store import read_keyframes  # noqa: E402
 
@@ -75,7 +75,7 @@ def main() -> None:
     batch = keyframe_batch(work, args.clips)
     n = args.clips
     rows = []
-    dev = [f"annotate.{s}.device={args.device}" for s in ("ocr", "clip", "caption")]
+    dev = [f"annotate.{s}.device={args.device}" for s in ("ocr", "aesthetic", "caption")]
 
     # OCR, real weights. Plain loop: reader.detect on each keyframe with EasyOCR's defaults.
     for canvas in (640, 320):
@@ -93,16 +93,17 @@ def main() -> None:
     for clip_arch, coca_arch, fraction in archs:
         m = max(2, int(n * fraction))
         sub = {k: v[:m] for k, v in batch.items()}
-        cfg = load_config("configs/offline.yaml", [*dev, f"annotate.clip.model={clip_arch}",
+        cfg = load_config("configs/offline.yaml", [*dev, f"annotate.aesthetic.model={clip_arch}",
                                                    f"annotate.caption.model={coca_arch}",
                                                    "annotate.caption.num_beams=6", "annotate.caption.num_beam_groups=3",
                                                    "annotate.caption.max_seq_len=30"]).annotate
-        clip = ClipStage(cfg, resolve_open_clip(clip_arch, "random", "clip"), resolve_file("random", "head"))
-        run_stage(clip, {k: v[:1] for k, v in sub.items()}, 1)
-        ours = timed(run_stage, clip, sub, cfg.ray.clip.batch_size)
-        lm = clip.loaded
+        aesthetic = AestheticStage(cfg, resolve_open_clip(clip_arch, "random", "aesthetic"),
+                                   resolve_file("random", "head"))
+        run_stage(aesthetic, {k: v[:1] for k, v in sub.items()}, 1)
+        ours = timed(run_stage, aesthetic, sub, cfg.ray.aesthetic.batch_size)
+        lm = aesthetic.loaded
 
-        def plain_clip() -> None:
+        def plain_aesthetic() -> None:
             from PIL import Image
             with torch.inference_mode():
                 for i in range(m):
@@ -110,9 +111,9 @@ def main() -> None:
                     for p in ("first", "middle", "last"):
                         x = lm.preprocess(Image.fromarray(rgb(sub[f"jpeg_{p}"][i])))[None].to(lm.device, lm.dtype)
                         e = lm.model.encode_image(x)
-                        clip.head(e.float() / e.float().norm(dim=-1, keepdim=True))
+                        aesthetic.head(e.float() / e.float().norm(dim=-1, keepdim=True))
                         (e @ text.T)
-        rows.append((f"clip ({clip_arch}, random weights, {lm.dtype})", m / ours, m / timed(plain_clip)))
+        rows.append((f"aesthetic ({clip_arch}, random weights, {lm.dtype})", m / ours, m / timed(plain_aesthetic)))
 
         caption = CaptionStage(cfg, resolve_open_clip(coca_arch, "random", "caption"))
         k = max(2, m // 3) if fraction < 1 else m

@@ -7,7 +7,7 @@ from curation.config import load_config
 def test_defaults_validate():
     config = load_config()
     assert config.annotate.cuts.detector == "hybrid"
-    assert config.annotate.stages == ("cuts", "motion", "keyframes", "ocr", "clip", "caption")
+    assert config.annotate.stages == ("cuts", "motion", "keyframes", "ocr", "aesthetic", "caption")
 
 
 def test_overrides_are_typed():
@@ -55,16 +55,16 @@ def test_model_stage_config_errors_name_the_key():
     from curation.core.errors import ConfigError
 
     cases = {"annotate.stages=[cuts,ocr]": "annotate.stages",  # model stages need keyframes
-             "annotate.stages=[cuts,keyframes,clip]": "annotate.clip.text",  # caption is off
-             "annotate.clip.weights=null": "annotate.clip.weights",
+             "annotate.stages=[cuts,keyframes,aesthetic]": "annotate.aesthetic.text",  # caption is off
+             "annotate.aesthetic.weights=null": "annotate.aesthetic.weights",
              "annotate.caption.num_beam_groups=4": "annotate.caption.num_beam_groups",
              "annotate.ray.ocr.gpu_memory_gb=-1": "annotate.ray.ocr.gpu_memory_gb",
              "annotate.ocr.canvas_size=10": "annotate.ocr.canvas_size"}
     for override, key in cases.items():
         with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
             load_config(None, [override])
-    assert load_config(None, ["annotate.stages=[cuts,keyframes,clip]", "annotate.clip.text=prompt",
-                              "annotate.clip.prompt=a cat"]).annotate.clip.prompt == "a cat"
+    assert load_config(None, ["annotate.stages=[cuts,keyframes,aesthetic]", "annotate.aesthetic.text=prompt",
+                              "annotate.aesthetic.prompt=a cat"]).annotate.aesthetic.prompt == "a cat"
 
 
 def test_a_partial_section_keeps_that_sections_own_defaults():
@@ -115,3 +115,17 @@ def test_storage_values_are_never_echoed():
     with pytest.raises(ConfigError) as info:
         load_config(None, ["storage.secret_access_key=12345678"])
     assert "12345678" not in str(info.value)
+
+
+def test_the_old_clip_stage_names_say_they_were_renamed(tmp_path):
+    cases = {"annotate.clip.seed=1": "annotate.clip: renamed to annotate.aesthetic",
+             "annotate.ray.clip.batch_size=4": "annotate.ray.clip: renamed to annotate.ray.aesthetic",
+             "annotate.stages=cuts,keyframes,clip": "annotate.stages: the stage 'clip' was renamed to 'aesthetic'"}
+    for override, message in cases.items():
+        with pytest.raises(ConfigError) as info:
+            load_config(None, [override])
+        assert str(info.value) == message
+    path = tmp_path / "old.yaml"
+    path.write_text("annotate:\n  clip:\n    weights: random\n")
+    with pytest.raises(ConfigError, match=r"^annotate\.clip: renamed to annotate\.aesthetic$"):
+        load_config(path)

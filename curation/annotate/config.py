@@ -5,7 +5,7 @@ and out-of-range values are one ConfigError line naming the dotted key, before a
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -13,7 +13,9 @@ from curation.core.section import Float, Items, Section, fail
 from curation.runtime.stage import StageResources
 
 SCAN_STAGES = ("cuts", "motion", "keyframes")
-MODEL_STAGES = ("ocr", "clip", "caption")
+MODEL_STAGES = ("ocr", "aesthetic", "caption")
+# Stage names used before: {old: new}.
+RENAMED_STAGES = {"clip": "aesthetic"}
 STAGE_NAMES = SCAN_STAGES + MODEL_STAGES
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 Device = Literal["auto", "cpu", "cuda"]
@@ -233,8 +235,9 @@ def _check_model(model: str, weights: str | None) -> None:
         raise fail("weights", "must be a pretrained tag, a weights file or 'random'")
 
 
-class ClipConfig(Section):
-    """open_clip image embeddings of the three keyframes: the aesthetic score and text-image similarity.
+class AestheticConfig(Section):
+    """The ``aesthetic`` stage: CLIP (open_clip) image embeddings of the three keyframes, the LAION aesthetic
+    score and the image-text similarity.
 
     model: an open_clip architecture (``ViT-L-14``), ``local-dir:/path`` (a folder with ``open_clip_config.json``
         and weights) or ``hf-hub:org/repo`` (default ``ViT-L-14``).
@@ -244,10 +247,10 @@ class ClipConfig(Section):
     aesthetic_head: the LAION aesthetic MLP: a local ``.pth`` file, an http(s) URL fetched by
         ``curate models download``, or ``random`` (default the improved-aesthetic-predictor
         ``sac+logos+ava1-l14-linearMSE.pth``; its input size must equal the model's embedding size).
-    text: what ``clip_sim_*`` compares the keyframes with: ``caption`` (the caption column) or ``prompt``
+    text: what ``text_sim_*`` compares the keyframes with: ``caption`` (the caption column) or ``prompt``
         (default ``caption``).
     prompt: the text for ``text: prompt``.
-    keep_embedding: also store the mean keyframe embedding (L2-normalised, float16) as ``clip_embedding``.
+    keep_embedding: also store the mean keyframe embedding (L2-normalised, float16) as ``image_embedding``.
     precision: ``auto`` = bf16 on GPU, fp32 on CPU. device: ``auto`` = CUDA when the worker has a GPU.
     seed: seed of ``random`` weights (default 0).
     """
@@ -270,7 +273,7 @@ class ClipConfig(Section):
         return head
 
     @model_validator(mode="after")
-    def _model_and_text(self) -> ClipConfig:
+    def _model_and_text(self) -> AestheticConfig:
         _check_model(self.model, self.weights)
         if self.text == "prompt" and not self.prompt:
             raise fail("prompt", "is required when text is 'prompt'")
@@ -280,13 +283,13 @@ class ClipConfig(Section):
 class CaptionConfig(Section):
     """CoCa captions of the middle keyframe (open_clip ``generate``).
 
-    model, weights: as in ``clip`` (default ``coca_ViT-L-14`` with ``mscoco_finetuned_laion2B-s13B-b90k``).
+    model, weights: as in ``aesthetic`` (default ``coca_ViT-L-14`` with ``mscoco_finetuned_laion2B-s13B-b90k``).
     generation_type: ``beam_search`` (default), ``top_k`` or ``top_p``.
     num_beams, num_beam_groups: beam search width and diversity groups (defaults 6 and 3, open_clip's).
     max_seq_len: longest caption in tokens, start token included (default 30).
     repetition_penalty: (default 1.0, none). top_k / top_p: for the sampling generation types, with open_clip's
         meaning (defaults 1 and 0.1, open_clip's).
-    precision, device, seed: as in ``clip``.
+    precision, device, seed: as in ``aesthetic``.
     """
 
     model: str = "coca_ViT-L-14"
@@ -316,7 +319,7 @@ class RayConfig(Section):
     num_cpus: CPUs of the embedded local Ray; 0 = all (default 0).
     scan: the scan workers (probe, decode, cuts, motion, keyframes; one video per call). Pool size 0 = the CPUs
         the other pools leave.
-    ocr, clip, caption: the model stages' workers. ``batch_size`` is clips per model call. They default to one
+    ocr, aesthetic, caption: the model stages' workers. ``batch_size`` is clips per model call. They default to one
         CPU worker each; on a GPU cluster set ``num_gpus`` (e.g. 0.25) or ``gpu_memory_gb`` and a larger
         ``batch_size``.
     commit: the workers that write the parts (default one, reserving no CPU: writing is light, and a reserved
@@ -327,9 +330,11 @@ class RayConfig(Section):
     num_cpus: int = Field(0, ge=0)
     scan: StageResources = Field(default_factory=StageResources)
     ocr: StageResources = Field(default_factory=lambda: StageResources(batch_size=16, pool_size=1))
-    clip: StageResources = Field(default_factory=lambda: StageResources(batch_size=32, pool_size=1))
+    aesthetic: StageResources = Field(default_factory=lambda: StageResources(batch_size=32, pool_size=1))
     caption: StageResources = Field(default_factory=lambda: StageResources(batch_size=8, pool_size=1))
     commit: StageResources = Field(default_factory=lambda: StageResources(num_cpus=0.0, pool_size=1))
+
+    renamed: ClassVar[dict[str, str]] = RENAMED_STAGES
 
 
 class OutputConfig(Section):
@@ -340,8 +345,8 @@ class OutputConfig(Section):
 
 
 class AnnotateConfig(Section):
-    """stages: which annotations to compute (default all: cuts, motion, keyframes, ocr, clip, caption).
-    ``cuts`` is always needed because clips come from it; the model stages (ocr, clip, caption) read the
+    """stages: which annotations to compute (default all: cuts, motion, keyframes, ocr, aesthetic, caption).
+    ``cuts`` is always needed because clips come from it; the model stages (ocr, aesthetic, caption) read the
     keyframes. A rerun with more stages on an existing output adds their columns and recomputes nothing else.
     executor: ``ray`` runs the job on Ray (the embedded local one, or ``ray.address``); ``local`` runs it in
     this process, one video after another (no start-up cost, no parallelism); ``auto`` (default) is local for
@@ -355,14 +360,19 @@ class AnnotateConfig(Section):
     motion: MotionConfig = Field(default_factory=MotionConfig)
     keyframes: KeyframesConfig = Field(default_factory=KeyframesConfig)
     ocr: OcrConfig = Field(default_factory=OcrConfig)
-    clip: ClipConfig = Field(default_factory=ClipConfig)
+    aesthetic: AestheticConfig = Field(default_factory=AestheticConfig)
     caption: CaptionConfig = Field(default_factory=CaptionConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
 
+    renamed: ClassVar[dict[str, str]] = RENAMED_STAGES
+
     @field_validator("stages")
     @classmethod
     def _stages(cls, stages: tuple[str, ...]) -> tuple[str, ...]:
+        for old in stages:
+            if old in RENAMED_STAGES:
+                raise ValueError(f"the stage {old!r} was renamed to {RENAMED_STAGES[old]!r}")
         unknown = [s for s in stages if s not in STAGE_NAMES]
         if unknown:
             raise ValueError(f"unknown stage(s) {unknown}; known: {list(STAGE_NAMES)}")
@@ -371,11 +381,11 @@ class AnnotateConfig(Section):
         if "cuts" not in stages:
             raise ValueError("must include 'cuts' (clips come from it)")
         if "keyframes" not in stages and any(s in MODEL_STAGES for s in stages):
-            raise ValueError("the model stages (ocr, clip, caption) read the keyframes: include 'keyframes'")
+            raise ValueError("the model stages (ocr, aesthetic, caption) read the keyframes: include 'keyframes'")
         return stages
 
     @model_validator(mode="after")
-    def _clip_text_source(self) -> AnnotateConfig:
-        if "clip" in self.stages and self.clip.text == "caption" and "caption" not in self.stages:
-            raise fail("clip.text", "is 'caption' but the caption stage is off: enable it or use a prompt")
+    def _aesthetic_text_source(self) -> AnnotateConfig:
+        if "aesthetic" in self.stages and self.aesthetic.text == "caption" and "caption" not in self.stages:
+            raise fail("aesthetic.text", "is 'caption' but the caption stage is off: enable it or use a prompt")
         return self

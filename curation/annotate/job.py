@@ -1,7 +1,7 @@
 """``curate annotate``: videos in, the clip table out, in one streaming Ray graph; resumable, one writer.
 
 The graph: source (probe and scan a video in an isolated child, or read back a committed part that lacks a
-model stage) -> the model stages (caption before CLIP, which compares with the caption) -> commit (workers
+model stage) -> the model stages (caption before aesthetic, which compares with the caption) -> commit (workers
 write their own parts). Records travel between the stages through Ray's object store, scanning and inference
 run at the same time, and the driver gets only small completion records. A video is done when its part is
 committed, so a job killed anywhere (even between a video's scan and its model stages) redoes at most the

@@ -20,8 +20,8 @@ def _config_args(p) -> None:
 def _annotate_parser(sub) -> None:
     p = sub.add_parser(
         "annotate",
-        help="split videos into clips and annotate every clip (cuts, motion, keyframes, OCR, CLIP, captions) "
-             "into Parquet",
+        help="split videos into clips and annotate every clip (cuts, motion, keyframes, OCR, aesthetic, "
+             "captions) into Parquet",
         description="Split every input video into clips by shot detection and annotate each clip. Results go "
                     "to DIR/annotations/*.parquet, one table with every column (one row per clip, skipped shot "
                     "and transition; a video with no clip gets one row with its error), and "
@@ -37,7 +37,7 @@ def _annotate_parser(sub) -> None:
     _config_args(p)
     p.add_argument("--stages", metavar="NAME,...",
                    help=f"stages to run, comma-separated from {','.join(STAGE_NAMES)} (cuts is always needed; "
-                        "the model stages ocr, clip, caption need keyframes)")
+                        "the model stages ocr, aesthetic, caption need keyframes)")
     p.add_argument("--overwrite", action="store_true", help="delete earlier results in DIR and start over")
     p.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (default: RAY_ADDRESS, else a new "
                                                          "local Ray)")

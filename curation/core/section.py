@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import types
 import typing
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import annotated_types
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
@@ -50,15 +50,20 @@ Items = Annotated[tuple[T, ...], BeforeValidator(_items)]
 
 class Section(BaseModel):
     """A frozen config section: unknown keys and wrong types are errors; a partial sub-section keeps that
-    field's own defaults."""
+    field's own defaults; a key listed in ``renamed`` is an error naming its new name."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # Keys this section had before: {old name: new name}.
+    renamed: ClassVar[dict[str, str]] = {}
 
     @model_validator(mode="before")
     @classmethod
     def _partial_keeps_defaults(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
+        for old, new in cls.renamed.items():
+            if old in data:
+                raise PydanticCustomError("renamed", "{key}: renamed to {new}", {"key": old, "new": new})
         merged = dict(data)
         for name, info in cls.model_fields.items():
             value = data.get(name)
@@ -87,12 +92,17 @@ def describe(exc: ValidationError, model: type[BaseModel], prefix: str = "") -> 
     error = exc.errors(include_url=False)[0]
     loc = tuple(error["loc"])
     ctx = error.get("ctx") or {}
+    if error["type"] == "renamed":
+        return f"{_dotted(prefix, loc + (ctx['key'],))}: renamed to {_dotted(prefix, loc + (ctx['new'],))}"
     if error["type"] == "config":
         loc += tuple(part for part in ctx["key"].split(".") if part)
     owner, info = _locate(model, loc)
+    return f"{_dotted(prefix, loc) or 'config'}: {_message(error, owner, info)}"
+
+
+def _dotted(prefix: str, loc: tuple) -> str:
     key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
-    key = (prefix + key) if prefix else key.lstrip(".")
-    return f"{key or 'config'}: {_message(error, owner, info)}"
+    return (prefix + key) if prefix else key.lstrip(".")
 
 
 def _message(error: dict, owner: type[BaseModel] | None, info: Any) -> str:

@@ -47,7 +47,7 @@ class FilterRule(Section):
 class FilterConfig(Section):
     """``curate filter``: rules combine with AND; every rule that drops a clip is recorded.
 
-    rules: per-annotation rules (default: bottom 12.5 % of motion_mean, aesthetic and clip_sim_mean, as in the
+    rules: per-annotation rules (default: bottom 12.5 % of motion_mean, aesthetic and text_sim_mean, as in the
         SVD study's 12.5 % cut, and clips whose text covers more than 5 % of a keyframe).
     min_duration_s / max_duration_s: clip length bounds, seconds (default 2.0 / none).
     min_short_side: smallest allowed min(width, height), pixels (default none).
@@ -60,7 +60,7 @@ class FilterConfig(Section):
 
     rules: Items[FilterRule] = (FilterRule(column="motion_mean", drop_bottom=12.5),
                                 FilterRule(column="aesthetic", drop_bottom=12.5),
-                                FilterRule(column="clip_sim_mean", drop_bottom=12.5),
+                                FilterRule(column="text_sim_mean", drop_bottom=12.5),
                                 FilterRule(column="ocr_area_max", max=0.05))
     min_duration_s: Float | None = 2.0
     max_duration_s: Float | None = None

@@ -49,7 +49,7 @@ def run_shard(filtered: str, output: str, config: Config, progress: bool = True)
         raise ConfigError(f"{filtered}: not a filter output (no {CLIPS_FILE})")
     table = storage.read_parquet(clips_file)
     kept = table.filter(pc.field("keep")).sort_by([("video_id", "ascending"), ("clip_index", "ascending")])
-    kept = kept.drop_columns([c for c in ("clip_embedding", "drop_reasons") if c in kept.column_names])
+    kept = kept.drop_columns([c for c in ("image_embedding", "drop_reasons") if c in kept.column_names])
     clip_ids = kept["clip_id"].to_pylist()
     per = config.shard.samples_per_shard
     dest = str(output)

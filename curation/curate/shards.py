@@ -32,8 +32,8 @@ from curation.video import VideoError, iter_frames, scaled_size
 from curation.video.encode import H264Writer
 
 # Scores copied into each sample's JSON when the table has them.
-SCORE_COLUMNS = ("motion_mean", "motion_p50", "motion_p90", "motion_static_frac", "aesthetic", "clip_sim_mean",
-                 "clip_sim_min", "ocr_area_max", "ocr_area_mean")
+SCORE_COLUMNS = ("motion_mean", "motion_p50", "motion_p90", "motion_static_frac", "aesthetic", "text_sim_mean",
+                 "text_sim_min", "ocr_area_max", "ocr_area_mean")
 
 
 @dataclass
@@ -91,7 +91,7 @@ def _emit(writer: H264Writer, decoded, size: tuple[int, int]) -> None:
 
 def sample_json(row: dict, encoded: EncodedClip) -> dict:
     scores = {c: row[c] for c in SCORE_COLUMNS if c in row and row[c] is not None and np.isfinite(row[c])}
-    random = [s for s in ("clip", "caption") if row.get(f"{s}_random_weights")]
+    random = [s for s in ("aesthetic", "caption") if row.get(f"{s}_random_weights")]
     return {
         "clip_id": row["clip_id"], "video_id": row["video_id"], "source": row["video_path"],
         "start_s": row["start_s"], "end_s": row["end_s"], "start_frame": row["start_frame"],

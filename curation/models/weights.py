@@ -1,6 +1,6 @@
 """Where model weights come from, decided in one place and without touching the network.
 
-A model is named by an architecture and its weights (see ``ClipConfig``): a pretrained tag resolved in the
+A model is named by an architecture and its weights (see ``AestheticConfig``): a pretrained tag resolved in the
 local Hugging Face / open_clip caches, a local file or folder, an http(s) URL cached under
 :func:`cache_dir`, or ``random``. :func:`resolve_*` run in the driver before any video is processed and raise
 :class:`WeightsUnavailable` with the way to get missing weights; the loaders then read exactly the resolved

@@ -109,7 +109,7 @@ def test_bad_inputs_get_error_rows_and_the_job_finishes(corpus, tmp_path):
     keyframes = read_keyframes(str(out))
     assert keyframes.num_rows == 3 * int(table.clip_index.notna().sum())
     clips = table[table.clip_index.notna()]
-    for column in ("ocr_area_max", "aesthetic", "clip_sim_mean", "caption"):
+    for column in ("ocr_area_max", "aesthetic", "text_sim_mean", "caption"):
         assert clips[column].notna().all(), column
 
 

@@ -76,7 +76,7 @@ def test_shards_round_trip_through_webdataset(demo):
         row = kept.loc[sample["__key__"]]
         assert meta["caption"] == row.caption and meta["motion_bucket_id"] == row.motion_bucket_id
         assert meta["scores"]["motion_mean"] == pytest.approx(row.motion_mean)
-        assert set(meta["random_weights"]) == {"clip", "caption"}
+        assert set(meta["random_weights"]) == {"aesthetic", "caption"}
         with av.open(io.BytesIO(sample["mp4"])) as container:
             frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
         assert len(frames) == meta["num_frames"] == row.num_frames

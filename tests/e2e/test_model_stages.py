@@ -8,8 +8,8 @@ from tests.e2e.test_annotate import curate
 
 pytestmark = pytest.mark.slow
 OFFLINE = ["--config", "configs/offline.yaml", "-q"]
-SCORES = ("motion_mean", "ocr_area_max", "ocr_area_mean", "ocr_boxes", "aesthetic", "clip_sim_mean",
-          "clip_sim_min", "caption")
+SCORES = ("motion_mean", "ocr_area_max", "ocr_area_mean", "ocr_boxes", "aesthetic", "text_sim_mean",
+          "text_sim_min", "caption")
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +48,9 @@ def test_offline_config_fills_every_column_and_a_rerun_adds_stages(videos, tmp_p
         assert table[column].notna().all(), column
     again = first.sort_values("clip_id").reset_index(drop=True)
     assert list(table.ocr_area_max) == list(again.ocr_area_max) and list(table.ocr_model) == list(again.ocr_model)
-    assert table.clip_random_weights.all() and table.caption_random_weights.all()
+    assert table.aesthetic_random_weights.all() and table.caption_random_weights.all()
     assert not table.ocr_random_weights.any()
-    assert "RANDOM WEIGHTS" in table.clip_model.iloc[0]
+    assert "RANDOM WEIGHTS" in table.aesthetic_model.iloc[0]
 
     run = curate("annotate", videos, "--output", out, *OFFLINE, "--set", "annotate.ocr.min_size=5")
     assert run.returncode == 2 and "annotate.ocr.min_size" in run.stderr

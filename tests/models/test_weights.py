@@ -27,13 +27,13 @@ def test_torchvision_imports_after_the_fix_in_a_fresh_interpreter():
 def test_hub_weights_that_are_not_here_fail_with_how_to_get_them(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     with pytest.raises(WeightsUnavailable, match="curate models download"):
-        resolve_open_clip("ViT-L-14", "openai", "annotate.clip")
-    with pytest.raises(ConfigError, match="annotate.clip.weights: 'nonsense'"):
-        resolve_open_clip("ViT-L-14", "nonsense", "annotate.clip")
+        resolve_open_clip("ViT-L-14", "openai", "annotate.aesthetic")
+    with pytest.raises(ConfigError, match="annotate.aesthetic.weights: 'nonsense'"):
+        resolve_open_clip("ViT-L-14", "nonsense", "annotate.aesthetic")
     with pytest.raises(ConfigError, match="unknown open_clip architecture"):
-        resolve_open_clip("ViT-XXL-99", "random", "annotate.clip")
+        resolve_open_clip("ViT-XXL-99", "random", "annotate.aesthetic")
     with pytest.raises(WeightsUnavailable, match="aesthetic_head"):
-        resolve_file("https://example.org/head.pth", "annotate.clip.aesthetic_head")
+        resolve_file("https://example.org/head.pth", "annotate.aesthetic.aesthetic_head")
 
 
 def test_default_config_stops_before_work_when_offline(monkeypatch, tmp_path):
@@ -41,8 +41,8 @@ def test_default_config_stops_before_work_when_offline(monkeypatch, tmp_path):
     with pytest.raises(WeightsUnavailable):
         stage_weights(load_config(None).annotate)
     offline = stage_weights(load_config("configs/offline.yaml").annotate)
-    assert offline["clip"]["source"].random and offline["caption"]["source"].random
-    assert "RANDOM WEIGHTS" in offline["clip"]["source"].label
+    assert offline["aesthetic"]["source"].random and offline["caption"]["source"].random
+    assert "RANDOM WEIGHTS" in offline["aesthetic"]["source"].label
 
 
 HEAD = "models/aesthetic/sac+logos+ava1-l14-linearMSE.pth"
@@ -59,6 +59,6 @@ def test_real_aesthetic_head_orders_laion_ratings(testdata):
 
 
 def test_head_that_does_not_fit_the_model_is_refused_before_work(testdata):
-    cfg = load_config("configs/offline.yaml", [f"annotate.clip.aesthetic_head={testdata / HEAD}"]).annotate
+    cfg = load_config("configs/offline.yaml", [f"annotate.aesthetic.aesthetic_head={testdata / HEAD}"]).annotate
     with pytest.raises(ConfigError, match="768-d"):
         stage_weights(cfg)

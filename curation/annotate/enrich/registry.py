@@ -45,18 +45,18 @@ class EnrichStage:
         return getattr(importlib.import_module(module), name)
 
 
-def _download_clip(cfg: AnnotateConfig) -> list[str]:
-    fetched = [str(_weights.download(cfg.clip.model, cfg.clip.weights))]
-    if cfg.clip.aesthetic_head.startswith(("http://", "https://")):
-        fetched.append(f"aesthetic head: {_weights.download_url(cfg.clip.aesthetic_head)}")
+def _download_aesthetic(cfg: AnnotateConfig) -> list[str]:
+    fetched = [str(_weights.download(cfg.aesthetic.model, cfg.aesthetic.weights))]
+    if cfg.aesthetic.aesthetic_head.startswith(("http://", "https://")):
+        fetched.append(f"aesthetic head: {_weights.download_url(cfg.aesthetic.aesthetic_head)}")
     return fetched
 
 
-def _clip_weights(cfg: AnnotateConfig) -> dict[str, Any]:
-    source = resolve_open_clip(cfg.clip.model, cfg.clip.weights, "annotate.clip")
-    head = resolve_file(cfg.clip.aesthetic_head, "annotate.clip.aesthetic_head")
+def _aesthetic_weights(cfg: AnnotateConfig) -> dict[str, Any]:
+    source = resolve_open_clip(cfg.aesthetic.model, cfg.aesthetic.weights, "annotate.aesthetic")
+    head = resolve_file(cfg.aesthetic.aesthetic_head, "annotate.aesthetic.aesthetic_head")
     if not head.random:
-        _check_head_fits(head, source, "annotate.clip.aesthetic_head")
+        _check_head_fits(head, source, "annotate.aesthetic.aesthetic_head")
     return {"source": source, "head": head}
 
 
@@ -87,26 +87,28 @@ REGISTRY: tuple[EnrichStage, ...] = (
         label=lambda weights_dir: (f"easyocr-craft:{weights_dir}", False),
     ),
     EnrichStage(
-        name="clip",
-        implementation="curation.annotate.enrich.clip:ClipStage",
+        name="aesthetic",
+        implementation="curation.annotate.enrich.aesthetic:AestheticStage",
         columns=(
             ("aesthetic", pa.float64(), "LAION aesthetic-predictor score (about 1-10 with the real head on "
                                         "ViT-L/14) of the L2-normalised CLIP embedding, mean over the three "
                                         "keyframes."),
-            ("clip_sim_mean", pa.float64(), "Cosine similarity between the CLIP text embedding of the caption (or "
-                                            "clip.prompt) and the keyframes, mean of three; null without text."),
-            ("clip_sim_min", pa.float64(), "The smallest of those three similarities."),
-            ("clip_embedding", pa.list_(pa.float16()), "Mean keyframe embedding, L2-normalised, float16 "
-                                                       "(clip.keep_embedding only; else null)."),
+            ("text_sim_mean", pa.float64(), "Cosine similarity between the CLIP text embedding of the caption (or "
+                                            "aesthetic.prompt) and the CLIP image embeddings of the keyframes, "
+                                            "mean of three; null without text."),
+            ("text_sim_min", pa.float64(), "The smallest of those three similarities."),
+            ("image_embedding", pa.list_(pa.float16()), "Mean CLIP image embedding of the keyframes, "
+                                                        "L2-normalised, float16 (aesthetic.keep_embedding only; "
+                                                        "else null)."),
         ),
-        weights=_clip_weights,
+        weights=_aesthetic_weights,
         label=lambda source, head: (f"{source.label} + aesthetic head {head.label}", source.random or head.random),
-        reads=lambda cfg: ("caption",) if cfg.clip.text == "caption" else (),
-        download=_download_clip,
+        reads=lambda cfg: ("caption",) if cfg.aesthetic.text == "caption" else (),
+        download=_download_aesthetic,
     ),
 )
 BY_NAME = {stage.name: stage for stage in REGISTRY}
-assert set(BY_NAME) == set(MODEL_STAGES), "curation.config.MODEL_STAGES and the registry must list the same stages"
+assert set(BY_NAME) == set(MODEL_STAGES), "annotate.config.MODEL_STAGES and the registry must list the same stages"
 
 
 def enabled(cfg: AnnotateConfig) -> list[EnrichStage]:

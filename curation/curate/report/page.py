@@ -19,7 +19,7 @@ from curation.schema import ROW_CLIP
 
 # Score columns shown (when present), with their unit.
 SCORES = {"motion_mean": MOTION_UNIT, "motion_p90": MOTION_UNIT, "motion_static_frac": "fraction of pixels",
-          "aesthetic": "LAION aesthetic score", "clip_sim_mean": "cosine similarity",
+          "aesthetic": "LAION aesthetic score", "text_sim_mean": "image-text cosine similarity",
           "ocr_area_max": "text area / frame area"}
 
 CSS = """

@@ -1,5 +1,5 @@
-"""CLIP and caption stages on tiny random open_clip models written to disk by a fixture and loaded through the
-same code as real weights (local-dir:), checked against direct computations."""
+"""The aesthetic (CLIP) and caption stages on tiny random open_clip models written to disk by a fixture and
+loaded through the same code as real weights (local-dir:), checked against direct computations."""
 import cv2
 import numpy as np
 import pytest
@@ -10,7 +10,7 @@ from curation.config import load_config
 from curation.models.weights import resolve_file, resolve_open_clip
 from curation.models.open_clip_models import save_random_open_clip
 from curation.annotate.enrich.caption import CaptionStage, clean_caption
-from curation.annotate.enrich.clip import ClipStage
+from curation.annotate.enrich.aesthetic import AestheticStage
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +21,9 @@ def tiny(tmp_path_factory):
 
 
 def config(tiny, *sets):
-    return load_config(None, [f"annotate.clip.model=local-dir:{tiny['clip']}", "annotate.clip.weights=null",
-                              "annotate.clip.aesthetic_head=random", f"annotate.caption.model=local-dir:{tiny['coca']}",
+    return load_config(None, [f"annotate.aesthetic.model=local-dir:{tiny['clip']}", "annotate.aesthetic.weights=null",
+                              "annotate.aesthetic.aesthetic_head=random",
+                              f"annotate.caption.model=local-dir:{tiny['coca']}",
                               "annotate.caption.weights=null", "annotate.caption.num_beams=2",
                               "annotate.caption.num_beam_groups=1", "annotate.caption.max_seq_len=10", *sets]).annotate
 
@@ -41,21 +42,21 @@ def batch(frames, texts, missing=()):
     return {k: np.array(v, dtype=object) for k, v in cols.items()}
 
 
-def clip_stage(tiny, *sets):
+def aesthetic_stage(tiny, *sets):
     cfg = config(tiny, *sets)
-    return ClipStage(cfg, resolve_open_clip(cfg.clip.model, cfg.clip.weights, "annotate.clip"),
-                     resolve_file("random", "annotate.clip.aesthetic_head"))
+    return AestheticStage(cfg, resolve_open_clip(cfg.aesthetic.model, cfg.aesthetic.weights, "annotate.aesthetic"),
+                          resolve_file("random", "annotate.aesthetic.aesthetic_head"))
 
 
 def test_random_local_dir_is_flagged(tiny):
-    assert resolve_open_clip(f"local-dir:{tiny['clip']}", None, "annotate.clip").random
+    assert resolve_open_clip(f"local-dir:{tiny['clip']}", None, "annotate.aesthetic").random
 
 
-def test_clip_scores_equal_a_direct_computation(tiny):
-    stage = clip_stage(tiny, "annotate.clip.keep_embedding=true")
+def test_aesthetic_scores_equal_a_direct_computation(tiny):
+    stage = aesthetic_stage(tiny, "annotate.aesthetic.keep_embedding=true")
     frames = images(6)
     out = stage.annotate_clips(batch(frames, ["a red car", ""]))
-    assert list(out["clip_error"]) == ["", ""]
+    assert list(out["aesthetic_error"]) == ["", ""]
     m = stage.loaded
     with torch.inference_mode():
         pixels = torch.stack([m.preprocess(Image.fromarray(cv2.cvtColor(cv2.imdecode(
@@ -68,19 +69,19 @@ def test_clip_scores_equal_a_direct_computation(tiny):
         text = text / text.norm(dim=-1, keepdim=True)
         sims = emb[:3] @ text[0]
     np.testing.assert_allclose(out["aesthetic"], aesthetic.numpy(), rtol=1e-4, atol=1e-5)
-    assert out["clip_sim_mean"][0] == pytest.approx(float(sims.mean()), abs=1e-4)
-    assert out["clip_sim_min"][0] == pytest.approx(float(sims.min()), abs=1e-4)
-    assert np.isnan(out["clip_sim_mean"][1])  # no text, no similarity
-    mean = np.frombuffer(out["clip_embedding"][0], np.float16).astype(np.float32)
+    assert out["text_sim_mean"][0] == pytest.approx(float(sims.mean()), abs=1e-4)
+    assert out["text_sim_min"][0] == pytest.approx(float(sims.min()), abs=1e-4)
+    assert np.isnan(out["text_sim_mean"][1])  # no text, no similarity
+    mean = np.frombuffer(out["image_embedding"][0], np.float16).astype(np.float32)
     assert mean.shape == (64,) and np.linalg.norm(mean) == pytest.approx(1.0, abs=2e-3)
 
 
-def test_clip_is_deterministic_and_a_bad_clip_fails_alone(tiny):
+def test_aesthetic_is_deterministic_and_a_bad_clip_fails_alone(tiny):
     frames = images(9, seed=3)
-    a = clip_stage(tiny).annotate_clips(batch(frames, ["x", "y", "z"], missing={(1, "middle")}))
-    b = clip_stage(tiny).annotate_clips(batch(frames, ["x", "y", "z"], missing={(1, "middle")}))
+    a = aesthetic_stage(tiny).annotate_clips(batch(frames, ["x", "y", "z"], missing={(1, "middle")}))
+    b = aesthetic_stage(tiny).annotate_clips(batch(frames, ["x", "y", "z"], missing={(1, "middle")}))
     np.testing.assert_array_equal(a["aesthetic"], b["aesthetic"])
-    assert list(a["clip_error"]) == ["", "missing middle keyframe", ""]
+    assert list(a["aesthetic_error"]) == ["", "missing middle keyframe", ""]
     assert np.isfinite(a["aesthetic"][[0, 2]]).all() and np.isnan(a["aesthetic"][1])
 
 

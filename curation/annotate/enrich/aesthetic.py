@@ -1,4 +1,7 @@
-"""CLIP stage (open_clip): keyframe embeddings, the LAION aesthetic score, and text-image similarity."""
+"""The aesthetic stage: CLIP (open_clip) keyframe embeddings, the LAION aesthetic score, and image-text similarity.
+
+The CLIP model is loaded by :mod:`curation.models.open_clip_models`, the aesthetic head by
+:mod:`curation.models.aesthetic`."""
 from __future__ import annotations
 
 import numpy as np
@@ -13,16 +16,16 @@ from curation.annotate.enrich.registry import BY_NAME
 from curation.annotate.enrich.base import POSITIONS, ModelStage, decode_rgb
 
 
-class ClipStage(ModelStage):
-    name = "clip"
-    columns = {"aesthetic": float("nan"), "clip_sim_mean": float("nan"), "clip_sim_min": float("nan"),
-               "clip_embedding": b""}
+class AestheticStage(ModelStage):
+    name = "aesthetic"
+    columns = {"aesthetic": float("nan"), "text_sim_mean": float("nan"), "text_sim_min": float("nan"),
+               "image_embedding": b""}
 
     def __init__(self, config: AnnotateConfig, source: OpenClipSource, head: FileSource,
                  gpu_fraction: float = 0.0):
-        super().__init__(config, config.ray.clip, gpu_fraction)
+        super().__init__(config, config.ray.aesthetic, gpu_fraction)
         self.label, self.random_weights = BY_NAME[self.name].label(source=source, head=head)
-        c = config.clip
+        c = config.aesthetic
         self.loaded = load_open_clip(source, c.device, c.precision, c.seed)
         self.head = load_aesthetic_head(head, self.loaded.embed_dim, self.loaded.device, c.seed)
         self.prompt = c.prompt if c.text == "prompt" else None
@@ -54,7 +57,7 @@ class ClipStage(ModelStage):
         mean_emb = torch.nn.functional.normalize(per_clip.mean(dim=1), dim=-1).cpu().numpy().astype(np.float16)
         out = []
         for i in range(n):
-            out.append({"aesthetic": float(aesthetic[i]), "clip_sim_mean": float(sims[i].mean()),
-                        "clip_sim_min": float(sims[i].min()),
-                        "clip_embedding": mean_emb[i].tobytes() if self.keep_embedding else b""})
+            out.append({"aesthetic": float(aesthetic[i]), "text_sim_mean": float(sims[i].mean()),
+                        "text_sim_min": float(sims[i].min()),
+                        "image_embedding": mean_emb[i].tobytes() if self.keep_embedding else b""})
         return out
