@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from curation.config import Config, load_config
@@ -44,7 +45,8 @@ def main(args) -> int:
         finally:
             shutdown_ray()
     if log.kept:
-        print(f"ray log: {log.path}")
+        # On stderr: the last line on stdout stays the command's result (the report's path for run and demo).
+        print(f"ray log: {log.path}", file=sys.stderr)
     return code
 
 
