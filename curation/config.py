@@ -2,7 +2,7 @@
 overrides, validated by pydantic before any work starts.
 
 The sections live with their phase: :mod:`curation.annotate.config` (``annotate``), :mod:`curation.curate.config`
-(``filter``, ``buckets``, ``report``, ``shard``), :mod:`curation.train.config` (``finetune``) and
+(``filter``, ``dedup``, ``buckets``, ``report``, ``shard``), :mod:`curation.train.config` (``finetune``) and
 :class:`curation.core.storage.StorageOptions` (``storage``, for every phase). Unknown keys, wrong types and
 out-of-range values raise one :class:`ConfigError` line naming the dotted key.
 """
@@ -18,7 +18,7 @@ from curation.annotate.config import AnnotateConfig
 from curation.core.errors import ConfigError
 from curation.core.section import Section, validate
 from curation.core.storage import StorageOptions
-from curation.curate.config import BucketsConfig, FilterConfig, ReportConfig, ShardConfig
+from curation.curate.config import BucketsConfig, DedupConfig, FilterConfig, ReportConfig, ShardConfig
 from curation.train.config import FinetuneConfig
 
 
@@ -29,6 +29,7 @@ class Config(Section):
     storage: StorageOptions = Field(default_factory=StorageOptions)
     annotate: AnnotateConfig = Field(default_factory=AnnotateConfig)
     filter: FilterConfig = Field(default_factory=FilterConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
     buckets: BucketsConfig = Field(default_factory=BucketsConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
     shard: ShardConfig = Field(default_factory=ShardConfig)

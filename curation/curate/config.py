@@ -1,4 +1,4 @@
-"""The curate sections: ``filter`` (its rules), ``buckets``, ``report`` and ``shard``.
+"""The curate sections: ``filter`` (its rules), ``dedup``, ``buckets``, ``report`` and ``shard``.
 
 Every section is a frozen pydantic model (:class:`curation.core.section.Section`): unknown keys, wrong types
 and out-of-range values are one ConfigError line naming the dotted key, before any work starts.
@@ -124,3 +124,36 @@ class ShardConfig(Section):
     preset: X264Preset = "veryfast"
     thumbnail_long_side: int = Field(256, ge=32, le=2048)
     workers: StageResources = Field(default_factory=StageResources)
+
+
+class DedupConfig(Section):
+    """Duplicate clips, removed by ``curate filter`` after its rules (:mod:`curation.curate.dedup`): each group of
+    duplicates keeps one clip, the others get the drop reason ``duplicate_of:<clip_id>``.
+
+    enabled: run it (default false: it hashes every keyframe, a few hundred images/s per core, and holds about
+        150 bytes per clip, plus the embeddings, for the whole table).
+    hash_distance: near-exact copies: two clips whose three keyframe hashes differ by at most this many bits of
+        64 on average are copies (default 12; re-encodes and resizes measured 0-4, crops of 3-5 % a side 5-11,
+        two framings of one scene 20 or more; 0 = identical hashes only).
+    bands: random bit subsets the hash search tries (default 64); more find more of the pairs near
+        hash_distance among millions of clips, at proportional cost.
+    semantic: also semantic duplicates on the CLIP image embeddings when the table has them
+        (``annotate.aesthetic.keep_embedding``; default true).
+    cosine: cosine similarity at or over which two clips are semantic duplicates (default 0.95).
+    clusters: k-means clusters of the semantic search (default null: about 1,000 clips each).
+    probes: clusters each clip joins (default 1; 2 also finds pairs k-means split, at about 4x the cost).
+    keep: which clip a group keeps: ``aesthetic`` (highest score; without scores the longest, then the first),
+        ``longest`` or ``first`` (first in the table); a clip that passes the other rules is preferred (default
+        aesthetic).
+    workers: threads hashing keyframes (default 0: one per CPU).
+    """
+
+    enabled: bool = False
+    hash_distance: Float = Field(12.0, ge=0, le=64, json_schema_extra={"unit": "bits"})
+    bands: int = Field(64, ge=0, le=4096)
+    semantic: bool = True
+    cosine: Float = Field(0.95, gt=0, le=1)
+    clusters: int | None = Field(None, ge=1)
+    probes: int = Field(1, ge=1, le=16)
+    keep: Literal["aesthetic", "longest", "first"] = "aesthetic"
+    workers: int = Field(0, ge=0, le=256)

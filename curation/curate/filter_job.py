@@ -1,5 +1,7 @@
 """``curate filter``: annotations in, ``keep`` + every drop reason + motion buckets out, with the resolved
-thresholds and the bucket mapping saved so the same cut and mapping apply to new data.
+thresholds and the bucket mapping saved so the same cut and mapping apply to new data. With ``dedup.enabled``,
+duplicate clips are found after the rules (one more pass over the table and its keyframes) and each group's
+other members are dropped as ``duplicate_of:<clip_id>`` (:mod:`curation.curate.dedup`).
 
 The annotations, the output folder and a ``--thresholds`` file may be local paths or object-store URIs
 (:mod:`curation.core.storage`); every output file is written as one complete object (atomic on local disk too).
@@ -21,6 +23,8 @@ import pyarrow.compute as pc
 
 from curation.core import storage
 from curation.curate.buckets import MotionBuckets
+from curation.curate.dedup import DUPLICATE_PREFIX, DUPLICATE_REASON
+from curation.curate.dedup.table import RESULT_FIELDS, DedupPass, empty_columns
 from curation.config import Config
 from curation.core.errors import ConfigError
 from curation.curate.filters import (FootageLost, apply, columns_read, footage_lost, keep_mask, load_thresholds,
@@ -73,13 +77,20 @@ class FilterSummary:
     status_rows: int = 0
     reasons: Counter = field(default_factory=Counter)
     lost: FootageLost | None = None
+    dedup: dict | None = None  # groups, duplicates, hash_pairs, semantic_pairs, semantic (ran); None when off
     wall_s: float = 0.0
 
     def text(self) -> str:
         reasons = ", ".join(f"{k} {v}" for k, v in self.reasons.most_common()) or "none"
         lost = f"\nbefore the rules: {self.lost.text()}" if self.lost else ""
+        dedup = ""
+        if self.dedup is not None:
+            d = self.dedup
+            semantic = f"{d['semantic_pairs']} semantic pairs" if d["semantic"] else "no embeddings: no semantic pass"
+            dedup = (f"\ndedup: {d['duplicates']} duplicates in {d['groups']} groups ({d['hash_pairs']} hash pairs, "
+                     f"{semantic})")
         return (f"kept {self.kept} of {self.clips} clips ({self.status_rows} status rows of failed videos); "
-                f"dropped by: {reasons}; wall {self.wall_s:.1f} s{lost}")
+                f"dropped by: {reasons}; wall {self.wall_s:.1f} s{lost}{dedup}")
 
 
 def run_filter(annotations: str, output: str, config: Config, thresholds_file: str | None = None,
@@ -99,7 +110,8 @@ def run_filter(annotations: str, output: str, config: Config, thresholds_file: s
     cfg = config.filter
     limit = in_memory or cfg.in_memory_values
     store = AnnotateOutput(source)
-    uris = [store.annotation_uri(p) for p in store.parts()]
+    parts = store.parts()
+    uris = [store.annotation_uri(p) for p in parts]
 
     def pieces(columns: list[str] | None) -> Iterator[pa.Table]:
         missing = [c for c in columns or [] if c not in TABLE_SCHEMA.names]
@@ -121,6 +133,7 @@ def run_filter(annotations: str, output: str, config: Config, thresholds_file: s
     if unknown:
         raise ConfigError(f"thresholds refer to column {unknown[0]!r}, which the table lacks")
     buckets = _buckets(pieces, read, thresholds, exclude_errors, config, thresholds_file, limit)
+    dedup = _dedup(store, parts, pieces, read, thresholds, exclude_errors, config) if config.dedup.enabled else None
 
     dest = str(output)
     storage.makedirs(dest)
@@ -132,23 +145,31 @@ def run_filter(annotations: str, output: str, config: Config, thresholds_file: s
             ids = buckets.bucket(motion)
             out = out.append_column("motion_bucket_id",
                                     pa.array(np.where(ids >= 0, ids, 0), pa.int16(), mask=ids < 0))
+            out = dedup.annotate(out) if dedup is not None else empty_columns(out)
             writer.write_table(out.cast(_OUT_SCHEMA))
             _count(summary, out)
     save_via_local(storage.join(dest, THRESHOLDS_FILE), lambda p: save_thresholds(p, thresholds, cfg))
     save_via_local(storage.join(dest, BUCKETS_FILE), buckets.save)
     summary.status_rows = summary.rows - summary.clips - sum(summary.lost.shots.values()) - summary.lost.transitions
+    if dedup is not None:
+        result = dedup.result
+        summary.dedup = {"groups": result.groups, "duplicates": result.duplicates, "hash_pairs": result.hash_pairs,
+                         "semantic_pairs": result.semantic_pairs, "semantic": dedup.semantic_ran,
+                         "config": config.dedup.model_dump()}
     summary.wall_s = time.monotonic() - started
     record = {"annotations": absolute(source), "clips": summary.clips, "kept": summary.kept,
-              "reasons": dict(summary.reasons), "thresholds_from": thresholds_file or "computed",
+              "reasons": dict(summary.reasons), "dedup": summary.dedup,
+              "thresholds_from": thresholds_file or "computed",
               "skipped_shots": summary.lost.shots, "skipped_shot_seconds": summary.lost.shot_seconds,
               "transitions": summary.lost.transitions, "transition_seconds": summary.lost.transition_seconds}
     storage.write_text(storage.join(dest, SUMMARY_FILE), json.dumps(record, indent=1))
     return summary
 
 
-# clips.parquet: every annotation column, then keep, drop_reasons and motion_bucket_id.
-_OUT_SCHEMA = TABLE_SCHEMA.append(pa.field("keep", pa.bool_())).append(
-    pa.field("drop_reasons", pa.list_(pa.string()))).append(pa.field("motion_bucket_id", pa.int16()))
+# clips.parquet: every annotation column, then keep, drop_reasons, motion_bucket_id and the dedup columns
+# (phash_first/middle/last, dedup_group, duplicate_of; null when dedup is off).
+_OUT_SCHEMA = pa.schema([*TABLE_SCHEMA, pa.field("keep", pa.bool_()), pa.field("drop_reasons", pa.list_(pa.string())),
+                         pa.field("motion_bucket_id", pa.int16()), *RESULT_FIELDS], metadata=TABLE_SCHEMA.metadata)
 
 
 def _count(summary: FilterSummary, out: pa.Table) -> None:
@@ -160,8 +181,28 @@ def _count(summary: FilterSummary, out: pa.Table) -> None:
     flat = pc.list_flatten(out["drop_reasons"].filter(is_clip))
     if len(flat):
         for item in pc.value_counts(flat).to_pylist():
-            summary.reasons[item["values"]] += item["counts"]
+            # Every duplicate_of:<clip_id> is one reason in the funnel.
+            reason = DUPLICATE_REASON if item["values"].startswith(DUPLICATE_PREFIX) else item["values"]
+            summary.reasons[reason] += item["counts"]
     summary.lost = summary.lost + _lost(out)
+
+
+def _dedup(store: AnnotateOutput, parts: list[str], pieces, read: list[str], thresholds, exclude_errors: bool,
+           config: Config) -> DedupPass:
+    """The dedup pass: every part's clip ids, scores and embeddings with its keyframe hashes, and which clips the
+    rules keep (a group keeps one of those when it has one); then the groups."""
+    dedup = DedupPass.from_config(config.dedup)
+    columns = list(dict.fromkeys(read + dedup.columns()))
+    for part, piece in zip(parts, pieces(columns)):
+        uri = store.keyframe_uri(part)
+        keyframes = storage.read_parquet(uri, columns=["clip_id", "position", "jpeg"]) if storage.exists(uri) \
+            else None
+        dedup.add(piece, keyframes, keep_mask(piece, thresholds, exclude_errors))
+    try:
+        dedup.resolve()
+    except ValueError as exc:
+        raise ConfigError(f"dedup: {exc}") from None
+    return dedup
 
 
 def _lost(table: pa.Table) -> FootageLost:

@@ -18,9 +18,10 @@ from curation.curate.dedup.phash import HASH_COLUMNS, hash_columns, hash_keyfram
 from curation.curate.dedup.semantic import semantic_pairs
 
 DUPLICATE_PREFIX = "duplicate_of:"  # the drop reason: duplicate_of:<clip_id of the kept clip>
+DUPLICATE_REASON = "duplicate"      # how funnels count those reasons (one rule)
 
 __all__ = ["Duplicates", "find_duplicates", "hash_keyframes", "hash_columns", "near_pairs", "semantic_pairs",
-           "KEEP_RULES", "HASH_COLUMNS", "DUPLICATE_PREFIX"]
+           "KEEP_RULES", "HASH_COLUMNS", "DUPLICATE_PREFIX", "DUPLICATE_REASON"]
 
 
 @dataclass
