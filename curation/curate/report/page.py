@@ -1,21 +1,21 @@
-"""The report page: one self-contained HTML file (plots and thumbnails inline) a person reads in a browser."""
+"""The report page: report.html (plots and thumbnails inline) plus, beside it, the folder of preview videos its
+thumbnails play on click; both open offline. Built from :class:`~curation.curate.report.aggregate.ReportData`,
+the streaming aggregation of the filter output, so the page never needs the table in memory."""
 from __future__ import annotations
 
 import base64
 import html
 import re
-from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
-import pandas as pd
 
+from curation.annotate.scan.motion import MOTION_UNIT
 from curation.curate.buckets import MotionBuckets
 from curation.curate.config import ReportConfig
-from curation.curate.filters import Threshold, footage_lost
-from curation.annotate.scan.motion import MOTION_UNIT
+from curation.curate.filters import Threshold
 from curation.curate.report import plots
-from curation.schema import ROW_CLIP
+from curation.curate.report.aggregate import ClipRef, ReportData, Source, aggregate
 
 # Score columns shown (when present), with their unit.
 SCORES = {"motion_mean": MOTION_UNIT, "motion_p90": MOTION_UNIT, "motion_static_frac": "fraction of pixels",
@@ -32,11 +32,33 @@ h2{font-size:17px;margin:0 0 10px}h3{font-size:14px;margin:14px 0 6px}
 .cards{display:flex;flex-wrap:wrap;gap:12px}.card{background:#eef3f9;border-radius:6px;padding:10px 14px;min-width:120px}
 .card b{display:block;font-size:20px}.card span{font-size:12px;color:#4a5868}
 table{border-collapse:collapse;font-size:13px}td,th{padding:4px 10px;border-bottom:1px solid #e3e7ec;text-align:left}
-th{background:#f0f3f6}.grid{display:flex;flex-wrap:wrap;gap:16px}.grid img{max-width:100%}
+th{background:#f0f3f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.grid{display:flex;flex-wrap:wrap;gap:16px}.grid img{max-width:100%}
 .plot{flex:1 1 520px}.thumbs{display:flex;flex-wrap:wrap;gap:8px}
-figure{margin:0;width:176px;font-size:11px;color:#4a5868}figure img{width:176px;border-radius:4px;display:block}
+figure{margin:0;width:176px;font-size:11px;color:#4a5868}
+figure img,figure video{width:176px;border-radius:4px;display:block}
+a.play{position:relative;display:block}a.play::after{content:"\\25B6";position:absolute;right:6px;bottom:6px;
+width:22px;height:22px;border-radius:11px;background:rgba(0,0,0,.6);color:#fff;font-size:11px;line-height:22px;
+text-align:center}
+.group{border-left:3px solid #e0c25c;padding-left:10px;margin:10px 0}
 .warn{background:#fff3cd;border:1px solid #e0c25c;border-radius:6px;padding:10px 14px;font-size:13px}
-.muted{color:#6b7785;font-size:12px}
+section p{font-size:14px}.muted,section p.muted{color:#6b7785;font-size:12px}
+"""
+
+# A thumbnail with a preview is a link to the mp4 (it opens without scripts too); a click swaps the image for
+# an HTML5 <video> that plays in place. report.html#play=<clip_id> opens that clip's video on load.
+SCRIPT = """
+function openClip(a){var v=document.createElement('video');v.src=a.getAttribute('data-video');v.controls=true;
+v.autoplay=true;v.muted=true;v.loop=true;v.playsInline=true;v.setAttribute('data-clip',a.getAttribute('data-clip'));
+var img=a.querySelector('img');if(img){v.poster=img.src;}
+['playing','error'].forEach(function(e){v.addEventListener(e,function(){v.setAttribute('data-state',e);
+v.setAttribute('data-size',v.videoWidth+'x'+v.videoHeight);});});
+a.replaceWith(v);var p=v.play();if(p&&p.catch){p.catch(function(){});}return v;}
+document.addEventListener('click',function(e){var a=e.target.closest('a.play');if(!a)return;e.preventDefault();
+openClip(a);});
+window.addEventListener('load',function(){var m=location.hash.match(/^#play=(.+)$/);if(!m)return;
+var id=decodeURIComponent(m[1]);var a=Array.prototype.find.call(document.querySelectorAll('a.play'),
+function(x){return x.getAttribute('data-clip')===id;});if(a){var v=openClip(a);v.scrollIntoView({block:'center'});}});
 """
 
 
@@ -48,9 +70,10 @@ def _card(value, label: str) -> str:
     return f'<div class="card"><b>{_esc(value)}</b><span>{_esc(label)}</span></div>'
 
 
-def _table(headers: list[str], rows: list[list]) -> str:
+def _table(headers: list[str], rows: list[list], numeric: Sequence[int] = ()) -> str:
     head = "".join(f"<th>{_esc(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in r) + "</tr>" for r in rows)
+    body = "".join("<tr>" + "".join(f"<td{' class=num' if j in numeric else ''}>{_esc(c)}</td>"
+                                    for j, c in enumerate(r)) + "</tr>" for r in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -58,80 +81,122 @@ def _img(src: str, alt: str) -> str:
     return f'<img src="{src}" alt="{_esc(alt)}">'
 
 
-def reason_flags(clips: pd.DataFrame, thresholds: list[Threshold]) -> tuple[np.ndarray, list[str]]:
-    """(n_clips x n_reasons bool matrix, reason names): errors first, then the rules in their order."""
-    order = [t.reason for t in thresholds]
-    seen: dict[str, None] = {}
-    for rs in clips.drop_reasons:
-        for r in (rs if rs is not None else ()):
-            seen.setdefault(r, None)
-    names = sorted(r for r in seen if r.startswith("error")) + list(dict.fromkeys(order)) + sorted(
-        r for r in seen if not r.startswith("error") and r not in order)
-    column = {r: j for j, r in enumerate(names)}
-    flags = np.zeros((len(clips), len(names)), bool)
-    for i, rs in enumerate(clips.drop_reasons):
-        for r in (rs if rs is not None else ()):
-            flags[i, column[r]] = True
-    return flags, names
-
-
-def _name(row) -> str:
-    """``video.mp4 #3``: the source file and the clip's index in it."""
-    return f"{str(row.video_path).rsplit('/', 1)[-1]} #{int(row.clip_index)}"
-
-
 THUMB = re.compile(r"<!--thumb:([^>]*)-->")
 
 
-def fill_thumbnails(page: str, jpeg: Callable[[str], bytes | None]) -> str:
-    """Replace the page's thumbnail placeholders with inline JPEGs (``jpeg(clip_id)``; None = not available)."""
+def fill_thumbnails(page: str, jpeg: Callable[[str], bytes | None],
+                    video: Callable[[str], str | None] = lambda clip_id: None) -> str:
+    """Replace the page's thumbnail placeholders with inline JPEGs (``jpeg(clip_id)``; None = not available),
+    each a link that plays the clip's preview (``video(clip_id)``: its address relative to the page; None = a
+    still thumbnail)."""
     def image(match: re.Match) -> str:
-        data = jpeg(match.group(1))
+        escaped = match.group(1)
+        clip_id = html.unescape(escaped)
+        data, src = jpeg(clip_id), video(clip_id)
         if not data:
+            if src:
+                return f'<video src="{_esc(src)}" preload="metadata" controls muted loop></video>'
             return '<div class="muted">(no keyframe)</div>'
-        return _img("data:image/jpeg;base64," + base64.b64encode(data).decode(), match.group(1))
+        img = _img("data:image/jpeg;base64," + base64.b64encode(data).decode(), clip_id)
+        if not src:
+            return img
+        return (f'<a class="play" href="{_esc(src)}" data-video="{_esc(src)}" data-clip="{escaped}" '
+                f'title="play the clip">{img}</a>')
     return THUMB.sub(image, page)
 
 
-def _footage_lost(df: pd.DataFrame, video_seconds: float, clip_seconds: float) -> str:
+def collect(source: Source, thresholds: list[Threshold], config: ReportConfig, available: Sequence[str],
+            exclude_errors: bool = True, in_memory: int = 1 << 22) -> ReportData:
+    """The page's numbers, streamed from ``source`` (:func:`curation.curate.report.aggregate.parquet_source`)."""
+    hist = [c for c in SCORES if c in available] + sorted(
+        {t.column for t in thresholds} - set(SCORES) - {"short_side", "duration_s"})
+    return aggregate(source, thresholds, hist_columns=hist, gallery_columns=list(SCORES), bins=config.bins,
+                     thumbnails=config.thumbnails, exclude_errors=exclude_errors, in_memory=in_memory,
+                     available=available)
+
+
+def _pct(part: float, whole: float) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "-"
+
+
+def _footage_lost(data: ReportData) -> str:
     """The table of footage that never became a clip (short or black shots, transitions), next to the
     clips that entered the rules; empty for tables written before such rows were recorded."""
-    if "row_kind" not in df.columns:
+    lost = data.lost
+    if lost is None:
         return ""
-    lost = footage_lost(df.row_kind, df.skip_reason, df.duration_s)
 
     def share(seconds: float) -> str:
-        return f"{100 * seconds / max(video_seconds, 1e-9):.1f}%"
+        return f"{100 * seconds / max(data.video_seconds, 1e-9):.1f}%"
 
-    rows = [["clips (enter the rules)", f"{int((df.row_kind == ROW_CLIP).sum()):,}", f"{clip_seconds:,.1f}",
-             share(clip_seconds)]]
+    rows = [["clips (enter the rules)", f"{data.clips:,}", f"{data.clip_seconds:,.1f}", share(data.clip_seconds)]]
     rows += [[f"shots without a clip: {reason}", f"{n:,}", f"{lost.shot_seconds[reason]:,.1f}",
               share(lost.shot_seconds[reason])] for reason, n in sorted(lost.shots.items())]
     rows.append(["gradual transitions", f"{lost.transitions:,}", f"{lost.transition_seconds:,.1f}",
                  share(lost.transition_seconds)])
     return ("<h3>Footage that never became a clip</h3>"
-            + _table(["what", "rows", "seconds", "share of video"], rows)
+            + _table(["what", "rows", "seconds", "share of video"], rows, (1, 2, 3))
             + '<p class="muted">Detected shots shorter than <code>clips.min_s</code> after trimming, shots of '
             "black frames, and gradual transitions are rows of the table too (<code>row_kind</code>); the rest "
             "of the video is trimmed frames next to transitions.</p>")
 
 
-def columns_needed(thresholds: list[Threshold], buckets: MotionBuckets, available: list[str]) -> list[str]:
-    """The filter-output columns the page reads (a 1M-clip table is read without its text columns)."""
-    base = ["clip_id", "video_id", "video_path", "clip_index", "keep", "drop_reasons", "duration_s",
-            "video_duration_s", "width", "height", "error_kind", "error", "motion_bucket_id", "row_kind",
-            "skip_reason"]
-    wanted = base + list(SCORES) + [t.column for t in thresholds] + [buckets.column]
-    wanted += [c for c in available if c.endswith("_random_weights")]
-    return [c for c in dict.fromkeys(wanted) if c in available]
+def _cuts(data: ReportData) -> str:
+    """What the 12.5 / 25 / 50 % cut of each percentile rule would keep, alone and all together."""
+    cuts = data.cuts
+    if cuts is None or not cuts.rules:
+        return ""
+    levels = cuts.levels
+    head = ["rule", "this run"] + [f"at {q:g} %" for q in levels]
+    rows = []
+    for rule, bounds, kept in cuts.rules:
+        sign = "≥" if rule.side == "bottom" else "≤"
+        cells = [f"{sign} {bounds[q]:.4g}: {kept[q]:,} ({_pct(kept[q], cuts.candidates)})" for q in levels]
+        rows.append([f"{rule.column} ({rule.side})", rule.threshold.reason] + cells)
+    combos = [[f"every percentile rule at {q:g} %", f"{cuts.percentile_only[q]:,}", f"{cuts.kept[q]:,}",
+               _pct(cuts.kept[q], cuts.candidates), f"{cuts.kept_seconds[q] / 3600:,.2f}"] for q in levels]
+    combos.append(["this run", "", f"{cuts.current:,}", _pct(cuts.current, cuts.candidates),
+                   f"{data.kept_seconds / 3600:,.2f}"])
+    others = ", ".join(f"<code>{_esc(r)}</code>" for r in cuts.absolute) or "none"
+    return ('<section><h2>Other cuts, without rerunning the filter</h2>'
+            f"<p>What the 12.5 / 25 / 50 % cut of each percentile rule would keep (the SVD study's cuts), of the "
+            f"{cuts.candidates:,} clips that enter the rules. Bounds are exact percentiles over every clip without "
+            "an error, as <code>curate filter</code> computes them.</p><h3>Each rule alone</h3>"
+            + _table(head, rows)
+            + "<h3>The rules together</h3>"
+            + _table(["cut", "percentile rules only", "clips kept", "share", "hours kept"], combos, (1, 2, 3, 4))
+            + f'<p class="muted">"Clips kept" applies the other rules too ({others}, the error exclusion and '
+            "duplicate removal): it is what <code>curate filter</code> keeps with every percentile rule set to that "
+            "cut.</p></section>")
 
 
-def build(df: pd.DataFrame, thresholds: list[Threshold], buckets: MotionBuckets, config: ReportConfig,
+def _thumbs(refs: list[ClipRef], label: Callable[[ClipRef], str]) -> str:
+    out = [f"<figure><!--thumb:{_esc(r.clip_id)}--><figcaption>{_esc(label(r))}</figcaption></figure>"
+           for r in refs]
+    return f'<div class="thumbs">{"".join(out)}</div>'
+
+
+def _duplicates(data: ReportData) -> str:
+    """Duplicate groups (the dedup step's ``duplicate_of:<clip_id>`` reasons): each kept clip with the first
+    of its duplicates; nothing when no clip was dropped as a duplicate."""
+    dup = data.duplicates
+    if not dup.duplicates:
+        return ""
+    groups = []
+    for keeper, members in dup.groups:
+        groups.append('<div class="group">' + _thumbs(
+            [keeper, *members], lambda r, k=keeper: f"{'kept' if r is k else 'duplicate'}: {r.name}") + "</div>")
+    total = f" in {dup.total_groups:,} groups" if dup.total_groups else ""
+    more = f"; the first {len(dup.groups)} groups in table order" if dup.more_groups else ""
+    return (f"<section><h2>Duplicate groups</h2><p>{dup.duplicates:,} clips dropped as duplicates of a kept "
+            f"clip{total} (drop reason <code>duplicate_of:&lt;clip_id&gt;</code>){more}. Each group shows the "
+            f"clip it keeps first.</p>{''.join(groups)}</section>")
+
+
+def build(data: ReportData, thresholds: list[Threshold], buckets: MotionBuckets, config: ReportConfig,
           title: str = "Filtering report") -> tuple[str, list[str]]:
-    """(HTML, names of the plots it holds). ``df`` is the filter output. Thumbnails are placeholders that
-    :func:`fill_thumbnails` replaces, so only the clips shown are ever read."""
-    clips = df[df.clip_index.notna()]
-    keep = clips.keep.to_numpy(bool)
+    """(HTML, names of the plots it holds). Thumbnails are placeholders that :func:`fill_thumbnails` replaces,
+    so only the clips shown are ever read."""
     plots_made: list[str] = []
     parts: list[str] = []
 
@@ -140,112 +205,83 @@ def build(df: pd.DataFrame, thresholds: list[Threshold], buckets: MotionBuckets,
         return f'<div class="plot">{_img(src, name)}</div>'
 
     # -- summary ----------------------------------------------------------------------------------------
-    videos = df.drop_duplicates("video_id")
-    hours = float(videos.video_duration_s.fillna(0).sum()) / 3600
-    kept_hours = float(clips.duration_s[keep].sum()) / 3600
-    errors = Counter(df.error_kind.dropna())
-    random = [c.replace("_random_weights", "") for c in df.columns
-              if c.endswith("_random_weights") and df[c].fillna(False).astype(bool).any()]
+    hours = data.video_seconds / 3600
     warn = ""
-    if random:
-        warn = (f'<p class="warn"><b>Random weights:</b> the {", ".join(random)} stage(s) ran with '
+    if data.random_weights:
+        warn = (f'<p class="warn"><b>Random weights:</b> the {", ".join(data.random_weights)} stage(s) ran with '
                 "random-initialised models (tests and demos only): their scores, captions and the filters on "
                 "them are meaningless here.</p>")
-    cards = "".join([_card(f"{len(videos):,}", "videos"), _card(f"{len(clips):,}", "clips"),
-                     _card(f"{hours:.2f}", "hours of video"), _card(f"{int(keep.sum()):,}", "clips kept"),
-                     _card(f"{kept_hours:.2f}", "hours kept"), _card(f"{sum(errors.values()):,}", "rows with errors")])
-    err_table = _table(["error kind", "rows"], [[k, v] for k, v in errors.most_common()]) if errors else \
-        '<p class="muted">No errors.</p>'
+    errors = sum(data.errors.values())
+    cards = "".join([_card(f"{data.videos:,}", "videos"), _card(f"{data.clips:,}", "clips"),
+                     _card(f"{hours:.2f}", "hours of video"), _card(f"{data.kept:,}", "clips kept"),
+                     _card(f"{data.kept_seconds / 3600:.2f}", "hours kept"), _card(f"{errors:,}", "rows with errors")])
+    err_table = _table(["error kind", "rows"], [[k, v] for k, v in data.errors.most_common()], (1,)) if errors \
+        else '<p class="muted">No errors.</p>'
     parts.append(f'<section><h2>Dataset</h2>{warn}<div class="cards">{cards}</div>'
                  f"<h3>Errors by kind</h3>{err_table}</section>")
 
     # -- funnel and overlap -----------------------------------------------------------------------------
-    flags, names_all = reason_flags(clips, thresholds)
-    steps, remaining = [("all clips", len(clips))], np.ones(len(clips), bool)
-    for j, r in enumerate(names_all):
-        remaining &= ~flags[:, j]
-        steps.append((r, int(remaining.sum())))
-    per_rule = flags.sum(axis=0)
-    single = flags.sum(axis=1) == 1
-    only = flags[single].sum(axis=0)
-    used = [j for j in range(len(names_all)) if per_rule[j]]
-    names = [names_all[j] for j in used]
-    rows = [[names_all[j], int(per_rule[j]), int(only[j]), f"{100 * per_rule[j] / max(len(clips), 1):.1f}%"]
-            for j in used]
-    sub = flags[:, used].astype(np.int64)
-    matrix = sub.T @ sub
-    funnel_html = plot("funnel", plots.funnel(steps))
-    lost_html = _footage_lost(df, hours * 3600, float(clips.duration_s.fillna(0).sum()))
-    overlap_html = plot("overlap", plots.overlap(names, matrix)) if len(names) > 1 else ""
+    used = data.used_reasons
+    names = [data.reasons[j] for j in used]
+    rows = [[data.reasons[j], int(data.per_reason[j]), int(data.only_reason[j]),
+             f"{100 * data.per_reason[j] / max(data.clips, 1):.1f}%"] for j in used]
+    funnel_html = plot("funnel", plots.funnel(data.funnel))
+    overlap_html = plot("overlap", plots.overlap(names, data.overlap[np.ix_(used, used)])) if len(names) > 1 else ""
     parts.append(f'<section><h2>What each filter removed</h2><div class="grid">{funnel_html}{overlap_html}</div>'
-                 + _table(["rule", "clips dropped", "dropped by this rule only", "share of clips"], rows)
+                 + _table(["rule", "clips dropped", "dropped by this rule only", "share of clips"], rows, (1, 2, 3))
                  + '<p class="muted">The funnel applies the rules in order; every rule is also evaluated on '
-                 "every clip (a clip lists all rules that dropped it).</p>" + lost_html + "</section>")
+                 "every clip (a clip lists all rules that dropped it).</p>" + _footage_lost(data) + "</section>")
+    parts.append(_cuts(data))
 
     # -- score histograms -------------------------------------------------------------------------------
+    def lines(column: str) -> list[tuple[float, str]]:
+        return [(t.keep_min if t.keep_min is not None else t.keep_max, t.reason)
+                for t in thresholds if t.column == column]
+
     hist_html = []
-    for column in [c for c in SCORES if c in clips.columns] + sorted(
-            {t.column for t in thresholds} - set(SCORES) - {"short_side", "duration_s"}):
-        if column not in clips.columns:
+    for column, hist in data.histograms.items():
+        if column == "duration_s":
             continue
-        values = clips[column].to_numpy(float)
-        lines = [(t.keep_min if t.keep_min is not None else t.keep_max, t.reason)
-                 for t in thresholds if t.column == column]
-        hist_html.append(plot(f"hist:{column}", plots.histogram(values, keep, column, SCORES.get(column, ""),
-                                                                config.bins, lines)))
+        hist_html.append(plot(f"hist:{column}", plots.histogram(hist.edges, hist.kept, hist.dropped, column,
+                                                                SCORES.get(column, ""), lines(column))))
     parts.append(f'<section><h2>Scores and thresholds</h2><div class="grid">{"".join(hist_html)}</div></section>')
 
     # -- distributions ----------------------------------------------------------------------------------
-    kept = clips[keep]
-    ids = kept.motion_bucket_id.dropna().astype(int) if "motion_bucket_id" in kept else pd.Series(dtype=int)
-    bucket_counts = np.bincount(ids // 16, minlength=16) if len(ids) else np.zeros(16, int)
     bucket_plot = plot("motion_buckets", plots.bars([f"{16 * i}-{16 * i + 15}" for i in range(16)],
-                                                   list(bucket_counts), "motion_bucket_id of kept clips",
+                                                   list(data.motion_buckets), "motion_bucket_id of kept clips",
                                                    f"bucket ({buckets.kind} mapping of {buckets.column})"))
-    res = Counter(f"{w}x{h}" for w, h in zip(clips.width, clips.height)).most_common(12)
+    res = data.resolutions.most_common(12)
     res_plot = plot("resolution", plots.bars([r for r, _ in res], [c for _, c in res], "resolution (all clips)",
                                              "width x height"))
-    dur = kept.duration_s.to_numpy(float)
-    dur_lines = [(t.keep_min if t.keep_min is not None else t.keep_max, t.reason)
-                 for t in thresholds if t.column == "duration_s"]
-    dur_plot = plot("duration", plots.histogram(clips.duration_s.to_numpy(float), keep, "clip duration", "seconds",
-                                                config.bins, dur_lines))
+    dur = data.histograms["duration_s"]
+    dur_plot = plot("duration", plots.histogram(dur.edges, dur.kept, dur.dropped, "clip duration", "seconds",
+                                                lines("duration_s")))
     mapping = (f"{buckets.kind} mapping of <code>{_esc(buckets.column)}</code> ({_esc(buckets.unit)})"
                + (f", fitted on {buckets.fitted_on:,} kept clips" if buckets.kind == "quantile" else ""))
     examples = ", ".join(f"{m:g} &rarr; {int(buckets.bucket(m)[0])}" for m in (1, 10, 30, 100, 300))
+    median = data.kept_duration_median if np.isfinite(data.kept_duration_median) else 0.0
     parts.append(f'<section><h2>Motion buckets, durations, resolutions</h2><p>{mapping}. Examples (px/s@256 '
-                 f"&rarr; bucket): {examples}. Kept clips: {len(dur):,}, median duration "
-                 f"{np.median(dur) if len(dur) else 0:.1f} s.</p>"
+                 f"&rarr; bucket): {examples}. Kept clips: {data.kept:,}, median duration {median:.1f} s.</p>"
                  f'<div class="grid">{bucket_plot}{dur_plot}{res_plot}</div></section>')
 
     # -- thumbnails -------------------------------------------------------------------------------------
-    def thumbs(rows: pd.DataFrame, label: Callable[[pd.Series], str]) -> str:
-        out = []
-        for _, row in rows.iterrows():
-            out.append(f"<figure><!--thumb:{_esc(row.clip_id)}--><figcaption>{_esc(label(row))}</figcaption>"
-                       "</figure>")
-        return f'<div class="thumbs">{"".join(out)}</div>'
-
-    n = config.thumbnails
     gallery = []
-    if n:
-        valid = clips[clips.error.isna()]
-        for column in [c for c in SCORES if c in valid.columns and c != "duration_s"]:
-            v = valid[valid[column].notna()].sort_values(column)
-            if v.empty:
-                continue
-            fmt = lambda r, c=column: f"{c} {r[c]:.3g} · {_name(r)}"  # noqa: E731
-            gallery.append(f"<h3>{_esc(column)}: lowest</h3>" + thumbs(v.head(n), fmt))
-            gallery.append(f"<h3>{_esc(column)}: highest</h3>" + thumbs(v.tail(n).iloc[::-1], fmt))
-        for j, r in zip(used, names):
-            dropped = clips[flags[:, j]].head(n)
-            gallery.append(f"<h3>Dropped by “{_esc(r)}”</h3>" + thumbs(
-                dropped, lambda row: f"{_name(row)} · " + "; ".join(row.drop_reasons)))
-    parts.append('<section><h2>Clips</h2><p class="muted">Middle keyframe of each clip.</p>'
+    if config.thumbnails:
+        for column in data.lowest:
+            fmt = lambda r, c=column: f"{c} {r.value:.3g} · {r.name}"  # noqa: E731
+            gallery.append(f"<h3>{_esc(column)}: lowest</h3>" + _thumbs(data.lowest[column], fmt))
+            gallery.append(f"<h3>{_esc(column)}: highest</h3>" + _thumbs(data.highest[column], fmt))
+        for r in names:
+            if data.dropped.get(r):
+                gallery.append(f"<h3>Dropped by “{_esc(r)}”</h3>" + _thumbs(
+                    data.dropped[r], lambda ref: f"{ref.name} · " + "; ".join(ref.reasons)))
+    parts.append('<section><h2>Clips</h2><p class="muted">Middle keyframe of each clip; click one with a ▶ to '
+                 "play the clip (its preview, cut from the source, is in the folder beside this page).</p>"
                  + "".join(gallery) + "</section>")
+    parts.append(_duplicates(data))
 
     page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_esc(title)}</title>"
-            f"<style>{CSS}</style></head><body><header><h1>{_esc(title)}</h1><p>{len(clips):,} clips from "
-            f"{len(videos):,} videos; {int(keep.sum()):,} kept.</p></header><main>{''.join(parts)}</main>"
-            "</body></html>")
+            f"<style>{CSS}</style></head><body><header><h1>{_esc(title)}</h1><p>{data.clips:,} clips from "
+            f"{data.videos:,} videos; {data.kept:,} kept.</p></header><main>{''.join(parts)}</main>"
+            f"<script>{SCRIPT}</script></body></html>")
     return page, plots_made

@@ -20,16 +20,16 @@ def _png(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def histogram(values: np.ndarray, keep: np.ndarray, title: str, unit: str, bins: int,
+def histogram(edges: np.ndarray, kept: np.ndarray, dropped: np.ndarray, title: str, unit: str,
               lines: list[tuple[float, str]]) -> str:
-    """Stacked histogram of kept and dropped clips, with each threshold drawn and labelled."""
+    """Stacked histogram of kept and dropped clips, counted beforehand on the bins ``edges`` (``len(edges) - 1``
+    counts each), with each threshold drawn and labelled."""
     fig, ax = plt.subplots(figsize=(6.4, 2.8))
-    finite = np.isfinite(values)
-    v = values[finite]
-    if len(v):
-        lo, hi = float(v.min()), float(v.max())
-        edges = np.linspace(lo, hi if hi > lo else lo + 1, bins + 1)
-        ax.hist([v[keep[finite]], v[~keep[finite]]], bins=edges, stacked=True, color=[KEPT, DROPPED],
+    edges = np.asarray(edges, np.float64)
+    kept, dropped = np.asarray(kept, np.float64), np.asarray(dropped, np.float64)
+    if kept.sum() + dropped.sum() > 0:
+        centers = (edges[:-1] + edges[1:]) / 2
+        ax.hist([centers, centers], bins=edges, weights=[kept, dropped], stacked=True, color=[KEPT, DROPPED],
                 label=["kept", "dropped"])
     for x, label in lines:
         ax.axvline(x, color=LINE, linestyle="--", linewidth=1.2)
