@@ -101,11 +101,18 @@ class BucketsConfig(Section):
 
 
 class ReportConfig(Section):
-    """``curate report``. thumbnails: clips shown per list (lowest/highest per annotation, dropped per reason;
-    default 6). bins: histogram bins (default 40)."""
+    """``curate report``. thumbnails: clips shown per list (lowest/highest per annotation, dropped per reason,
+    members of a duplicate group; default 6). bins: histogram bins (default 40).
+    previews: write a preview video of every clip shown into the folder beside the page, played by a click on its
+    thumbnail (default true). preview_short_side: their size, pixels (default 180). preview_max_s: a longer
+    clip's preview is its first this many seconds (default 10).
+    """
 
     thumbnails: int = Field(6, ge=0, le=50)
     bins: int = Field(40, ge=5, le=500)
+    previews: bool = True
+    preview_short_side: int = Field(180, ge=16, le=1080)
+    preview_max_s: Float = Field(10.0, gt=0, le=600, json_schema_extra={"unit": "s"})
 
 
 class ShardConfig(Section):
