@@ -63,7 +63,8 @@ def run_report(filtered: str, output: str | None, config: Config) -> str:
     annotations = json.loads(storage.read_text(storage.join(folder, SUMMARY_FILE)))["annotations"]
     page, _ = build(data, thresholds, buckets, config.report, title=f"Filtering report: {storage.name(annotations)}")
     path = str(output) if output else storage.join(folder, REPORT_FILE)
-    links, _ = write_previews(path, data.shown()) if getattr(config.report, "previews", True) else ({}, {})
+    links, _ = write_previews(path, data.shown(), config.report.preview_max_s, config.report.preview_short_side) \
+        if config.report.previews else ({}, {})
     page = fill_thumbnails(page, _thumbnails(annotations, [r.clip_id for r in data.shown()]).get, links.get)
     storage.write_text(path, page)
     return path

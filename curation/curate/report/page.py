@@ -36,7 +36,7 @@ th{background:#f0f3f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .grid{display:flex;flex-wrap:wrap;gap:16px}.grid img{max-width:100%}
 .plot{flex:1 1 520px}.thumbs{display:flex;flex-wrap:wrap;gap:8px}
 figure{margin:0;width:176px;font-size:11px;color:#4a5868}
-figure img,figure video{width:176px;border-radius:4px;display:block}
+figure img,figure video{width:176px;border-radius:4px;display:block}figcaption{overflow-wrap:anywhere}
 a.play{position:relative;display:block}a.play::after{content:"\\25B6";position:absolute;right:6px;bottom:6px;
 width:22px;height:22px;border-radius:11px;background:rgba(0,0,0,.6);color:#fff;font-size:11px;line-height:22px;
 text-align:center}

@@ -39,7 +39,8 @@ def histogram(edges: np.ndarray, kept: np.ndarray, dropped: np.ndarray, title: s
     ax.set_xlabel(unit, fontsize=8)
     ax.set_ylabel("clips", fontsize=8)
     ax.tick_params(labelsize=7)
-    ax.legend(fontsize=7, frameon=False)
+    if kept.sum() + dropped.sum() > 0:
+        ax.legend(fontsize=7, frameon=False)
     return _png(fig)
 
 

@@ -1,5 +1,5 @@
 """Preview videos of the clips a report shows: each clip cut from its source (its start/end, at most
-``PREVIEW_MAX_S`` seconds) and encoded small as H.264 (:func:`curation.curate.shards.encode_clip`, the one
+``report.preview_max_s`` seconds) and encoded small as H.264 (:func:`curation.curate.shards.encode_clip`, the one
 encoder), written beside the report in ``<report name>_files/<clip_id>.mp4``, so report.html and its folder
 open offline. A clip whose source cannot be read gets no preview (the page keeps its still thumbnail)."""
 from __future__ import annotations
@@ -18,9 +18,8 @@ from curation.curate.report.aggregate import ClipRef
 from curation.curate.shards import encode_clip
 from curation.video import VideoError
 
-PREVIEW_MAX_S = 10.0     # a longer clip's preview is its first 10 s
-PREVIEW = ShardConfig(short_side=180, crf=30, preset="veryfast", thumbnail_long_side=32)
 SUFFIX = ".mp4"
+CRF = 30  # small files; a preview is for looking at, not for training
 
 
 def files_folder(report: str) -> str:
@@ -38,10 +37,12 @@ def file_name(clip_id: str) -> str:
     return safe + SUFFIX
 
 
-def write_previews(report: str, clips: Iterable[ClipRef], max_s: float = PREVIEW_MAX_S) -> tuple[dict[str, str],
-                                                                                                 dict[str, str]]:
-    """Encode a preview of every clip into :func:`files_folder` of ``report``; stale previews there are removed.
-    Returns ({clip_id: link relative to the report}, {clip_id: why it has no preview})."""
+def write_previews(report: str, clips: Iterable[ClipRef], max_s: float = 10.0,
+                   short_side: int = 180) -> tuple[dict[str, str], dict[str, str]]:
+    """Encode a preview of every clip (its first ``max_s`` seconds, ``short_side`` pixels) into
+    :func:`files_folder` of ``report``; stale previews there are removed. Returns ({clip_id: link relative to the
+    report}, {clip_id: why it has no preview})."""
+    settings = ShardConfig(short_side=short_side, crf=CRF, preset="veryfast", thumbnail_long_side=32)
     folder = files_folder(report)
     storage.makedirs(folder)
     links, failed = {}, {}
@@ -53,7 +54,7 @@ def write_previews(report: str, clips: Iterable[ClipRef], max_s: float = PREVIEW
             continue
         end = min(float(clip.end_s), float(clip.start_s) + max_s)
         try:
-            encoded = encode_clip(clip.video_path, float(clip.start_s), end, float(clip.fps or 25.0), PREVIEW)
+            encoded = encode_clip(clip.video_path, float(clip.start_s), end, float(clip.fps or 25.0), settings)
         except (VideoError, av.error.FFmpegError, OSError, cv2.error, storage.StorageError, ValueError) as exc:
             failed[clip.clip_id] = f"{type(exc).__name__}: {exc}"
             continue

@@ -138,3 +138,11 @@ def test_preview_plays_in_chromium(report):
         if "data-state=" in tags[0]:
             break
     assert 'data-state="playing"' in tags[0] and 'data-size="320x180"' in tags[0], tags[0][:300]
+
+
+def test_previews_off_leave_still_thumbnails(report, tmp_path):
+    out, _ = report
+    page = run_report(str(out), str(tmp_path / "plain.html"), load_config(None, ["report.previews=false"]))
+    html = (tmp_path / "plain.html").read_text()
+    assert page == str(tmp_path / "plain.html") and 'class="play"' not in html and "data:image/jpeg" in html
+    assert not (tmp_path / "plain_files").exists()
