@@ -6,7 +6,8 @@ A percentile rule of the filter (``drop_bottom`` / ``drop_top`` of a column; its
 percentile over every clip without an error, then a clip passes when its value is present and within the bound.
 The counts come from :func:`curation.curate.filters.keep_mask` on each piece of the filter output, so "all
 rules at 25 %" is the number of clips ``curate filter`` would keep with every percentile rule set to 25 %
-(the absolute rules, the error exclusion and duplicate removal unchanged).
+(the absolute rules, the error exclusion and duplicate removal unchanged; exact without dedup, and with it a
+lower bound: a rerun could keep another member of a group whose kept clip the new cut drops).
 """
 from __future__ import annotations
 

@@ -167,7 +167,9 @@ def _cuts(data: ReportData) -> str:
             + _table(["cut", "percentile rules only", "clips kept", "share", "hours kept"], combos, (1, 2, 3, 4))
             + f'<p class="muted">"Clips kept" applies the other rules too ({others}, the error exclusion and '
             "duplicate removal): it is what <code>curate filter</code> keeps with every percentile rule set to that "
-            "cut.</p></section>")
+            "cut. With duplicate removal on, a duplicate stays dropped as in this run; a rerun at another cut "
+            "may keep another member of a group whose kept clip that cut drops, so it can keep a few more.</p>"
+            "</section>")
 
 
 def _thumbs(refs: list[ClipRef], label: Callable[[ClipRef], str]) -> str:
