@@ -23,47 +23,16 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from curation.schema import TABLE_SCHEMA  # noqa: E402
 
 PY = str(ROOT / ".venv" / "bin" / "python")
 
 
 def synthetic_annotations(out: Path, rows: int, parts: int = 10) -> None:
-    """An annotate output with ``rows`` clips of plausible, independent random scores (no keyframes)."""
-    rng = np.random.default_rng(0)
-    for folder in ("annotations", "keyframes"):
-        (out / folder).mkdir(parents=True, exist_ok=True)
-    per = rows // parts
-    for p in range(parts):
-        n = per if p < parts - 1 else rows - per * (parts - 1)
-        base = p * per
-        video = [f"{(base + i) // 8:016x}" for i in range(n)]
-        clip_index = [(base + i) % 8 for i in range(n)]
-        clip_id = [f"{v}-{c:05d}" for v, c in zip(video, clip_index)]
-        start = rng.uniform(0, 100, n)
-        dur = rng.uniform(1, 12, n)
-        cols = {"video_id": video, "video_path": [f"/data/{v}.mp4" for v in video], "clip_index": clip_index,
-                "clip_id": clip_id, "shot_index": clip_index, "start_s": start, "end_s": start + dur,
-                "duration_s": dur, "num_frames": (dur * 25).astype(np.int32), "fps": np.full(n, 25.0),
-                "width": rng.choice([640, 1280, 1920], n), "height": rng.choice([360, 720, 1080], n),
-                "video_duration_s": np.full(n, 120.0), "motion_mean": rng.lognormal(3, 1, n),
-                "motion_p50": rng.lognormal(2.8, 1, n), "motion_p90": rng.lognormal(3.5, 1, n),
-                "motion_static_frac": rng.uniform(0, 1, n), "motion_pairs": np.full(n, 8, np.int32),
-                "detector": ["cascade-hybrid"] * n}
-        stage_values = {
-            "ocr": {"ocr_area_max": rng.exponential(0.02, n), "ocr_area_mean": rng.exponential(0.01, n),
-                    "ocr_boxes": rng.integers(0, 5, n).astype(np.int32), "ocr_text": [""] * n},
-            "aesthetic": {"aesthetic": rng.normal(5, 0.8, n), "text_sim_mean": rng.normal(0.28, 0.04, n),
-                          "text_sim_min": rng.normal(0.25, 0.04, n)},
-            "caption": {"caption": ["a person walking down a street"] * n},
-        }
-        for stage, values in stage_values.items():
-            cols.update(values)
-            cols.update({f"{stage}_model": ["bench"] * n, f"{stage}_random_weights": [False] * n})
-        cols["row_kind"] = ["clip"] * n
-        table = pa.table({f.name: (pa.array(cols[f.name], f.type) if f.name in cols else pa.nulls(n, f.type))
-                          for f in TABLE_SCHEMA}, schema=TABLE_SCHEMA)
-        pq.write_table(table, out / "annotations" / f"part-{p:05d}.parquet")
+    """An annotate output with ``rows`` clips of plausible, independent random scores (no keyframes), in
+    ``parts`` parts (:func:`curation.testing.tables.synthetic_annotations`, without skipped shots or errors)."""
+    from curation.testing.tables import synthetic_annotations as generate
+
+    generate(out, rows, rows_per_part=-(-rows // parts), extras=False)
 
 
 def measured(code: str) -> tuple[float, float, str]:

@@ -35,29 +35,10 @@ SMALL = ["finetune.num_frames=4", "finetune.width=64", "finetune.height=64", "fi
 
 
 def make_data(root: Path, shards: int = 4, per_shard: int = 4) -> tuple[Path, Path]:
-    from curation.config import load_config
-    from curation.curate.buckets import MotionBuckets
-    from curation.curate.shards import write_shard
-    from curation.testing.synthetic import Shot, write_video
+    from curation.testing.synthetic import tiny_shards
     from curation.train.tiny import save_tiny_svd
 
-    folder = root / "shards"
-    folder.mkdir(parents=True)
-    config = load_config(None, ["shard.short_side=64"]).shard
-    index = []
-    for s in range(shards):
-        clips = []
-        for i in range(s * per_shard, (s + 1) * per_shard):
-            path = root / "videos" / f"v{i}.mp4"
-            write_video(path, [Shot(40, (0.25 * i, 0.0), seed=100 + i)])
-            clips.append({"clip_id": f"v{i}-00000", "video_id": f"v{i}", "video_path": str(path), "start_s": 0.0,
-                          "end_s": 1.6, "start_frame": 0, "end_frame": 39, "fps": 25.0, "caption": f"clip {i}",
-                          "motion_bucket_id": 20 * i, "motion_mean": 10.0 * i})
-        write_shard(folder / f"shard-{s:06d}.tar", clips, config)
-        index.append({"name": f"shard-{s:06d}.tar", "samples": per_shard})
-    (folder / "index.json").write_text(json.dumps({"shards": index}))
-    MotionBuckets.fixed("motion_mean").save(folder / "motion_buckets.json")
-    return folder, save_tiny_svd(root / "tiny")
+    return tiny_shards(root / "shards", shards, per_shard), save_tiny_svd(root / "tiny")
 
 
 def run(processes: int, threads: int, batch: int, steps: int, shards: Path, model: Path, out: Path) -> dict:

@@ -290,3 +290,33 @@ def failure_families(directory: str | Path, variant: int = 0) -> dict[str, Truth
     directory = Path(directory)
     return {name: write_video(directory / f"{name}.mp4", shots)
             for name, shots in failure_family_specs(variant).items()}
+
+
+def tiny_shards(folder: str | Path, shards: int, per_shard: int) -> Path:
+    """``shards`` WebDataset shards of ``per_shard`` one-shot clips each, written by our shard writer into
+    ``folder`` (clip i: video v{i}, a 1.6-s pan of 0.25 * i px/frame, motion bucket 20 * i), with index.json and
+    a fixed motion-bucket mapping: finetune input for the multi-process test and benchmark."""
+    import json
+
+    from curation.config import load_config
+    from curation.curate.buckets import MotionBuckets
+    from curation.curate.shards import write_shard
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = load_config(None, ["shard.short_side=64"]).shard
+    index = []
+    for s in range(shards):
+        clips = []
+        for i in range(s * per_shard, (s + 1) * per_shard):
+            path = folder / "videos" / f"v{i}.mp4"
+            write_video(path, [Shot(40, (0.25 * i, 0.0), seed=100 + i)])
+            clips.append({"clip_id": f"v{i}-00000", "video_id": f"v{i}", "video_path": str(path), "start_s": 0.0,
+                          "end_s": 1.6, "start_frame": 0, "end_frame": 39, "fps": 25.0, "caption": f"clip {i}",
+                          "motion_bucket_id": 20 * i, "motion_mean": 10.0 * i})
+        name = f"shard-{s:06d}.tar"
+        write_shard(folder / name, clips, config)
+        index.append({"name": name, "samples": per_shard})
+    (folder / "index.json").write_text(json.dumps({"shards": index}))
+    MotionBuckets.fixed("motion_mean").save(folder / "motion_buckets.json")
+    return folder

@@ -22,10 +22,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from curation.config import load_config
 from curation.core import storage
 from curation.train.tiny import save_tiny_svd
-from curation.testing.synthetic import Shot, write_video
+from curation.testing.synthetic import tiny_shards
 from tests.s3_server import SECRET, s3_bucket, s3_server  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,26 +68,7 @@ def rows(path) -> list[dict]:
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory):
     """Six shards of two clips each (clip i of video v{i}, motion bucket 20 * i), by our shard writer."""
-    from curation.curate.buckets import MotionBuckets
-    from curation.curate.shards import write_shard
-
-    root = tmp_path_factory.mktemp("shards")
-    config = load_config(None, ["shard.short_side=64"]).shard
-    index = []
-    for s in range(SHARDS):
-        clips = []
-        for i in range(s * PER_SHARD, (s + 1) * PER_SHARD):
-            path = root / "videos" / f"v{i}.mp4"
-            write_video(path, [Shot(40, (0.25 * i, 0.0), seed=100 + i)])
-            clips.append({"clip_id": f"v{i}-00000", "video_id": f"v{i}", "video_path": str(path), "start_s": 0.0,
-                          "end_s": 1.6, "start_frame": 0, "end_frame": 39, "fps": 25.0, "caption": f"clip {i}",
-                          "motion_bucket_id": 20 * i, "motion_mean": 10.0 * i})
-        name = f"shard-{s:06d}.tar"
-        write_shard(root / name, clips, config)
-        index.append({"name": name, "samples": PER_SHARD})
-    (root / "index.json").write_text(json.dumps({"shards": index}))
-    MotionBuckets.fixed("motion_mean").save(root / "motion_buckets.json")
-    return root
+    return tiny_shards(tmp_path_factory.mktemp("shards"), SHARDS, PER_SHARD)
 
 
 @pytest.fixture(scope="module")
