@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import sys
 import time
 from collections import Counter
@@ -120,16 +119,16 @@ def run_annotate(inputs: list[str], output: str, config: Config, overwrite: bool
     paths = discover(inputs)
     weights = stage_weights(cfg)  # every model's weights are found (or the job stops) before any video
     out = AnnotateOutput(output)
-    with Lease(output, f"curate annotate (host {socket.gethostname()}, pid {os.getpid()})") as lease:
+    with Lease(output, "curate annotate") as lease:
         out.prepare(overwrite)
         parts = out.parts()
-        done = out.done_video_ids(parts)
+        stages = [s.name for s in enabled(cfg)]
+        # A rerun skips the videos done, and with a model stage completes every clip of the output that lacks it.
+        state = out.state(parts, stages)
+        done, completing, started_stages = state.done, state.incomplete, state.started
         videos = [(video_id_for(p), p) for p in paths]
         todo = [(v, p) for v, p in videos if v not in done]
         _check_scan_config(out, cfg, bool(todo), bool(parts))
-        stages = [s.name for s in enabled(cfg)]
-        # A rerun with a model stage completes every clip of the output that lacks it.
-        completing, started_stages = out.stage_state(parts, stages)
         for stage in stages:
             out.check_section(stage, to_dict(getattr(cfg, stage)), f"annotate.{stage}",
                               has_results=stage in started_stages)

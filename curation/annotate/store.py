@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -54,6 +55,16 @@ def differences(old: dict, new: dict) -> list[str]:
     """Dotted keys whose values differ between two nested records."""
     a, b = _flatten(json.loads(json.dumps(old))), _flatten(json.loads(json.dumps(new)))
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
+@dataclass
+class ResumeState:
+    """done: video ids with rows in the output; incomplete: parts (sorted) with a clip some model stage has not
+    computed; started: the model stages with results somewhere."""
+
+    done: set[str] = field(default_factory=set)
+    incomplete: list[str] = field(default_factory=list)
+    started: set[str] = field(default_factory=set)
 
 
 class AnnotateOutput:
@@ -121,25 +132,25 @@ class AnnotateOutput:
     def read_columns(self, part: str, columns: list[str]) -> pa.Table:
         return storage.read_parquet(self.annotation_uri(part), columns=columns)
 
-    def done_video_ids(self, parts: list[str]) -> set[str]:
-        done: set[str] = set()
-        for part in parts:
-            done.update(self.read_columns(part, ["video_id"]).column("video_id").to_pylist())
-        return done
+    def state(self, parts: list[str], stages: list[str], threads: int = 16) -> ResumeState:
+        """What a rerun needs from the committed ``parts``, in one read of a few columns per part, ``threads``
+        parts at a time (default 16: on an object store each part costs a few round trips, which overlap):
+        the videos done, and for the model ``stages`` the parts holding a clip some stage has not computed (a
+        rerun completes them) and the stages that have results somewhere."""
+        from concurrent.futures import ThreadPoolExecutor
 
-    def stage_state(self, parts: list[str], stages: list[str]) -> tuple[list[str], set[str]]:
-        """For the model ``stages``: the parts holding a clip some stage has not computed (a rerun completes
-        them), and the stages that have results somewhere."""
-        incomplete, started = [], set()
-        if not stages:
-            return incomplete, started
-        for part in parts:
-            table = self.read_columns(part, ["row_kind"] + [f"{s}_model" for s in stages])
-            clips = table.filter(pc.equal(table["row_kind"], ROW_CLIP))
-            started.update(s for s in stages if clips[f"{s}_model"].null_count < clips.num_rows)
-            if any(clips[f"{s}_model"].null_count for s in stages):
-                incomplete.append(part)
-        return incomplete, started
+        columns = ["video_id", "row_kind"] + [f"{s}_model" for s in stages]
+        state = ResumeState()
+        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+            for part, table in zip(parts, pool.map(lambda p: self.read_columns(p, columns), parts)):
+                state.done.update(table.column("video_id").to_pylist())
+                if not stages:
+                    continue
+                clips = table.filter(pc.equal(table["row_kind"], ROW_CLIP))
+                state.started.update(s for s in stages if clips[f"{s}_model"].null_count < clips.num_rows)
+                if any(clips[f"{s}_model"].null_count for s in stages):
+                    state.incomplete.append(part)
+        return state
 
     def write_part(self, part: str, rows: pa.Table, keyframes: pa.Table | None) -> None:
         """Commit one part: its keyframes (when given) first, then its rows, each one complete object."""

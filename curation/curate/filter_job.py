@@ -27,6 +27,7 @@ from curation.curate.dedup import DUPLICATE_PREFIX, DUPLICATE_REASON
 from curation.curate.dedup.table import RESULT_FIELDS, DedupPass, empty_columns
 from curation.config import Config
 from curation.core.errors import ConfigError
+from curation.core.lease import Lease
 from curation.curate.filters import (FootageLost, apply, columns_read, footage_lost, keep_mask, load_thresholds,
                                      resolve, save_thresholds)
 from curation.curate.percentiles import count
@@ -107,6 +108,14 @@ def run_filter(annotations: str, output: str, config: Config, thresholds_file: s
         raise ConfigError(f"{source}: not an annotate output (no annotations/ folder)")
     if thresholds_file is not None and not is_file(thresholds_file):
         raise ConfigError(f"--thresholds {thresholds_file}: no such file")
+    dest = str(output)
+    # One writer per output (a second job is refused at once; a crashed job's rerun takes over).
+    with Lease(dest, "curate filter") as lease:
+        return _filter(source, dest, config, thresholds_file, in_memory, started, lease)
+
+
+def _filter(source: str, dest: str, config: Config, thresholds_file: str | None, in_memory: int | None,
+            started: float, lease: Lease) -> FilterSummary:
     cfg = config.filter
     limit = in_memory or cfg.in_memory_values
     store = AnnotateOutput(source)
@@ -135,8 +144,10 @@ def run_filter(annotations: str, output: str, config: Config, thresholds_file: s
     buckets = _buckets(pieces, read, thresholds, exclude_errors, config, thresholds_file, limit)
     dedup = _dedup(store, parts, pieces, read, thresholds, exclude_errors, config) if config.dedup.enabled else None
 
-    dest = str(output)
     storage.makedirs(dest)
+    if storage.exists(storage.join(dest, SUMMARY_FILE)):
+        # summary.json marks a complete output: an earlier run's goes first, so a run stopped halfway leaves none.
+        storage.delete(storage.join(dest, SUMMARY_FILE))
     summary = FilterSummary(lost=FootageLost())
     with storage.parquet_writer(storage.join(dest, CLIPS_FILE), _OUT_SCHEMA, compression="zstd") as writer:
         for piece in pieces(None):
@@ -162,6 +173,7 @@ def run_filter(annotations: str, output: str, config: Config, thresholds_file: s
               "thresholds_from": thresholds_file or "computed",
               "skipped_shots": summary.lost.shots, "skipped_shot_seconds": summary.lost.shot_seconds,
               "transitions": summary.lost.transitions, "transition_seconds": summary.lost.transition_seconds}
+    lease.check()  # summary.json last: it marks the output complete, and only the lease holder may write it
     storage.write_text(storage.join(dest, SUMMARY_FILE), json.dumps(record, indent=1))
     return summary
 

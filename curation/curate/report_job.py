@@ -19,6 +19,7 @@ from curation.annotate.store import KEYFRAMES, PART_SUFFIX
 from curation.curate.buckets import MotionBuckets
 from curation.config import Config
 from curation.core.errors import ConfigError
+from curation.core.lease import Lease
 from curation.curate.filters import load_thresholds
 from curation.curate.report.aggregate import columns_of, parquet_source
 from curation.curate.report.page import build, collect, fill_thumbnails
@@ -55,16 +56,24 @@ def run_report(filtered: str, output: str | None, config: Config) -> str:
     for name in (CLIPS_FILE, THRESHOLDS_FILE, BUCKETS_FILE, SUMMARY_FILE):
         if not is_file(storage.join(folder, name)):
             raise ConfigError(f"{folder}: not a filter output (no {name})")
+    path = str(output) if output else storage.join(folder, REPORT_FILE)
+    # One writer per report folder (the page and report_files/ beside it); by default that is the filter output,
+    # which a filter job rewriting it holds too.
+    with Lease(storage.parent(path), "curate report") as lease:
+        return _report(folder, path, config, lease)
+
+
+def _report(folder: str, path: str, config: Config, lease: Lease) -> str:
     thresholds, exclude_errors = load_via_local(storage.join(folder, THRESHOLDS_FILE), load_thresholds)
     buckets = load_via_local(storage.join(folder, BUCKETS_FILE), MotionBuckets.load)
     clips = storage.join(folder, CLIPS_FILE)
-    in_memory = getattr(config.filter, "in_memory_values", 1 << 22)
+    in_memory = config.filter.in_memory_values
     data = collect(parquet_source(clips), thresholds, config.report, columns_of(clips), exclude_errors, in_memory)
     annotations = json.loads(storage.read_text(storage.join(folder, SUMMARY_FILE)))["annotations"]
     page, _ = build(data, thresholds, buckets, config.report, title=f"Filtering report: {storage.name(annotations)}")
-    path = str(output) if output else storage.join(folder, REPORT_FILE)
     links, _ = write_previews(path, data.shown(), config.report.preview_max_s, config.report.preview_short_side) \
         if config.report.previews else ({}, {})
     page = fill_thumbnails(page, _thumbnails(annotations, [r.clip_id for r in data.shown()]).get, links.get)
+    lease.check()
     storage.write_text(path, page)
     return path

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from curation.core import storage
 from curation.config import Config
 from curation.core.errors import ConfigError
+from curation.core.lease import Lease
 from curation.runtime.ray_runner import StageSpec, run_graph
 from curation.curate.filter_job import BUCKETS_FILE, CLIPS_FILE, absolute, is_file
 from curation.core.layout import INDEX_FILE, SHARD_NAME
@@ -50,9 +51,17 @@ def run_shard(filtered: str, output: str, config: Config, progress: bool = True)
     table = storage.read_parquet(clips_file)
     kept = table.filter(pc.field("keep")).sort_by([("video_id", "ascending"), ("clip_index", "ascending")])
     kept = kept.drop_columns([c for c in ("image_embedding", "drop_reasons") if c in kept.column_names])
+    dest = str(output)
+    # One writer per shard folder: a second job is refused at once (it would also delete this one's temporary
+    # files below); a crashed job's rerun takes over and reuses its finished shards.
+    with Lease(dest, "curate shard") as lease:
+        return _shard(kept, dest, str(filtered), config, progress, started, lease)
+
+
+def _shard(kept: pa.Table, dest: str, filtered: str, config: Config, progress: bool, started: float,
+           lease: Lease) -> dict:
     clip_ids = kept["clip_id"].to_pylist()
     per = config.shard.samples_per_shard
-    dest = str(output)
     storage.makedirs(dest)
     if not storage.is_remote(dest):
         # Temporary files of a killed local run (object stores have none: uploads are visible only when done).
@@ -90,8 +99,9 @@ def run_shard(filtered: str, output: str, config: Config, progress: bool = True)
              "pattern": f"{absolute(dest)}/shard-{{000000..{max(0, len(shards) - 1):06d}}}.tar",
              "wall_s": round(time.monotonic() - started, 2)}
     # The bucket mapping travels with the shards so finetuned models (and generation) use the same one.
-    buckets = storage.join(str(filtered), BUCKETS_FILE)
+    buckets = storage.join(filtered, BUCKETS_FILE)
     if is_file(buckets):
         storage.write_bytes(storage.join(dest, BUCKETS_FILE), storage.read_bytes(buckets))
+    lease.check()  # the index last: it marks the shards complete
     storage.write_text(storage.join(dest, INDEX_FILE), json.dumps(index, indent=1))
     return index

@@ -48,6 +48,7 @@ import torch
 import curation.train.torchvision_fix  # noqa: F401  (before transformers)
 from curation.core import storage
 from curation.core.errors import ConfigError
+from curation.core.lease import Lease, LeaseHeld
 from curation.train.config import FinetuneConfig
 from curation.core.layout import (BUCKETS_FILE, CHECKPOINTS, FINETUNE_MARKER, INDEX_FILE, LATEST, LOSS_LOG,
                                    SAMPLE_LOG, VALIDATION)
@@ -157,6 +158,7 @@ class Trainer:
             weakref.finalize(self, shutil.rmtree, str(self.output), True)
         else:
             self.output = Path(output)
+        self.lease = self._take_lease()
         self.urls = shard_urls(shards)
         self.shards = shards
         try:
@@ -187,6 +189,26 @@ class Trainer:
         accelerator.register_load_state_pre_hook(self._load_models)
         self.step = 0
         self._resume()
+
+    def _take_lease(self) -> Lease | None:
+        """One writer per output: the main process takes the output's lease before anything is read from or
+        written to it, and holds it until :meth:`run` ends; a refusal stops every process with its one line."""
+        lease = Lease(self.destination, "curate finetune") if self.is_main else None
+        refusal = None
+        if lease is not None:
+            try:
+                lease.acquire()
+            except LeaseHeld as exc:
+                refusal = str(exc)
+        if self.accelerator.num_processes > 1:
+            from accelerate.utils import broadcast_object_list
+
+            refusal = broadcast_object_list([refusal])[0]
+        if refusal is not None:
+            raise LeaseHeld(refusal)
+        if lease is not None:
+            weakref.finalize(self, lease.release)  # a Trainer dropped without run() frees the output too
+        return lease
 
     @property
     def unwrapped(self):
@@ -236,6 +258,8 @@ class Trainer:
         """``accelerator.save_state`` into a hidden folder, renamed into place by the main process, then
         ``latest``; every process must call it."""
         accelerator = self.accelerator
+        if self.lease is not None:
+            self.lease.check()
         final = _checkpoint_dir(self.output, self.step)
         tmp = final.with_name(f".{final.name}.tmp")
         if self.is_main or self.remote:  # a local output is the main process's; a staging folder is this one's
@@ -439,9 +463,11 @@ class Trainer:
             del batches  # stops the dataloader workers
         accelerator.wait_for_everyone()
         if main:
+            self.lease.check()  # finetune.json last: only the lease holder may mark the output complete
             self.save_pipeline()
             if self.remote:
                 self._upload_results()
+            self.lease.release()
         accelerator.wait_for_everyone()
         return {"steps": self.step, "last_loss": losses[-1] if losses else math.nan,
                 "output": self.destination if self.remote else str(self.output)}

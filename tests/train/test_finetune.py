@@ -100,3 +100,19 @@ def test_finetuned_model_generates_and_buckets_matter(shards, base, tmp_path):
     expected = int(MotionBuckets.fixed("motion_mean").bucket(80)[0])  # the mapping the shards carried
     assert f"motion bucket {expected}:" in run.stdout
     assert not np.array_equal(videos["low"], videos["high"])
+
+
+def test_a_held_output_is_refused_before_any_work_and_released_after_the_run(shards, base, tmp_path):
+    from curation.core.lease import Lease, LeaseHeld
+
+    out = tmp_path / "model"
+    with Lease(str(out), "curate finetune (another job)"):
+        with pytest.raises(LeaseHeld, match=r"being written by another job \(curate finetune \(another job\)"):
+            trainer(shards, base, out, "finetune.max_steps=1", "finetune.checkpoint_every=0")
+        assert not (out / "loss.csv").exists()
+    run = trainer(shards, base, out, "finetune.max_steps=1", "finetune.checkpoint_every=1")
+    with pytest.raises(LeaseHeld):  # held from the start of the job, not only while writing
+        Lease(str(out), "a second job").acquire()
+    run.run(progress=False)
+    assert (out / "finetune.json").is_file() and not (out / "_lease.json").exists()
+    Lease(str(out), "the next job").acquire().release()

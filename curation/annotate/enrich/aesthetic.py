@@ -18,9 +18,6 @@ from curation.annotate.enrich.base import POSITIONS, ModelStage, decode_rgb
 
 class AestheticStage(ModelStage):
     name = "aesthetic"
-    columns = {"aesthetic": float("nan"), "text_sim_mean": float("nan"), "text_sim_min": float("nan"),
-               "image_embedding": b""}
-
     def __init__(self, config: AnnotateConfig, source: OpenClipSource, head: FileSource,
                  gpu_fraction: float = 0.0):
         super().__init__(config, config.ray.aesthetic, gpu_fraction)
@@ -59,5 +56,5 @@ class AestheticStage(ModelStage):
         for i in range(n):
             out.append({"aesthetic": float(aesthetic[i]), "text_sim_mean": float(sims[i].mean()),
                         "text_sim_min": float(sims[i].min()),
-                        "image_embedding": mean_emb[i].tobytes() if self.keep_embedding else b""})
+                        "image_embedding": mean_emb[i].tobytes() if self.keep_embedding else None})
         return out

@@ -4,14 +4,16 @@ In the annotate graph a model stage gets a batch of records (:mod:`curation.anno
 and keyframes, or a committed part's) and fills its columns on every clip row it has not computed yet (its
 ``<stage>_model`` column is null), leaving every other row as it is. Inside, a stage works on clip batches: one
 row per clip with ``clip_id``, the three keyframes as JPEG bytes (``jpeg_first``, ``jpeg_middle``,
-``jpeg_last``; empty when missing) and ``text`` (the clip's caption, or ""); ``annotate_clips`` adds the
-stage's columns and ``<stage>_error`` ("" when fine). A failure on one clip is that clip's ``<stage>_error``
-(and its row's ``error_kind`` ``<stage>_failed`` when it had no error), never a lost batch.
+``jpeg_last``; empty when missing) and ``text`` (the clip's caption, or ""); ``annotate_clips`` gives the
+stage's columns (named once, in :mod:`curation.annotate.enrich.registry`) and ``<stage>_error``, one table value
+per clip: None where there is no value (the clip failed, or e.g. a similarity without text), an error None when
+fine. A failure on one clip is that clip's ``<stage>_error`` (and its row's ``error_kind`` ``<stage>_failed``
+when it had no error), never a lost batch.
 """
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import cv2
@@ -19,8 +21,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curation.annotate.records import flat, with_rows
 from curation.annotate.config import AnnotateConfig
+from curation.annotate.enrich.registry import BY_NAME
+from curation.annotate.records import flat, with_rows
 from curation.runtime.stage import Batch, Stage, StageResources
 from curation.schema import ROW_CLIP, STAGE_COLUMNS
 
@@ -61,12 +64,12 @@ def run_guarded(fn: Callable[[list[Any]], list[dict]], items: list[Any]) -> list
 
 
 class ModelStage(Stage):
-    """Subclasses set ``name`` (their entry in :mod:`curation.annotate.enrich.registry`) and ``columns``
-    ({column: value in a clip batch while not computed}), load their model and set ``label`` /
-    ``random_weights`` in ``__init__``, and implement ``prepare(row) -> item`` (may raise ClipFailure) and
-    ``compute(items) -> [dict]``. ``resources.batch_size`` clips go through ``compute`` at once."""
+    """Subclasses set ``name`` (their entry in :mod:`curation.annotate.enrich.registry`, which also names their
+    columns), load their model and set ``label`` / ``random_weights`` in ``__init__``, and implement
+    ``prepare(row) -> item`` (may raise ClipFailure) and ``compute(items) -> [dict]``: one dict per item with a
+    value for each of the stage's columns (None where the value does not exist; NaN is taken as None, embedding
+    bytes as float16 values). ``resources.batch_size`` clips go through ``compute`` at once."""
 
-    columns: dict[str, Any] = {}
     batch_format = "pyarrow"
     # What the generic runner passes in: the share of a GPU Ray granted each worker.
     runner_arguments = ("gpu_fraction",)
@@ -75,6 +78,7 @@ class ModelStage(Stage):
         super().__init__(resources)
         self.config = config
         self.label, self.random_weights = "", False
+        self.columns: tuple[str, ...] = tuple(name for name, _, _ in BY_NAME[self.name].columns)
         if gpu_fraction > 0:
             import torch
 
@@ -88,11 +92,12 @@ class ModelStage(Stage):
     def compute(self, items: list[Any]) -> list[dict]:
         raise NotImplementedError
 
-    def annotate_clips(self, batch: Batch) -> Batch:
-        """The stage's columns and ``<stage>_error`` for a clip batch (every row is computed)."""
+    def annotate_clips(self, batch: Batch) -> dict[str, list]:
+        """The stage's columns and ``<stage>_error`` for a clip batch (every row is computed), as lists of table
+        values: None where a clip failed (its error says why) or a value does not exist."""
         n = len(batch["clip_id"])
-        out: dict[str, list] = {c: [v] * n for c, v in self.columns.items()}
-        errors = [""] * n
+        out: dict[str, list] = {c: [None] * n for c in self.columns}
+        errors: list[str | None] = [None] * n
         todo, items = [], []
         for i in range(n):
             row = {c: batch[c][i] for c in INPUT_COLUMNS if c in batch}
@@ -107,13 +112,10 @@ class ModelStage(Stage):
             if isinstance(result, str):
                 errors[i] = result
             else:
-                for column, value in result.items():
-                    out[column][i] = value
-        result_batch = {k: v for k, v in batch.items()}
-        for column, values in out.items():
-            result_batch[column] = _column(values, self.columns[column])
-        result_batch[f"{self.name}_error"] = np.array(errors, dtype=object)
-        return result_batch
+                for column in self.columns:
+                    out[column][i] = _value(result[column])  # a column the stage left out is a bug: KeyError
+        out[f"{self.name}_error"] = errors
+        return out
 
     def __call__(self, records: pa.Table) -> pa.Table:
         """Fill this stage's columns on the clips of ``records`` that lack them."""
@@ -133,12 +135,12 @@ class ModelStage(Stage):
         error_kind, error = rows["error_kind"].to_pylist(), rows["error"].to_pylist()
         failed = np.zeros(rows.num_rows, bool)
         for j, i in enumerate(index):
-            message = str(out[f"{self.name}_error"][j]) or None
+            message = out[f"{self.name}_error"][j]
             columns[f"{self.name}_model"][i] = self.label
             columns[f"{self.name}_random_weights"][i] = self.random_weights
             columns[f"{self.name}_error"][i] = message
             for column in self.columns:
-                columns[column][i] = None if message else _value(out[column][j])
+                columns[column][i] = out[column][j]
             if message:
                 failed[i] = True
                 if error_kind[i] is None:
@@ -160,7 +162,7 @@ class ModelStage(Stage):
 
 
 def _value(value: Any) -> Any:
-    """A computed value as its table value: NaN is null, embedding bytes are float16 lists."""
+    """A computed value as its table value: NaN and empty bytes are null, embedding bytes float16 lists."""
     if isinstance(value, (bytes, bytearray)):
         return np.frombuffer(value, np.float16).tolist() if value else None
     if isinstance(value, (float, np.floating)):
@@ -168,11 +170,3 @@ def _value(value: Any) -> Any:
     if isinstance(value, np.integer):
         return int(value)
     return value
-
-
-def _column(values: Sequence[Any], missing: Any) -> np.ndarray:
-    if isinstance(missing, float):
-        return np.asarray(values, dtype=np.float64)
-    if isinstance(missing, int) and not isinstance(missing, bool):
-        return np.asarray(values, dtype=np.int64)
-    return np.array(values, dtype=object)

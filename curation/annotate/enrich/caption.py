@@ -24,8 +24,6 @@ def clean_caption(text: str) -> str:
 
 class CaptionStage(ModelStage):
     name = "caption"
-    columns = {"caption": ""}
-
     def __init__(self, config: AnnotateConfig, source: OpenClipSource, gpu_fraction: float = 0.0):
         super().__init__(config, config.ray.caption, gpu_fraction)
         self.label, self.random_weights = BY_NAME[self.name].label(source=source)

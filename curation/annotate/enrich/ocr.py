@@ -15,8 +15,6 @@ from curation.annotate.enrich.text_area import text_area_fraction
 
 class OcrStage(ModelStage):
     name = "ocr"
-    columns = {"ocr_area_max": float("nan"), "ocr_area_mean": float("nan"), "ocr_boxes": -1, "ocr_text": ""}
-
     def __init__(self, config: AnnotateConfig, weights_dir: str, gpu_fraction: float = 0.0):
         super().__init__(config, config.ray.ocr, gpu_fraction)
         self.label, self.random_weights = BY_NAME[self.name].label(weights_dir=weights_dir)
@@ -59,5 +57,5 @@ class OcrStage(ModelStage):
                         if text and text not in texts:
                             texts.append(text)
             out.append({"ocr_area_max": max(areas), "ocr_area_mean": float(np.mean(areas)), "ocr_boxes": boxes,
-                        "ocr_text": " | ".join(texts)})
+                        "ocr_text": " | ".join(texts) if c.recognition else None})
         return out

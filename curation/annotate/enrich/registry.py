@@ -80,7 +80,7 @@ REGISTRY: tuple[EnrichStage, ...] = (
             ("ocr_area_mean", pa.float64(), "Mean of that text area over the three keyframes, 0..1."),
             ("ocr_boxes", pa.int32(), "Most text boxes found on one of the three keyframes."),
             ("ocr_text", pa.string(), "Recognised text, unique lines joined with ` | ` (ocr.recognition only; "
-                                      "else empty)."),
+                                      "else null; empty when none was read)."),
         ),
         weights=lambda cfg: {"weights_dir": str(resolve_easyocr(cfg.ocr.weights_dir, cfg.ocr.recognition,
                                                                 "annotate.ocr"))},

@@ -44,12 +44,12 @@ def test_text_vs_no_text_and_a_missing_keyframe(stage):
     (w, h), base = cv2.getTextSize(TEXT, cv2.FONT_HERSHEY_SIMPLEX, 1.5, 3)
     true_area = w * (h + base) / (640 * 360)
     out = stage.annotate_clips(batch([plain] * 3, [plain, texty, plain], [None, texty, texty]))
-    assert list(out["ocr_error"][:2]) == ["", ""]
+    assert out["ocr_error"][:2] == [None, None] and out["ocr_text"] == [None] * 3  # no recognition
     assert out["ocr_area_max"][0] < 0.002 and out["ocr_boxes"][0] == 0
     assert out["ocr_area_max"][1] == pytest.approx(true_area, rel=0.35)
     assert out["ocr_area_mean"][1] == pytest.approx(out["ocr_area_max"][1] / 3, rel=0.01)
     # the clip with a missing keyframe fails alone; the others in its batch are unaffected
-    assert out["ocr_error"][2] == "missing first keyframe" and np.isnan(out["ocr_area_max"][2])
+    assert out["ocr_error"][2] == "missing first keyframe" and out["ocr_area_max"][2] is None
 
 
 def test_real_subtitle_frames_have_more_text_than_plain_ones(stage, testdata):
