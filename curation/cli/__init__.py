@@ -25,15 +25,15 @@ def _annotate_parser(sub) -> None:
         description="Split every input video into clips by shot detection and annotate each clip. Results go "
                     "to DIR/annotations/*.parquet, one table with every column (one row per clip, skipped shot "
                     "and transition; a video with no clip gets one row with its error), and "
-                    "DIR/keyframes/*.parquet. DIR and the inputs may be local or s3:// URIs. Rerunning the same "
-                    "command resumes: videos already written are skipped; a rerun with more --stages adds their "
+                    "DIR/keyframes/*.parquet. DIR and the inputs may be local, s3:// or gs:// URIs. Rerunning the "
+                    "same command resumes: videos already written are skipped; a rerun with more --stages adds their "
                     "columns without recomputing the others. One job writes an output at a time. Model weights "
                     "must be on this machine (see `curate models`); configs/offline.yaml needs none.",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="video files, directories or s3:// prefixes (searched recursively by video "
+                   help="video files, directories, s3:// or gs:// prefixes (searched recursively by video "
                         "extension) or .txt files listing one path or URI per line")
-    p.add_argument("--output", "-o", required=True, metavar="DIR", help="output directory or s3:// prefix")
+    p.add_argument("--output", "-o", required=True, metavar="DIR", help="output directory, s3:// or gs:// prefix")
     _config_args(p)
     p.add_argument("--stages", metavar="NAME,...",
                    help=f"stages to run, comma-separated from {','.join(STAGE_NAMES)} (cuts is always needed; "

@@ -1,4 +1,5 @@
-"""curation.core.lease: one writer per output, on local disk (flock) and on S3 (conditional writes, moto server).
+"""curation.core.lease: one writer per output, on local disk (flock), on S3 (conditional writes, moto server)
+and on GCS (generation preconditions, fake-gcs-server).
 
 The holder is another process, as in real use: a second job must be refused while it lives, and a rerun
 must take over once it is killed with SIGKILL.
@@ -19,6 +20,7 @@ from curation.core import storage
 from curation.core.errors import ConfigError
 from curation.core.lease import LEASE_FILE, Lease, LeaseHeld, LeaseLost
 from curation.core.storage import StorageError
+from tests.gcs_server import gcs_bucket, gcs_server  # noqa: F401  (fixtures)
 from tests.s3_server import s3_bucket, s3_server  # noqa: F401  (fixtures)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,11 +64,20 @@ def _stop(proc: subprocess.Popen) -> str:
     return out
 
 
-@pytest.fixture(params=["local", "s3"])
+BUCKETS = {"s3": "s3_bucket", "gs": "gcs_bucket"}
+
+
+@pytest.fixture(params=["local", "s3", "gs"])
 def output(request, tmp_path) -> str:
     if request.param == "local":
         return str(tmp_path / "out")
-    return request.getfixturevalue("s3_bucket") + "/out"
+    return request.getfixturevalue(BUCKETS[request.param]) + "/out"
+
+
+@pytest.fixture(params=["s3", "gs"])
+def remote_output(request) -> str:
+    """An output prefix on each object store."""
+    return request.getfixturevalue(BUCKETS[request.param]) + "/out"
 
 
 def test_second_job_refused_while_first_holds(output):
@@ -101,7 +112,7 @@ def test_release_lets_the_next_job_in(output):
 
 
 def test_takeover_after_holder_is_killed(output):
-    """A dead holder on this host is detected at once: locally by the kernel, on S3 by its pid."""
+    """A dead holder on this host is detected at once: locally by the kernel, on an object store by its pid."""
     victim = _holder(output)
     assert victim.first_line == "held"
     victim.send_signal(signal.SIGKILL)
@@ -110,8 +121,8 @@ def test_takeover_after_holder_is_killed(output):
         assert lease.took_over["pid"] == victim.pid and lease.took_over["description"] == "test holder"
 
 
-def test_s3_takeover_of_another_hosts_lease_after_ttl(s3_bucket):
-    output = s3_bucket + "/out"
+def test_takeover_of_another_hosts_lease_after_ttl(remote_output):
+    output = remote_output
     ttl = 2.0
     victim = _holder(output, ttl_s=ttl, heartbeat_s=0.4, host="elsewhere")
     assert victim.first_line == "held"
@@ -126,10 +137,10 @@ def test_s3_takeover_of_another_hosts_lease_after_ttl(s3_bucket):
         assert lease.took_over["host"] == "elsewhere" and lease.took_over["pid"] == victim.pid
 
 
-def test_s3_taken_over_lease_is_reported_lost_to_its_old_holder(s3_bucket):
+def test_taken_over_lease_is_reported_lost_to_its_old_holder(remote_output):
     """A holder that stalls (SIGSTOP) past the TTL loses its lease; when it resumes it learns so, and its
     release does not delete the new holder's lease."""
-    output = s3_bucket + "/out"
+    output = remote_output
     ttl = 2.0
     stalled = _holder(output, ttl_s=ttl, heartbeat_s=0.4, host="elsewhere")
     assert stalled.first_line == "held"
@@ -150,23 +161,37 @@ def test_s3_taken_over_lease_is_reported_lost_to_its_old_holder(s3_bucket):
         lease.release()
 
 
-def test_s3_lost_lease_in_process(s3_bucket):
+def test_lost_lease_in_process(remote_output):
     """Overwriting the lease behind the holder's back: check() raises, release() leaves the object alone."""
-    output = s3_bucket + "/out"
+    output = remote_output
+    lease_uri = storage.join(output, LEASE_FILE)
     lease = Lease(output, "job", ttl_s=2.0, heartbeat_s=0.2).acquire()
-    bucket, key = s3_bucket.removeprefix("s3://"), f"out/{LEASE_FILE}"
-    client = storage.s3_client()
-    first = client.head_object(Bucket=bucket, Key=key)["ETag"]
+    first = json.loads(storage.read_bytes(lease_uri))["heartbeat"]
     time.sleep(0.7)
-    assert client.head_object(Bucket=bucket, Key=key)["ETag"] != first  # renewed
-    client.put_object(Bucket=bucket, Key=key, Body=b'{"host": "intruder"}')
+    assert json.loads(storage.read_bytes(lease_uri))["heartbeat"] > first  # renewed
+    storage.write_bytes(lease_uri, b'{"host": "intruder"}')  # an unconditional write: a new ETag / generation
     deadline = time.monotonic() + 5
     while not lease.lost and time.monotonic() < deadline:
         time.sleep(0.05)
     with pytest.raises(LeaseLost, match=rf"^{output}: lease taken over by another job"):
         lease.check()
     lease.release()
-    assert client.get_object(Bucket=bucket, Key=key)["Body"].read() == b'{"host": "intruder"}'
+    assert storage.read_bytes(lease_uri) == b'{"host": "intruder"}'
+
+
+def test_lease_removed_behind_the_holders_back_is_lost(remote_output):
+    """A deleted lease object is lost too (renewal is conditional on our version, which is gone), and the next
+    job creates a fresh one."""
+    lease = Lease(remote_output, "job", ttl_s=2.0, heartbeat_s=0.2).acquire()
+    storage.delete(storage.join(remote_output, LEASE_FILE))
+    deadline = time.monotonic() + 5
+    while not lease.lost and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with pytest.raises(LeaseLost, match="lease taken over by another job \\(or removed\\)"):
+        lease.check()
+    lease.release()
+    with Lease(remote_output, "next") as nxt:
+        assert nxt.took_over is None
 
 
 def test_local_lease_file_removed_is_reported_lost(tmp_path):
@@ -183,11 +208,10 @@ def test_local_lease_file_removed_is_reported_lost(tmp_path):
         pass
 
 
-def test_bad_arguments_and_missing_bucket(tmp_path, s3_server):
+def test_bad_arguments_and_missing_bucket(tmp_path, s3_server, gcs_server):
     with pytest.raises(ConfigError, match="ttl_s > heartbeat_s > 0"):
         Lease(str(tmp_path), "job", ttl_s=5, heartbeat_s=5)
-    with pytest.raises(ConfigError, match="local path or an s3:// URI"):
-        Lease("gs://some-bucket/out", "job")
-    with pytest.raises(StorageError) as info:
-        Lease("s3://no-such-bucket-curation/out", "job").acquire()
-    assert str(info.value) == f"s3://no-such-bucket-curation/out/{LEASE_FILE}: no such bucket"
+    for scheme in ("s3", "gs"):
+        with pytest.raises(StorageError) as info:
+            Lease(f"{scheme}://no-such-bucket-curation/out", "job").acquire()
+        assert str(info.value) == f"{scheme}://no-such-bucket-curation/out/{LEASE_FILE}: no such bucket"

@@ -1,6 +1,8 @@
-"""curation.core.storage on local paths, file:// URIs and a real S3 API (moto server)."""
+"""curation.core.storage on local paths, file:// URIs, a real S3 API (moto server) and a real GCS API
+(fake-gcs-server)."""
 from __future__ import annotations
 
+import json
 import os
 import threading
 
@@ -12,17 +14,18 @@ from curation.core import storage
 from curation.core.errors import ConfigError
 from curation.core.storage import StorageError, StorageNotFound, StorageOptions
 from curation.testing.synthetic import Shot, write_video
+from tests.gcs_server import gcs_bucket, gcs_server  # noqa: F401  (fixtures)
 from tests.s3_server import SECRET, s3_bucket, s3_server  # noqa: F401  (fixtures)
 
 
-@pytest.fixture(params=["local", "file", "s3"])
+@pytest.fixture(params=["local", "file", "s3", "gs"])
 def root(request, tmp_path) -> str:
     """An empty folder / prefix in each URI style."""
     if request.param == "local":
         return str(tmp_path / "root")
     if request.param == "file":
         return f"file://{tmp_path}/root"
-    return request.getfixturevalue("s3_bucket") + "/root"
+    return request.getfixturevalue({"s3": "s3_bucket", "gs": "gcs_bucket"}[request.param]) + "/root"
 
 
 @pytest.fixture
@@ -252,3 +255,129 @@ def test_explicit_keys_and_boto3_client(s3_server, s3_bucket, restore_options, m
     storage.write_text(uri, "v")
     bucket = s3_bucket.removeprefix("s3://")
     assert storage.s3_client().get_object(Bucket=bucket, Key="k.txt")["Body"].read() == b"v"
+
+
+# ------------------------------------------------------------------------------------------------- GCS
+
+def test_gcs_options_from_mapping_and_env(monkeypatch):
+    for name in ("STORAGE_EMULATOR_HOST", "CLOUD_STORAGE_EMULATOR_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    o = StorageOptions.from_mapping({"gcs_endpoint_url": "https://psc.example:443", "gcs_retry_limit_s": 30},
+                                    "job.storage")
+    assert (o.gcs_endpoint_url, o.gcs_retry_limit_s) == ("https://psc.example:443", 30.0)
+    r = o.resolved()
+    assert r.gcs_endpoint_url == "https://psc.example:443" and r.gcs_anonymous is False  # credentials by default
+    assert StorageOptions().resolved().gcs_endpoint_url is None  # Google's own endpoint
+    with pytest.raises(ConfigError, match=r"^job\.storage\.gcs_endpoint_url: must be http://"):
+        StorageOptions.from_mapping({"gcs_endpoint_url": "ftp://h"}, "job.storage")
+    with pytest.raises(ConfigError, match=r"^job\.storage\.gcs_retry_limit_s: must be > 0"):
+        StorageOptions.from_mapping({"gcs_retry_limit_s": 0}, "job.storage")
+    with pytest.raises(ConfigError, match=r"^job\.storage\.gcs_anonymous"):
+        StorageOptions.from_mapping({"gcs_anonymous": "yes"}, "job.storage")
+    # STORAGE_EMULATOR_HOST: an emulator, so anonymous; a bare host:port is http, as Google's libraries read it
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "127.0.0.1:4443")
+    r = StorageOptions().resolved()
+    assert (r.gcs_endpoint_url, r.gcs_anonymous) == ("http://127.0.0.1:4443", True)
+    assert r.resolved() == r  # idempotent: workers resolve again
+    assert StorageOptions(gcs_anonymous=False).resolved().gcs_anonymous is False
+    # an endpoint in the config wins over the variable, and is not taken for an emulator
+    r = StorageOptions(gcs_endpoint_url="http://other:1").resolved()
+    assert (r.gcs_endpoint_url, r.gcs_anonymous) == ("http://other:1", False)
+
+
+def test_gcs_errors_are_one_line(gcs_server, restore_options):
+    errors = []
+    for call in (lambda: storage.write_bytes("gs://no-such-bucket-curation/x.bin", b"x"),
+                 lambda: storage.list_files("gs://no-such-bucket-curation/dir"),
+                 lambda: storage.read_bytes("gs://no-such-bucket-curation/x.bin")):
+        with pytest.raises(StorageError) as info:
+            call()
+        errors.append(str(info.value))
+    assert errors == ["gs://no-such-bucket-curation/x.bin: no such bucket",
+                      "gs://no-such-bucket-curation/dir: no such bucket",
+                      "gs://no-such-bucket-curation/x.bin: no such bucket"]
+    assert not storage.exists("gs://no-such-bucket-curation/x.bin")
+    # nothing listens on port 1; retries stop after the configured limit
+    storage.configure(StorageOptions(gcs_endpoint_url="http://127.0.0.1:1", gcs_anonymous=True,
+                                     gcs_retry_limit_s=1))
+    with pytest.raises(StorageError) as info:
+        storage.read_bytes("gs://some-bucket/x.bin")
+    assert str(info.value) == "gs://some-bucket/x.bin: cannot connect to the object store at http://127.0.0.1:1"
+    from curation.core.lease import Lease
+
+    with pytest.raises(StorageError) as info:  # the lease's own HTTP requests say the same
+        Lease("gs://some-bucket/out", "job").acquire()
+    assert str(info.value) == \
+        "gs://some-bucket/out/_lease.json: cannot connect to the object store at http://127.0.0.1:1"
+    # google-cloud-cpp's texts map to the same one-line problems
+    denied = OSError("google::cloud::Status(PERMISSION_DENIED: Permanent error, with a last message of x\n"
+                     "error_info={reason=forbidden})")
+    assert str(storage.error("gs://b-k-t/x", denied)) == "gs://b-k-t/x: access denied"
+    unauth = OSError("google::cloud::Status(UNAUTHENTICATED: Permanent error ...)")
+    assert str(storage.error("gs://b-k-t/x", unauth)) == "gs://b-k-t/x: credentials rejected"
+
+
+def test_redact_google_secrets():
+    key = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nabc\n-----END PRIVATE KEY-----\n"
+    text = storage.redact(f'Authorization: Bearer ya29.a0AfH6SMB-tok {{"access_token": "ya29.other", '
+                          f'"refresh_token":"1//0gref", "private_key": "{key}"}}')
+    assert "ya29" not in text and "1//0gref" not in text and "MIIEvQ" not in text and "abc" not in text
+    assert text.startswith("Authorization: Bearer *** {")
+
+
+def test_gcs_credentials_come_from_googles_standard_places(gcs_server, gcs_bucket, tmp_path, restore_options,
+                                                            monkeypatch):
+    """With credentials (not anonymous), the lease's requests carry a token that google-auth got for the
+    service account in GOOGLE_APPLICATION_CREDENTIALS (a fresh key; its token endpoint is a local server);
+    with no credentials anywhere, one line says where they are looked for."""
+    import http.server
+    import threading
+
+    granted = []
+
+    class TokenServer(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+            granted.append("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer" in body)
+            reply = json.dumps({"access_token": "ya29.test-token", "expires_in": 3600,
+                                "token_type": "Bearer"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), TokenServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+        adc = tmp_path / "service-account.json"
+        adc.write_text(json.dumps({
+            "type": "service_account", "project_id": "test", "private_key_id": "k1", "private_key": pem,
+            "client_email": "curation@test.iam.gserviceaccount.com", "client_id": "1",
+            "token_uri": f"http://127.0.0.1:{server.server_address[1]}/token"}))
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
+        storage.configure(StorageOptions(gcs_anonymous=False))
+        session, base = storage.gcs_session()
+        assert base == gcs_server.endpoint and type(session).__name__ == "AuthorizedSession"
+        from curation.core.lease import Lease
+
+        with Lease(f"{gcs_bucket}/out", "job", ttl_s=5, heartbeat_s=1):
+            pass
+        assert granted and all(granted)  # a token granted for the service account's signed assertion
+        assert session.credentials.token == "ya29.test-token"
+    finally:
+        server.shutdown()
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+    with pytest.raises(StorageError) as info:
+        storage.gcs_session()
+    text = str(info.value)
+    assert text.startswith("Google credentials: ") and "GOOGLE_APPLICATION_CREDENTIALS" in text
+    assert "\n" not in text
