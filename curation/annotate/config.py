@@ -348,9 +348,11 @@ class AnnotateConfig(Section):
     """stages: which annotations to compute (default all: cuts, motion, keyframes, ocr, aesthetic, caption).
     ``cuts`` is always needed because clips come from it; the model stages (ocr, aesthetic, caption) read the
     keyframes. A rerun with more stages on an existing output adds their columns and recomputes nothing else.
-    executor: ``ray`` runs the job on Ray (the embedded local one, or ``ray.address``); ``local`` runs it in
-    this process, one video after another (no start-up cost, no parallelism); ``auto`` (default) is local for
-    a job with a single video (or part) to process and no Ray address, Ray otherwise."""
+    executor: ``ray`` runs the job on Ray (the embedded local one, or ``ray.address``); ``local`` runs it on
+    this machine without Ray: ``ray.scan.pool_size`` scan child processes (0 = one per CPU, or ``ray.num_cpus``),
+    driven from threads of this process, and the model stages and commits in this process (no start-up cost;
+    model stages do not get their own workers); ``auto`` (default) is local when no Ray address is given and
+    the job has a single video (or part) or runs no model stage, Ray otherwise."""
 
     stages: Items[str] = STAGE_NAMES
     executor: Literal["auto", "ray", "local"] = "auto"

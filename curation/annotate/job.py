@@ -163,15 +163,20 @@ def run_annotate(inputs: list[str], output: str, config: Config, overwrite: bool
 
 def _run(items: list[dict], graph: list[StageSpec], cfg: AnnotateConfig):
     address = cfg.ray.address or os.environ.get("RAY_ADDRESS")
-    if cfg.executor == "local" or (cfg.executor == "auto" and len(items) == 1 and not address):
+    scan_only = len(graph) == 2  # scan and commit: the work happens in the scan's child processes
+    if cfg.executor == "local" or (cfg.executor == "auto" and not address and (len(items) == 1 or scan_only)):
         from dataclasses import replace
 
         from curation.runtime.local_runner import run_local
 
-        log.info("running in this process (executor %s, %d item)", cfg.executor, len(items))
-        # Nothing to overlap a model load with: TransNetV2 loads only if a doubtful candidate needs it.
+        cpus = cfg.ray.num_cpus or os.cpu_count() or 1
+        workers = max(1, min(len(items), cfg.ray.scan.pool_size or cpus))
+        log.info("running in this process (executor %s, %d items, %d scan workers)", cfg.executor, len(items),
+                 workers)
+        # TransNetV2 loads in a scan child only when a doubtful candidate needs it (the hybrid detector asks
+        # about few): a job of clean cuts never pays for torch.
         source = replace(graph[0], kwargs={**graph[0].kwargs, "load_model": False})
-        return run_local(items, [source, *graph[1:]])
+        return run_local(items, [source, *graph[1:]], workers=workers)
     return run_graph(items, graph, cfg.ray.address, cfg.ray.num_cpus)
 
 

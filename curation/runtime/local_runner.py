@@ -1,11 +1,16 @@
-"""Run a graph of stages in this process, one batch at a time: the same stage classes as on Ray, no cluster.
+"""Run a graph of stages in this process: the same stage classes as on Ray, no cluster.
 
-For work with nothing to run in parallel (one video), where starting Ray and its worker pools would cost more
-than the work itself. Resources are not enforced; each stage is built once and closed at the end.
+For one machine's work, where starting Ray and its worker pools would cost more than they give: one video, or a
+scan-only job whose heavy work runs in child processes anyway (the annotate scan stage drives an isolated child
+process per copy). The first stage may run as several copies in threads (``workers``), each holding its own
+child; the later stages run one batch at a time in the calling thread, overlapping the copies' work. Resources
+are not enforced; each stage copy is built once and closed at the end.
 """
 from __future__ import annotations
 
+import queue
 from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import pyarrow as pa
 
@@ -32,24 +37,62 @@ def _apply(stage, batches: Iterable[pa.Table]) -> Iterator[pa.Table]:
         yield stage(batch)
 
 
-def run_local(items: list[dict] | pa.Table, stages: list[StageSpec]) -> Iterator[dict]:
+def _parallel(copies: list, batches: Iterable[pa.Table]) -> Iterator[pa.Table]:
+    """Each batch through one of the stage ``copies`` (one thread each), results in completion order, at most
+    two batches per copy in flight (so a slow input does not hold the others back, and memory stays bounded)."""
+    free: queue.SimpleQueue = queue.SimpleQueue()
+    for copy in copies:
+        free.put(copy)
+
+    def call(batch: pa.Table) -> pa.Table:
+        stage = free.get()
+        try:
+            return stage(batch)
+        finally:
+            free.put(stage)
+
+    with ThreadPoolExecutor(max_workers=len(copies), thread_name_prefix="stage") as pool:
+        pending: set[Future] = set()
+        for batch in batches:
+            pending.add(pool.submit(call, batch))
+            while len(pending) >= 2 * len(copies):
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+
+
+def _build(spec: StageSpec):
+    kwargs = dict(spec.kwargs)
+    if "gpu_fraction" in getattr(spec.cls, "runner_arguments", ()):
+        kwargs["gpu_fraction"] = 0.0
+    return spec.cls(**kwargs)
+
+
+def run_local(items: list[dict] | pa.Table, stages: list[StageSpec], workers: int = 1) -> Iterator[dict]:
     """Run ``stages`` in order over ``items`` (dicts or the rows of an Arrow table) in this process; yields the
-    last stage's rows (pyarrow-format stages only)."""
-    built = []
+    last stage's rows (pyarrow-format stages only). ``workers``: copies of the first stage, each called from
+    its own thread (default 1: everything in the calling thread, in input order); with more, the last stage's
+    rows come in completion order."""
+    built: list = []
     try:
-        for spec in stages:
-            kwargs = dict(spec.kwargs)
-            if "gpu_fraction" in getattr(spec.cls, "runner_arguments", ()):
-                kwargs["gpu_fraction"] = 0.0
-            built.append((spec, spec.cls(**kwargs)))
+        first = [_build(stages[0]) for _ in range(max(1, workers))]
+        built.extend(first)
+        rest = [(spec, _build(spec)) for spec in stages[1:]]
+        built.extend(stage for _, stage in rest)
         stream: Iterable[pa.Table] = ((items.slice(i, 1) for i in range(items.num_rows)) if isinstance(items, pa.Table)
                                       else (pa.Table.from_pylist([item]) for item in items))
-        for spec, stage in built:
+        head = _batches(stream, stages[0].batch_size or stages[0].resources.batch_size)
+        stream = _apply(first[0], head) if len(first) == 1 else _parallel(first, head)
+        for spec, stage in rest:
             stream = _apply(stage, _batches(stream, spec.batch_size or spec.resources.batch_size))
         for table in stream:
             yield from table.to_pylist()
     finally:
-        for _, stage in built:
+        for stage in built:
             close = getattr(stage, "close", None)
             if close is not None:
                 close()
