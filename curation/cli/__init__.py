@@ -73,6 +73,9 @@ def _curate_parsers(sub) -> None:
     p.add_argument("--thresholds", metavar="FILE", help="apply these saved thresholds (and the motion_buckets.json "
                                                         "beside them) instead of computing new ones")
     _config_args(p)
+    p.add_argument("--ray-address", metavar="ADDR", help="run the passes over the table on this Ray cluster, one task "
+                                                         "per annotations part (= filter.executor ray, "
+                                                         "filter.ray.address ADDR)")
     p = sub.add_parser("report", help="the HTML filtering report of a filter output",
                        description="Write a self-contained HTML report (plots and thumbnails inline).")
     p.add_argument("filtered", metavar="FILTERED", help="output folder of `curate filter`")

@@ -33,12 +33,14 @@ def run_all(inputs: list[str], output: str, config: Config, overwrite: bool = Fa
 
 
 def main(args) -> int:
-    """Run one command; Ray's own output (annotate and shard start Ray) goes to OUTPUT/_logs/ unless
-    ``--verbose``."""
+    """Run one command; Ray's own output (annotate, shard and filter on Ray start Ray) goes to OUTPUT/_logs/
+    unless ``--verbose``."""
     from curation.runtime.ray_logs import ray_output_to
     from curation.runtime.ray_runner import shutdown_ray
 
-    output = args.output if args.command in ("demo", "run", "shard") and not args.verbose else None
+    ray = args.command in ("demo", "run", "shard") or (
+        args.command == "filter" and load_config(args.config, _overrides(args)).filter.executor == "ray")
+    output = args.output if ray and not args.verbose else None
     with ray_output_to(output) as log:
         try:
             code = _command(args)
@@ -48,6 +50,14 @@ def main(args) -> int:
         # On stderr: the last line on stdout stays the command's result (the report's path for run and demo).
         print(f"ray log: {log.path}", file=sys.stderr)
     return code
+
+
+def _overrides(args) -> list[str]:
+    """The ``--set`` overrides, and for ``filter --ray-address ADDR``: ``filter.executor=ray`` on that cluster."""
+    extra = []
+    if getattr(args, "ray_address", None):
+        extra = ["filter.executor=ray", f"filter.ray.address={args.ray_address}"]
+    return [*args.overrides, *extra]
 
 
 def _command(args) -> int:
@@ -60,7 +70,7 @@ def _command(args) -> int:
         report = run_all([str(out / "videos")], str(out), load_config(OFFLINE_CONFIG), progress=not args.quiet)
         print(f"report: {report}")
         return 0
-    config = load_config(args.config, args.overrides)
+    config = load_config(args.config, _overrides(args))
     if args.command == "run":
         report = run_all(args.inputs, args.output, config, overwrite=args.overwrite, progress=not args.quiet)
         print(f"report: {report}")

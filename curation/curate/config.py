@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from curation.core.section import Float, Items, Section, fail
+from curation.runtime.config import ClusterConfig
 from curation.runtime.stage import StageResources
 
 X264Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
@@ -56,6 +57,12 @@ class FilterConfig(Section):
     in_memory_values: the most values of one column held in memory at once while computing the exact
         percentiles and the motion-bucket fit (default 4,194,304: 32 MiB); a larger column is selected in
         a few more passes over the table, so memory stays bounded by this, not by the table.
+    executor: where the passes over the table run: ``local`` (default: in this process, one annotations part
+        after another) or ``ray`` (one Ray task per part on the cluster's workers, which read their part
+        themselves; only counts, min/max, histograms and a few values come back, then each filtered part for
+        clips.parquet). ``curate filter --ray-address ADDR`` sets ``ray`` and ``ray.address``.
+    ray: the cluster of ``executor: ray``: ``address`` (null = ``RAY_ADDRESS``, else a new embedded local Ray) and
+        ``num_cpus`` of the embedded one (0 = all).
     """
 
     rules: Items[FilterRule] = (FilterRule(column="motion_mean", drop_bottom=12.5),
@@ -69,6 +76,8 @@ class FilterConfig(Section):
     max_fps: Float | None = None
     exclude_errors: bool = True
     in_memory_values: int = Field(default=1 << 22, ge=1024)
+    executor: Literal["local", "ray"] = "local"
+    ray: ClusterConfig = Field(default_factory=ClusterConfig)
 
     @model_validator(mode="after")
     def _bounds_ordered(self) -> FilterConfig:
@@ -76,6 +85,8 @@ class FilterConfig(Section):
                              (self.min_fps, self.max_fps, "min_fps")):
             if lo is not None and hi is not None and lo > hi:
                 raise fail(name, "must be <= its max")
+        if self.ray.address is not None and self.executor != "ray":
+            raise fail("ray.address", "is used only with executor: ray")
         return self
 
 

@@ -5,6 +5,12 @@ other members are dropped as ``duplicate_of:<clip_id>`` (:mod:`curation.curate.d
 
 The annotations, the output folder and a ``--thresholds`` file may be local paths or object-store URIs
 (:mod:`curation.core.storage`); every output file is written as one complete object (atomic on local disk too).
+
+Every pass over the table is a map over the annotations parts (:class:`curation.curate.sources.PartsSource`)
+followed by a reduction here: in this process (``filter.executor: local``) or as one Ray task per part
+(``ray``, :func:`curation.runtime.parts.map_parts`), where each worker reads its own part. The last pass applies
+the thresholds and the bucket mapping per part (on the workers too, unless dedup is on) and this process
+writes the filtered parts into clips.parquet in part order.
 """
 from __future__ import annotations
 
@@ -12,8 +18,9 @@ import json
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -28,9 +35,11 @@ from curation.curate.dedup.table import RESULT_FIELDS, DedupPass, empty_columns
 from curation.config import Config
 from curation.core.errors import ConfigError
 from curation.core.lease import Lease
-from curation.curate.filters import (FootageLost, apply, columns_read, footage_lost, keep_mask, load_thresholds,
-                                     resolve, save_thresholds)
+from curation.curate.config import FilterConfig
+from curation.curate.filters import (FootageLost, Threshold, apply, columns_read, footage_lost, keep_mask,
+                                     load_thresholds, resolve, save_thresholds)
 from curation.curate.percentiles import count
+from curation.curate.sources import Mapper, PartsSource, Values, local_map
 from curation.annotate.store import ANNOTATIONS, AnnotateOutput
 from curation.schema import TABLE_SCHEMA
 from curation.core.layout import BUCKETS_FILE, CLIPS_FILE, SUMMARY_FILE, THRESHOLDS_FILE
@@ -79,7 +88,16 @@ class FilterSummary:
     reasons: Counter = field(default_factory=Counter)
     lost: FootageLost | None = None
     dedup: dict | None = None  # groups, duplicates, hash_pairs, semantic_pairs, semantic (ran); None when off
+    executor: dict | None = None  # kind (local | ray); on Ray: tasks, and tasks per node id
     wall_s: float = 0.0
+
+    def add(self, other: "FilterSummary") -> None:
+        """Add the rows, clips, kept clips, reasons and footage lost of ``other`` (one part's) to these."""
+        self.rows += other.rows
+        self.clips += other.clips
+        self.kept += other.kept
+        self.reasons.update(other.reasons)
+        self.lost = (self.lost or FootageLost()) + (other.lost or FootageLost())
 
     def text(self) -> str:
         reasons = ", ".join(f"{k} {v}" for k, v in self.reasons.most_common()) or "none"
@@ -90,8 +108,11 @@ class FilterSummary:
             semantic = f"{d['semantic_pairs']} semantic pairs" if d["semantic"] else "no embeddings: no semantic pass"
             dedup = (f"\ndedup: {d['duplicates']} duplicates in {d['groups']} groups ({d['hash_pairs']} hash pairs, "
                      f"{semantic})")
+        ray = ""
+        if self.executor and self.executor["kind"] == "ray":
+            ray = f"\non Ray: {self.executor['tasks']} tasks on {len(self.executor['nodes'])} nodes"
         return (f"kept {self.kept} of {self.clips} clips ({self.status_rows} status rows of failed videos); "
-                f"dropped by: {reasons}; wall {self.wall_s:.1f} s{lost}{dedup}")
+                f"dropped by: {reasons}; wall {self.wall_s:.1f} s{lost}{dedup}{ray}")
 
 
 def run_filter(annotations: str, output: str, config: Config, thresholds_file: str | None = None,
@@ -100,7 +121,9 @@ def run_filter(annotations: str, output: str, config: Config, thresholds_file: s
 
     Out of core: the table is read one annotations part at a time, a few columns per pass, and clips.parquet
     is written a part (one row group) at a time, so memory holds one part plus at most ``in_memory`` values
-    of one column (default ``filter.in_memory_values``) for the exact percentiles and the bucket fit."""
+    of one column (default ``filter.in_memory_values``) for the exact percentiles and the bucket fit. With
+    ``filter.executor: ray`` the parts are read and mapped by Ray tasks, one per part; the driver holds the
+    same bounded state, plus the few filtered parts fetched for writing."""
     started = time.monotonic()
     storage.configure(config.storage)
     source = str(annotations)
@@ -120,14 +143,9 @@ def _filter(source: str, dest: str, config: Config, thresholds_file: str | None,
     limit = in_memory or cfg.in_memory_values
     store = AnnotateOutput(source)
     parts = store.parts()
-    uris = [store.annotation_uri(p) for p in parts]
-
-    def pieces(columns: list[str] | None) -> Iterator[pa.Table]:
-        missing = [c for c in columns or [] if c not in TABLE_SCHEMA.names]
-        if missing:
-            raise KeyError(missing[0])
-        for uri in uris:
-            yield storage.read_parquet(uri, columns=columns, schema=TABLE_SCHEMA)
+    nodes: Counter = Counter()
+    pieces = PartsSource(tuple(store.annotation_uri(p) for p in parts), TABLE_SCHEMA, config.storage,
+                         _mapper(cfg, nodes))
 
     if thresholds_file is not None:
         thresholds, exclude_errors = load_via_local(thresholds_file, load_thresholds)
@@ -149,16 +167,17 @@ def _filter(source: str, dest: str, config: Config, thresholds_file: str | None,
         # summary.json marks a complete output: an earlier run's goes first, so a run stopped halfway leaves none.
         storage.delete(storage.join(dest, SUMMARY_FILE))
     summary = FilterSummary(lost=FootageLost())
+    # Rules and buckets applied per part where the parts are read; dedup's columns (its groups live here) and
+    # the writing in this process, one part at a time in part order.
+    step = partial(filtered_part, thresholds=thresholds, exclude_errors=exclude_errors, buckets=buckets,
+                   finish=dedup is None)
     with storage.parquet_writer(storage.join(dest, CLIPS_FILE), _OUT_SCHEMA, compression="zstd") as writer:
-        for piece in pieces(None):
-            out = apply(piece, thresholds, exclude_errors)
-            motion = out[buckets.column].to_numpy(zero_copy_only=False).astype(np.float64)
-            ids = buckets.bucket(motion)
-            out = out.append_column("motion_bucket_id",
-                                    pa.array(np.where(ids >= 0, ids, 0), pa.int16(), mask=ids < 0))
-            out = dedup.annotate(out) if dedup is not None else empty_columns(out)
-            writer.write_table(out.cast(_OUT_SCHEMA))
-            _count(summary, out)
+        for out, tally in pieces.map(step, None):
+            if dedup is not None:
+                out = dedup.annotate(out).cast(_OUT_SCHEMA)
+                tally = _tally(out)
+            writer.write_table(out)
+            summary.add(tally)
     save_via_local(storage.join(dest, THRESHOLDS_FILE), lambda p: save_thresholds(p, thresholds, cfg))
     save_via_local(storage.join(dest, BUCKETS_FILE), buckets.save)
     summary.status_rows = summary.rows - summary.clips - sum(summary.lost.shots.values()) - summary.lost.transitions
@@ -167,9 +186,12 @@ def _filter(source: str, dest: str, config: Config, thresholds_file: str | None,
         summary.dedup = {"groups": result.groups, "duplicates": result.duplicates, "hash_pairs": result.hash_pairs,
                          "semantic_pairs": result.semantic_pairs, "semantic": dedup.semantic_ran,
                          "config": config.dedup.model_dump()}
+    summary.executor = {"kind": cfg.executor}
+    if cfg.executor == "ray":
+        summary.executor.update(tasks=sum(nodes.values()), nodes=dict(sorted(nodes.items())))
     summary.wall_s = time.monotonic() - started
     record = {"annotations": absolute(source), "clips": summary.clips, "kept": summary.kept,
-              "reasons": dict(summary.reasons), "dedup": summary.dedup,
+              "reasons": dict(summary.reasons), "dedup": summary.dedup, "executor": summary.executor,
               "thresholds_from": thresholds_file or "computed",
               "skipped_shots": summary.lost.shots, "skipped_shot_seconds": summary.lost.shot_seconds,
               "transitions": summary.lost.transitions, "transition_seconds": summary.lost.transition_seconds}
@@ -184,28 +206,53 @@ _OUT_SCHEMA = pa.schema([*TABLE_SCHEMA, pa.field("keep", pa.bool_()), pa.field("
                          pa.field("motion_bucket_id", pa.int16()), *RESULT_FIELDS], metadata=TABLE_SCHEMA.metadata)
 
 
-def _count(summary: FilterSummary, out: pa.Table) -> None:
-    """Add one filtered piece to the summary: rows, clips, kept, reasons of clip rows, footage lost."""
+def _mapper(cfg: FilterConfig, nodes: Counter) -> Mapper:
+    """What runs the per-part work: this process, or Ray tasks (``nodes`` counts the tasks per node id)."""
+    if cfg.executor == "local":
+        return local_map
+    from curation.runtime.parts import map_parts
+
+    return partial(map_parts, address=cfg.ray.address, num_cpus=cfg.ray.num_cpus, nodes=nodes)
+
+
+def filtered_part(piece: pa.Table, thresholds: list[Threshold], exclude_errors: bool, buckets: MotionBuckets,
+                  finish: bool) -> tuple[pa.Table, FilterSummary | None]:
+    """One part with ``keep``, ``drop_reasons`` and ``motion_bucket_id``; with ``finish`` also the (empty) dedup
+    columns, cast to the clips.parquet schema, and its counts for the summary (else both are left to the
+    caller)."""
+    out = apply(piece, thresholds, exclude_errors)
+    ids = buckets.bucket(out[buckets.column].to_numpy(zero_copy_only=False).astype(np.float64))
+    out = out.append_column("motion_bucket_id", pa.array(np.where(ids >= 0, ids, 0), pa.int16(), mask=ids < 0))
+    if not finish:
+        return out, None
+    out = empty_columns(out).cast(_OUT_SCHEMA)
+    return out, _tally(out)
+
+
+def _tally(out: pa.Table) -> FilterSummary:
+    """The counts of one filtered part: rows, clips, kept, reasons of clip rows, footage lost."""
+    tally = FilterSummary()
     is_clip = out["clip_index"].is_valid()
-    summary.rows += out.num_rows
-    summary.clips += int(pc.sum(pc.cast(is_clip, pa.int64())).as_py() or 0)
-    summary.kept += int(pc.sum(pc.cast(out["keep"], pa.int64())).as_py() or 0)
+    tally.rows = out.num_rows
+    tally.clips = int(pc.sum(pc.cast(is_clip, pa.int64())).as_py() or 0)
+    tally.kept = int(pc.sum(pc.cast(out["keep"], pa.int64())).as_py() or 0)
     flat = pc.list_flatten(out["drop_reasons"].filter(is_clip))
     if len(flat):
         for item in pc.value_counts(flat).to_pylist():
             # Every duplicate_of:<clip_id> is one reason in the funnel.
             reason = DUPLICATE_REASON if item["values"].startswith(DUPLICATE_PREFIX) else item["values"]
-            summary.reasons[reason] += item["counts"]
-    summary.lost = summary.lost + _lost(out)
+            tally.reasons[reason] += item["counts"]
+    tally.lost = _lost(out)
+    return tally
 
 
-def _dedup(store: AnnotateOutput, parts: list[str], pieces, read: list[str], thresholds, exclude_errors: bool,
-           config: Config) -> DedupPass:
-    """The dedup pass: every part's clip ids, scores and embeddings with its keyframe hashes, and which clips the
-    rules keep (a group keeps one of those when it has one); then the groups."""
+def _dedup(store: AnnotateOutput, parts: list[str], pieces: PartsSource, read: list[str], thresholds,
+           exclude_errors: bool, config: Config) -> DedupPass:
+    """The dedup pass, in this process: every part's clip ids, scores and embeddings with its keyframe hashes,
+    and which clips the rules keep (a group keeps one of those when it has one); then the groups."""
     dedup = DedupPass.from_config(config.dedup)
     columns = list(dict.fromkeys(read + dedup.columns()))
-    for part, piece in zip(parts, pieces(columns)):
+    for part, piece in zip(parts, replace(pieces, mapper=local_map).map(lambda t: t, columns)):
         uri = store.keyframe_uri(part)
         keyframes = storage.read_parquet(uri, columns=["clip_id", "position", "jpeg"]) if storage.exists(uri) \
             else None
@@ -224,7 +271,14 @@ def _lost(table: pa.Table) -> FootageLost:
     return footage_lost(*(table[c].to_pylist() for c in ("row_kind", "skip_reason", "duration_s")))
 
 
-def _buckets(pieces, read: list[str], thresholds, exclude_errors: bool, config: Config,
+def motion_values(piece: pa.Table, column: str, thresholds: list[Threshold], exclude_errors: bool,
+                  kept_only: bool) -> np.ndarray:
+    """The motion ``column`` of a part: of the clips the thresholds keep when ``kept_only``, else of every row."""
+    values = piece[column].to_numpy(zero_copy_only=False).astype(np.float64)
+    return values[keep_mask(piece, thresholds, exclude_errors)] if kept_only else values
+
+
+def _buckets(pieces: PartsSource, read: list[str], thresholds, exclude_errors: bool, config: Config,
              thresholds_file: str | None, in_memory: int) -> MotionBuckets:
     """The mapping saved next to reused thresholds, else a new one (quantile: fitted on the kept clips, read
     piece by piece)."""
@@ -237,14 +291,11 @@ def _buckets(pieces, read: list[str], thresholds, exclude_errors: bool, config: 
         raise ConfigError(f"buckets.column: the table has no column {b.column!r}")
     if b.mapping == "fixed":
         return MotionBuckets.fixed(b.column, b.fixed_m0, b.fixed_m_max)
-    columns = read + ([b.column] if b.column not in read else [])
+    columns = tuple(read + ([b.column] if b.column not in read else []))
 
-    def motion(kept_only: bool) -> Callable[[], Iterator[np.ndarray]]:
-        def chunks() -> Iterator[np.ndarray]:
-            for piece in pieces(columns):
-                values = piece[b.column].to_numpy(zero_copy_only=False).astype(np.float64)
-                yield values[keep_mask(piece, thresholds, exclude_errors)] if kept_only else values
-        return chunks
+    def motion(kept_only: bool) -> Values:
+        return Values(pieces, columns, partial(motion_values, column=b.column, thresholds=thresholds,
+                                               exclude_errors=exclude_errors, kept_only=kept_only))
 
     # Fitted on the kept clips; on every clip when no clip is kept.
     source = motion(True)

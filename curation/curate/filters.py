@@ -9,8 +9,9 @@ it, and ``drop_reasons`` lists every rule that did. :func:`resolve` turns the ru
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections import Counter
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import pyarrow as pa
 
 from curation.curate.config import FilterConfig
 from curation.curate.percentiles import percentiles
+from curation.curate.sources import PieceSource, Values, as_pieces
 from curation.schema import ROW_SHOT, ROW_TRANSITION
 
 
@@ -34,14 +36,6 @@ class Threshold:
 
 # Columns every rule evaluation reads besides the rule's own.
 ROW_COLUMNS = ["clip_index", "error", "error_kind"]
-# A source of the table in pieces: ``source(columns)`` yields tables of those columns, one piece at a time,
-# and may be called again (exact percentiles take several passes). A whole table is its own one piece.
-Pieces = Callable[[list[str]], Iterable[pa.Table]]
-
-
-def pieces_of(table: pa.Table) -> Pieces:
-    """A whole in-memory table as a :data:`Pieces` source."""
-    return lambda columns: [table.select(columns)]
 
 
 def _column(table: pa.Table, name: str) -> np.ndarray:
@@ -57,30 +51,37 @@ def _eligible(table: pa.Table) -> np.ndarray:
     return is_clip & no_error
 
 
-def resolve(table: pa.Table | Pieces, config: FilterConfig, in_memory: int = 1 << 24) -> list[Threshold]:
+def eligible_values(piece: pa.Table, column: str) -> np.ndarray:
+    """``column`` of the eligible clips of ``piece`` (clips without an error; NaN = missing), the population of
+    a percentile rule."""
+    return _column(piece, column)[_eligible(piece)]
+
+
+def eligible_counts(piece: pa.Table, columns: list[str]) -> Counter:
+    """The finite values of each of ``columns`` among the eligible clips of ``piece``."""
+    eligible = _eligible(piece)
+    return Counter({c: int(np.isfinite(_column(piece, c)[eligible]).sum()) for c in columns})
+
+
+def resolve(table: pa.Table | PieceSource, config: FilterConfig, in_memory: int = 1 << 24) -> list[Threshold]:
     """The rules of ``config`` as absolute thresholds (percentiles over eligible clips). ``table``: the whole
-    table, or a :data:`Pieces` source read piece by piece, holding at most ``in_memory`` values of a column
-    at once (exact either way): one pass counts every rule's values, then one pass per rule (more when a
-    column holds over ``in_memory`` values)."""
-    source = pieces_of(table) if isinstance(table, pa.Table) else table
+    table, or a :class:`~curation.curate.sources.PieceSource` mapped piece by piece (where its pieces are),
+    holding at most ``in_memory`` values of a column at once (exact either way): one pass counts every rule's
+    values, then one pass per rule (more when a column holds over ``in_memory`` values)."""
+    source = as_pieces(table)
     rules = [r for r in config.rules if r.drop_bottom > 0 or r.drop_top > 0]
     columns = list(dict.fromkeys(r.column for r in config.rules))
     try:
         counts = dict.fromkeys(columns, 0)
-        for piece in source([*columns, *ROW_COLUMNS]):
-            eligible = _eligible(piece)
+        for part in source.map(partial(eligible_counts, columns=columns), [*columns, *ROW_COLUMNS]):
             for c in columns:
-                counts[c] += int(np.isfinite(_column(piece, c)[eligible]).sum())
+                counts[c] += part[c]
     except KeyError as exc:
         raise KeyError(f"filter rule on {exc.args[0]!r}: the table has no such column (was its stage run?)") \
             from None
     bounds: dict[str, tuple[float, float]] = {}
     for rule in rules:
-
-        def values(column: str = rule.column) -> Iterator[np.ndarray]:
-            for piece in source([column, *ROW_COLUMNS]):
-                yield _column(piece, column)[_eligible(piece)]
-
+        values = Values(source, (rule.column, *ROW_COLUMNS), partial(eligible_values, column=rule.column))
         low, high = percentiles(values, [rule.drop_bottom, 100.0 - rule.drop_top], in_memory=in_memory,
                                 n=counts[rule.column])
         bounds[id(rule)] = (low, high)

@@ -3,18 +3,53 @@
 Small columns are concatenated and handed to numpy. Larger ones are read chunk by chunk (one Parquet part at a
 time) and the needed order statistics are found by exact selection: a pass counts values per bin of a
 histogram, the bin holding the wanted rank is narrowed down in further passes, and once few enough values
-remain in it they are sorted. Memory stays bounded by one chunk plus the histogram; every pass is a map over
-chunks followed by a sum, so it spreads over workers as it is. No sampling: the result is exact.
+remain in it they are sorted. Memory stays bounded by one chunk plus the histogram. No sampling: the result is
+exact.
+
+Every pass is ``source.map(per-chunk function)`` followed by a reduction here: the per-chunk functions
+(:func:`_finite`, :func:`_extent`, :class:`_Pass`) are plain picklable module-level callables, so a source may
+run them wherever its chunks live (:class:`LocalChunks` in this process; the filter's table sources on Ray
+workers, one task per Parquet part) and only their small results come back: a count and min/max, a
+``BINS``-bin histogram per open range, the distinct values of a range narrowed to a few floats, or the values
+of a range small enough to collect. Every reduction is a sum, a min/max or a sort, so the result does not
+depend on where or in which order the chunks were processed.
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 import numpy as np
 
-Chunks = Callable[[], Iterable[np.ndarray]]  # re-iterable source of float chunks (NaN = missing, skipped)
+R = TypeVar("R")
 BINS = 4096
+
+
+class ChunkSource(Protocol):
+    """A re-iterable source of float chunks (NaN = missing, skipped): ``map(fn)`` yields ``fn(chunk)`` for every
+    chunk, once per call (several passes call it again). ``fn`` is a picklable module-level callable."""
+
+    def map(self, fn: Callable[[np.ndarray], R]) -> Iterable[R]: ...
+
+
+Chunks = Callable[[], Iterable[np.ndarray]]  # the plain form: a callable returning the chunks (see LocalChunks)
+
+
+@dataclass(frozen=True)
+class LocalChunks:
+    """A :data:`Chunks` callable as a :class:`ChunkSource`: every chunk is read and mapped in this process."""
+
+    chunks: Chunks
+
+    def map(self, fn: Callable[[np.ndarray], R]) -> Iterator[R]:
+        return (fn(c) for c in self.chunks())
+
+
+def as_source(chunks: ChunkSource | Chunks) -> ChunkSource:
+    """A :class:`ChunkSource` as it is; a :data:`Chunks` callable wrapped in :class:`LocalChunks`."""
+    return chunks if hasattr(chunks, "map") else LocalChunks(chunks)
 
 
 def _finite(chunk: np.ndarray) -> np.ndarray:
@@ -22,28 +57,59 @@ def _finite(chunk: np.ndarray) -> np.ndarray:
     return chunk[np.isfinite(chunk)]
 
 
-def count(chunks: Chunks) -> int:
-    return sum(len(_finite(c)) for c in chunks())
+def _count(chunk: np.ndarray) -> int:
+    return len(_finite(chunk))
 
 
-def order_statistic(chunks: Chunks, k: int, in_memory: int = 1 << 20) -> float:
+def _extent(chunk: np.ndarray) -> tuple[float, float]:
+    """(min, max) of the finite values; (inf, -inf) for none."""
+    c = _finite(chunk)
+    return (float(c.min()), float(c.max())) if len(c) else (math.inf, -math.inf)
+
+
+def count(chunks: ChunkSource | Chunks) -> int:
+    """The number of finite values (one pass)."""
+    return sum(as_source(chunks).map(_count))
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """One selection pass over a chunk: the values of every ``collect`` range [lo, hi] (sorted), and for every
+    ``split`` range either its histogram on ``edges`` or, when ``narrow``, the count of each distinct value."""
+
+    collect: tuple[tuple[float, float], ...]
+    split: tuple[tuple[float, float], ...]
+    edges: tuple[np.ndarray, ...]
+    narrow: tuple[bool, ...]
+
+    def __call__(self, chunk: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray | tuple[np.ndarray, np.ndarray]]]:
+        c = np.sort(_finite(chunk))
+        values = [c[np.searchsorted(c, lo, "left"):np.searchsorted(c, hi, "right")] for lo, hi in self.collect]
+        split: list[np.ndarray | tuple[np.ndarray, np.ndarray]] = []
+        for (lo, hi), edges, narrow in zip(self.split, self.edges, self.narrow):
+            inside = c[np.searchsorted(c, lo, "left"):np.searchsorted(c, hi, "right")]
+            # So narrow a range holds few distinct floats (ties): count each distinct value exactly.
+            split.append(np.unique(inside, return_counts=True) if narrow else np.histogram(inside, bins=edges)[0])
+        return values, split
+
+
+def order_statistic(chunks: ChunkSource | Chunks, k: int, in_memory: int = 1 << 20) -> float:
     """The ``k``-th smallest finite value (0-based), exactly."""
     return order_statistics(chunks, [k], in_memory)[k]
 
 
-def order_statistics(chunks: Chunks, ranks: Sequence[int], in_memory: int = 1 << 20) -> dict[int, float]:
+def order_statistics(chunks: ChunkSource | Chunks, ranks: Sequence[int], in_memory: int = 1 << 20) -> dict[int, float]:
     """The ``k``-th smallest finite value (0-based) for every ``k`` of ``ranks``, exactly, holding at most
     about ``in_memory`` values (plus one chunk and the histograms) at a time.
 
-    Every pass reads all chunks once and serves every rank still open: the value range around each open rank
+    Every pass maps all chunks once and serves every rank still open: the value range around each open rank
     is histogrammed (``BINS`` bins), and each rank narrows to the bin holding it. Ranges that hold few enough
     values are collected and sorted in one more pass; a range of one repeated value is resolved at once."""
+    source = as_source(chunks)
     wanted = sorted(set(int(k) for k in ranks))
     lo, hi = math.inf, -math.inf
-    for c in chunks():
-        c = _finite(c)
-        if len(c):
-            lo, hi = min(lo, float(c.min())), max(hi, float(c.max()))
+    for c_lo, c_hi in source.map(_extent):
+        lo, hi = min(lo, c_lo), max(hi, c_hi)
     result: dict[int, float] = {}
     if not wanted:
         return result
@@ -61,21 +127,20 @@ def order_statistics(chunks: Chunks, ranks: Sequence[int], in_memory: int = 1 <<
         collect = [r for r in collect if r[0] != r[1]]
         edges = [np.linspace(r_lo, r_hi, BINS + 1) for r_lo, r_hi, *_ in split]
         narrow = [bool(np.any(np.diff(e) <= 0)) for e in edges]
+        step = _Pass(tuple((r[0], r[1]) for r in collect), tuple((r[0], r[1]) for r in split), tuple(edges),
+                     tuple(narrow))
         counts = [np.zeros(BINS, np.int64) for _ in split]
         values: list[list[np.ndarray]] = [[] for _ in collect]
         tallies: list[dict[float, int]] = [{} for _ in split]
-        for c in chunks():
-            c = np.sort(_finite(c))
-            for i, (r_lo, r_hi, *_) in enumerate(collect):
-                values[i].append(c[np.searchsorted(c, r_lo, "left"):np.searchsorted(c, r_hi, "right")])
-            for i, (r_lo, r_hi, *_) in enumerate(split):
-                inside = c[np.searchsorted(c, r_lo, "left"):np.searchsorted(c, r_hi, "right")]
+        for chunk_values, chunk_split in source.map(step):
+            for i, v in enumerate(chunk_values):
+                values[i].append(v)
+            for i, part in enumerate(chunk_split):
                 if narrow[i]:
-                    # So narrow a range holds few distinct floats (ties): count each distinct value exactly.
-                    for value, n in zip(*np.unique(inside, return_counts=True)):
+                    for value, n in zip(*part):
                         tallies[i][float(value)] = tallies[i].get(float(value), 0) + int(n)
                 else:
-                    counts[i] += np.histogram(inside, bins=edges[i])[0]
+                    counts[i] += part
         for (r_lo, r_hi, below, ks, _), vals in zip(collect, values):
             ordered = np.sort(np.concatenate(vals))
             result.update({k: float(ordered[k - below]) for k in ks})
@@ -100,20 +165,22 @@ def order_statistics(chunks: Chunks, ranks: Sequence[int], in_memory: int = 1 <<
     return result
 
 
-def percentiles(chunks: Chunks, qs: Sequence[float], in_memory: int = 1 << 24, n: int | None = None) -> list[float]:
+def percentiles(chunks: ChunkSource | Chunks, qs: Sequence[float], in_memory: int = 1 << 24,
+                n: int | None = None) -> list[float]:
     """``numpy.percentile(values, qs)`` (qs in 0..100, method linear) over the finite values of ``chunks``.
     NaN for every q when there is no value. At most about ``in_memory`` values are held at once: more, and
     the order statistics are found by streaming selection (:func:`order_statistics`), all in the same passes.
     ``n``: the number of finite values when the caller knows it (saves a pass)."""
-    n = count(chunks) if n is None else n
+    source = as_source(chunks)
+    n = count(source) if n is None else n
     if n == 0:
         return [float("nan")] * len(qs)
     if n <= in_memory:
-        values = np.concatenate([_finite(c) for c in chunks()])
+        values = np.concatenate(list(source.map(_finite)))
         return [float(v) for v in np.percentile(values, qs)]
     positions = [(n - 1) * q / 100.0 for q in qs]
     ranks = {r for h in positions for r in (int(math.floor(h)), min(int(math.floor(h)) + 1, n - 1))}
-    stats = order_statistics(chunks, sorted(ranks), in_memory=in_memory)
+    stats = order_statistics(source, sorted(ranks), in_memory=in_memory)
     out = []
     for h in positions:
         k = int(math.floor(h))
