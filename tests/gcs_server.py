@@ -21,16 +21,13 @@ Why this emulator (probed on 127.0.0.1 with the bundled fake-gcs-server v1.54.0 
 from __future__ import annotations
 
 import importlib.util
-import socket
-import subprocess
-import time
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.local_server import free_port, serve
 
 
 @dataclass
@@ -45,12 +42,6 @@ class GcsServer:
                           timeout=30)
         r.raise_for_status()
         return f"gs://{name}"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _binary() -> Path:
@@ -69,37 +60,17 @@ def _binary() -> Path:
 @pytest.fixture(scope="session")
 def gcs_server(tmp_path_factory):
     binary = _binary()
-    port = _free_port()
+    port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     log_path = Path(tmp_path_factory.mktemp("fake-gcs")) / "fake-gcs-server.log"
-    with open(log_path, "wb") as log:
-        try:
-            proc = subprocess.Popen([str(binary), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1",
-                                     "-port", str(port), "-external-url", endpoint, "-log-level", "warn"],
-                                    stdout=log, stderr=subprocess.STDOUT)
-        except OSError as exc:
-            pytest.skip(f"fake-gcs-server cannot start: {exc}")
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(endpoint + "/storage/v1/b", timeout=1).close()
-                break
-            except (urllib.error.URLError, OSError):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.skip(f"fake-gcs-server did not start; see {log_path}")
-                time.sleep(0.1)
+    command = [str(binary), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1", "-port", str(port),
+               "-external-url", endpoint, "-log-level", "warn"]
+    with serve(command, endpoint + "/storage/v1/b", log_path, "fake-gcs-server", timeout_s=30,
+               unavailable=pytest.skip):
         with pytest.MonkeyPatch.context() as mp:
             mp.delenv("CLOUD_STORAGE_EMULATOR_ENDPOINT", raising=False)
             mp.setenv("STORAGE_EMULATOR_HOST", endpoint)
             yield GcsServer(endpoint)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ and ``ACCELERATE_USE_CPU=1`` makes each a gloo CPU process."""
 import csv
 import json
 import os
-import socket
 import subprocess
 import sys
 import tarfile
@@ -25,6 +24,7 @@ from safetensors.torch import load_file
 from curation.core import storage
 from curation.train.tiny import save_tiny_svd
 from curation.testing.synthetic import tiny_shards
+from tests.local_server import free_port
 from tests.s3_server import SECRET, s3_bucket, s3_server  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,17 +33,11 @@ SMALL = ["finetune.num_frames=4", "finetune.width=64", "finetune.height=64", "fi
 SHARDS, PER_SHARD = 6, 2
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def launch(*args: str, processes: int = 2, env: dict | None = None) -> subprocess.CompletedProcess:
     """``accelerate launch`` of ``python -m ARGS`` on ``processes`` CPU processes."""
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--num_cpu_threads_per_process", "1", "--main_process_port", str(_free_port()), "-m", *args]
+           "--num_cpu_threads_per_process", "1", "--main_process_port", str(free_port()), "-m", *args]
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "CUDA_VISIBLE_DEVICES": "", **(env or {})}
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
 
