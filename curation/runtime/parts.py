@@ -34,7 +34,8 @@ def map_parts(fn: Callable[[T], R], items: Sequence[T], address: str | None = No
     ``address``/``num_cpus``: the cluster to join, or the CPUs of a new embedded local Ray (0 = all), as in
     :func:`~curation.runtime.ray_runner.init_ray`. ``in_flight``: tasks submitted and not yet consumed
     (default twice the cluster's CPUs). ``nodes``: a Counter that gets one count per task, keyed by the id of
-    the node that ran it. A task's exception is raised here; the remaining tasks are then cancelled."""
+    the node that ran it. A task's exception is raised here as itself (as if ``fn`` had run in this process,
+    the worker's traceback in the log), and the remaining tasks are cancelled."""
     import ray
 
     cluster = init_ray(address, num_cpus)
@@ -53,7 +54,13 @@ def map_parts(fn: Callable[[T], R], items: Sequence[T], address: str | None = No
     submit()
     try:
         while pending:
-            node, result = ray.get(pending.popleft())
+            try:
+                node, result = ray.get(pending.popleft())
+            except ray.exceptions.RayTaskError as exc:
+                if not isinstance(exc.cause, Exception):
+                    raise
+                log.info("a task failed: %s", exc)
+                raise exc.cause from None
             log.debug("map_parts: task on node %s", node)
             if nodes is not None:
                 nodes[node] += 1

@@ -1,6 +1,7 @@
 """`curate filter --ray-address` on a real local 2-node Ray cluster: the passes over the table run as Ray tasks on
 both nodes (one per annotations part) and the output equals the local filter's exactly."""
 import json
+import shutil
 
 import duckdb
 import pytest
@@ -37,6 +38,12 @@ def test_filter_on_a_two_node_cluster_equals_the_local_filter(tmp_path):
     local = curate("filter", ann, "--output", tmp_path / "local", "--set", RULES, "--set", SMALL)
     assert local.returncode == 0, local.stderr[-3000:]
     assert "on Ray" not in local.stdout
+    # A damaged part: the same one-line error from a worker as from this process.
+    damaged = tmp_path / "damaged"
+    shutil.copytree(ann, damaged)
+    (damaged / "annotations" / "part-000005.parquet").write_bytes(b"not parquet")
+    local_error = curate("filter", damaged, "--output", tmp_path / "damaged-local")
+    assert local_error.returncode == 2 and "part-000005.parquet" in local_error.stderr
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     try:
@@ -46,9 +53,13 @@ def test_filter_on_a_two_node_cluster_equals_the_local_filter(tmp_path):
         assert len(node_ids) == 2
         run = curate("filter", ann, "--output", tmp_path / "ray", "--ray-address", cluster.address,
                      "--set", RULES, "--set", SMALL)
+        ray_error = curate("filter", damaged, "--output", tmp_path / "damaged-ray", "--ray-address", cluster.address)
     finally:
         cluster.shutdown()
     assert run.returncode == 0, run.stderr[-3000:]
+    assert ray_error.returncode == 2, ray_error.stderr[-3000:]
+    assert ray_error.stderr.splitlines()[-1] == local_error.stderr.splitlines()[-1]
+    assert "Traceback" not in ray_error.stderr
 
     a, b = tmp_path / "local" / "clips.parquet", tmp_path / "ray" / "clips.parquet"
     assert _rows(a) == _rows(b) == 3200
