@@ -44,19 +44,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.ray_nodes is not None:
         return by_executor(args)
-    from curation.testing.tables import synthetic_annotations
-
     work = Path(args.work)
     trees = [("new", ROOT)] + ([("old", Path(args.old_tree))] if args.old_tree else [])
-    print(f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}\n")
-    print("| clips | tree | filter s | filter peak RSS MiB | report s | report peak RSS MiB |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    for rows in [int(r) for r in args.rows.split(",")]:
-        data = work / f"ann-{rows}"
-        if not (data / "annotations").is_dir():
-            t = time.perf_counter()
-            synthetic_annotations(data, rows)
-            print(f"generated {rows} rows in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    for rows, data in tables(args, "| clips | tree | filter s | filter peak RSS MiB | report s | report peak RSS MiB |"):
         for label, tree in trees:
             out = work / f"filtered-{rows}-{label}"
             cells = []
@@ -94,20 +84,29 @@ def timed(cmd: list[str], tree: Path = ROOT) -> tuple[float, float, str | None]:
     return wall, peak, None
 
 
+def tables(args, header: str):
+    """Print the machine and the Markdown table's header; yield (rows, folder) of each generated annotate output
+    of ``--rows`` (generated under ``--work`` when absent)."""
+    from curation.testing.tables import synthetic_annotations
+
+    print(f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}\n")
+    print(header)
+    print("|" + " --- |" * header.count(" | ") + " --- |")
+    for rows in [int(r) for r in args.rows.split(",")]:
+        data = Path(args.work) / f"ann-{rows}"
+        if not (data / "annotations").is_dir():
+            t = time.perf_counter()
+            synthetic_annotations(data, rows)
+            print(f"generated {rows} rows in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+        yield rows, data
+
+
 def by_executor(args) -> None:
     """`curate filter` in this process vs on local Ray clusters of N nodes (``--ray-nodes``)."""
     from ray.cluster_utils import Cluster
 
-    from curation.testing.tables import synthetic_annotations
-
     work = Path(args.work)
-    print(f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}\n")
-    print("| clips | executor | wall s | driver peak RSS MiB | load avg (1 min) before / after |")
-    print("| --- | --- | --- | --- | --- |")
-    for rows in [int(r) for r in args.rows.split(",")]:
-        data = work / f"ann-{rows}"
-        if not (data / "annotations").is_dir():
-            synthetic_annotations(data, rows)
+    for rows, data in tables(args, "| clips | executor | wall s | driver peak RSS MiB | load avg (1 min) before / after |"):
         for nodes in [int(n) for n in args.ray_nodes.split(",")]:
             for _ in range(args.repeat):
                 out = work / f"filtered-{rows}-nodes{nodes}"
