@@ -41,6 +41,8 @@ def main() -> None:
     ap.add_argument("--ray-nodes", default=None, help="e.g. 0,1,2: local executor, Ray cluster of 1 and 2 nodes")
     ap.add_argument("--node-cpus", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="more config overrides for every filter run (e.g. filter.in_memory_values=65536)")
     args = ap.parse_args()
     if args.ray_nodes is not None:
         return by_executor(args)
@@ -111,6 +113,7 @@ def by_executor(args) -> None:
             for _ in range(args.repeat):
                 out = work / f"filtered-{rows}-nodes{nodes}"
                 cmd = ["filter", str(data), "--output", str(out), "--set", RULES]
+                cmd += [a for o in args.overrides for a in ("--set", o)]
                 cluster = None
                 if nodes:
                     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": args.node_cpus})
