@@ -10,6 +10,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from curation.core.section import Float, Items, Section, fail
+from curation.runtime.config import ClusterConfig
 from curation.runtime.stage import StageResources
 
 SCAN_STAGES = ("cuts", "motion", "keyframes")
@@ -313,10 +314,9 @@ class CaptionConfig(Section):
         return self
 
 
-class RayConfig(Section):
-    """address: join this Ray cluster (also read from ``RAY_ADDRESS``); null = always start a new embedded local
-        Ray (default null).
-    num_cpus: CPUs of the embedded local Ray; 0 = all (default 0).
+class RayConfig(ClusterConfig):
+    """address, num_cpus: the cluster (:class:`curation.runtime.config.ClusterConfig`: join ``address``, also read
+        from ``RAY_ADDRESS``; null = always start a new embedded local Ray with ``num_cpus``, 0 = all).
     scan: the scan workers (probe, decode, cuts, motion, keyframes; one video per call). Pool size 0 = the CPUs
         the other pools leave.
     ocr, aesthetic, caption: the model stages' workers. ``batch_size`` is clips per model call. They default to one
@@ -326,8 +326,6 @@ class RayConfig(Section):
         share would leave a scan worker that Ray restarts after a node loss with no room on the nodes left).
     """
 
-    address: str | None = None
-    num_cpus: int = Field(0, ge=0)
     scan: StageResources = Field(default_factory=StageResources)
     ocr: StageResources = Field(default_factory=lambda: StageResources(batch_size=16, pool_size=1))
     aesthetic: StageResources = Field(default_factory=lambda: StageResources(batch_size=32, pool_size=1))
