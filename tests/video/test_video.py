@@ -88,3 +88,30 @@ def test_prefetched_decode_yields_the_same_frames_and_raises_where_the_decode_fa
     assert next(early) == 0
     early.close()
     assert closed == [True]
+
+
+@pytest.mark.parametrize("colorspace,color_range", [(2, 0), (1, 1), (1, 2), (9, 1), (5, 2)])
+def test_keyframe_conversion_matches_swscale_in_colour(colorspace, color_range):
+    """bgr_keyframe (planes, area average, our matrix) gives swscale's colours for every matrix and range a
+    frame may be tagged with: flat patches of saturated and grey colours, compared away from their edges."""
+    import av
+
+    from curation.video.decode import DecodedFrame
+
+    rng = np.random.default_rng(colorspace * 10 + color_range)
+    y = np.repeat(np.repeat(rng.integers(16, 236, (4, 8), dtype=np.uint8), 60, 0), 80, 1)      # 240 x 640
+    u = np.repeat(np.repeat(rng.integers(16, 241, (4, 8), dtype=np.uint8), 30, 0), 40, 1)      # 120 x 320
+    v = np.repeat(np.repeat(rng.integers(16, 241, (4, 8), dtype=np.uint8), 30, 0), 40, 1)
+    frame = av.VideoFrame.from_ndarray(np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(360, 640),
+                                       format="yuv420p")
+    frame.colorspace, frame.color_range = colorspace, color_range
+    decoded = DecodedFrame(0.0, frame)
+    fast, exact = decoded.bgr_keyframe(320, 120), decoded.bgr_exact(320, 120)
+    # Patch centres only: the two filters differ at the patch edges, not in colour.
+    centres = np.zeros((120, 320), bool)
+    for r in range(4):
+        for c in range(8):
+            centres[r * 30 + 8:r * 30 + 22, c * 40 + 8:c * 40 + 32] = True
+    diff = np.abs(fast.astype(int) - exact.astype(int))[centres]
+    assert fast.shape == exact.shape == (120, 320, 3)
+    assert diff.max() <= 3 and diff.mean() < 1.0, (colorspace, color_range, diff.max(), diff.mean())

@@ -75,7 +75,7 @@ class _KeyframeKeeper:
 
     def _keep(self, rel: int, frame: DecodedFrame) -> None:
         if rel >= 0 and rel not in self.kept:
-            image = frame.bgr_exact(*self._size)
+            image = frame.bgr_keyframe(*self._size)
             ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self._config.jpeg_quality])
             if ok:
                 self.kept[rel] = buf.tobytes()
