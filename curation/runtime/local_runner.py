@@ -51,8 +51,9 @@ def _parallel(copies: list, batches: Iterable[pa.Table]) -> Iterator[pa.Table]:
         finally:
             free.put(stage)
 
-    with ThreadPoolExecutor(max_workers=len(copies), thread_name_prefix="stage") as pool:
-        pending: set[Future] = set()
+    pool = ThreadPoolExecutor(max_workers=len(copies), thread_name_prefix="stage")
+    pending: set[Future] = set()
+    try:
         for batch in batches:
             pending.add(pool.submit(call, batch))
             while len(pending) >= 2 * len(copies):
@@ -63,6 +64,10 @@ def _parallel(copies: list, batches: Iterable[pa.Table]) -> Iterator[pa.Table]:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 yield future.result()
+    finally:
+        # Stopped early (an error, Ctrl-C, a consumer that stops reading): do not wait for the calls running;
+        # the caller closes the copies next, which ends them (the scan stage kills its child process).
+        pool.shutdown(wait=not pending, cancel_futures=True)
 
 
 def _build(spec: StageSpec):

@@ -52,3 +52,44 @@ def test_a_one_video_job_gives_the_same_table_in_process_and_on_ray(tmp_path):
         assert ("running in this process" in run.stderr) == (executor == "local")
         tables[executor] = read_annotations(str(out)).sort_by("start_frame")
     assert tables["local"].num_rows >= 3 and tables["local"].equals(tables["ray"])
+
+
+def test_parallel_copies_run_at_once_and_a_stopped_consumer_does_not_wait_for_running_calls():
+    """``workers`` copies of the first stage run in threads at the same time; when the consumer stops reading,
+    run_local returns at once and closes every copy (which is what ends a scan child's work), without waiting
+    for the calls still running."""
+    import threading
+    import time
+
+    import pyarrow as pa
+
+    class Slow:
+        batch_format = "pyarrow"
+        running = 0
+        most = 0
+        closed = 0
+        lock = threading.Lock()
+
+        def __init__(self):
+            self.stop = threading.Event()
+
+        def __call__(self, batch):
+            with Slow.lock:
+                Slow.running += 1
+                Slow.most = max(Slow.most, Slow.running)
+            # The first items are quick; later ones block until the copy is closed (a long video).
+            self.stop.wait(0.3 if batch["x"][0].as_py() < 4 else 60)
+            with Slow.lock:
+                Slow.running -= 1
+            return batch
+
+        def close(self):
+            Slow.closed += 1
+            self.stop.set()
+
+    rows = run_local([{"x": i} for i in range(12)], [StageSpec("slow", Slow, {}, StageResources())], workers=3)
+    started = time.monotonic()
+    seen = [next(rows)["x"] for _ in range(4)]
+    assert sorted(seen) == [0, 1, 2, 3] and Slow.most == 3  # three copies ran at once
+    rows.close()  # the consumer stops: copies 4.. are blocked in their 60-s calls
+    assert time.monotonic() - started < 10 and Slow.closed == 3
