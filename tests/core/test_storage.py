@@ -201,17 +201,23 @@ def test_failed_local_write_leaves_old_file_and_no_temporary(tmp_path, monkeypat
 
 # ------------------------------------------------------------------------------------------------ errors
 
+def _missing_bucket_errors(scheme: str) -> list[str]:
+    """The StorageError texts of a write, a listing and a read in a bucket that does not exist."""
+    root = f"{scheme}://no-such-bucket-curation"
+    errors = []
+    for call in (lambda: storage.write_bytes(f"{root}/x.bin", b"x"), lambda: storage.list_files(f"{root}/dir"),
+                 lambda: storage.read_bytes(f"{root}/x.bin")):
+        with pytest.raises(StorageError) as info:
+            call()
+        errors.append(str(info.value))
+    return errors
+
+
 def test_errors_are_one_line_without_secrets(s3_server, restore_options, monkeypatch):
     fake = "FAKEsecretKEY/0123456789abcdef"
     storage.configure(StorageOptions(endpoint_url=s3_server.endpoint, access_key_id="testing",
                                      secret_access_key=fake))
-    errors = []
-    for call in (lambda: storage.write_bytes("s3://no-such-bucket-curation/x.bin", b"x"),
-                 lambda: storage.list_files("s3://no-such-bucket-curation/dir"),
-                 lambda: storage.read_bytes("s3://no-such-bucket-curation/x.bin")):
-        with pytest.raises(StorageError) as info:
-            call()
-        errors.append(str(info.value))
+    errors = _missing_bucket_errors("s3")
     assert errors[0] == "s3://no-such-bucket-curation/x.bin: no such bucket"
     assert errors[1] == "s3://no-such-bucket-curation/dir: no such bucket"
     assert errors[2] == "s3://no-such-bucket-curation/x.bin: no such bucket"
@@ -286,13 +292,7 @@ def test_gcs_options_from_mapping_and_env(monkeypatch):
 
 
 def test_gcs_errors_are_one_line(gcs_server, restore_options):
-    errors = []
-    for call in (lambda: storage.write_bytes("gs://no-such-bucket-curation/x.bin", b"x"),
-                 lambda: storage.list_files("gs://no-such-bucket-curation/dir"),
-                 lambda: storage.read_bytes("gs://no-such-bucket-curation/x.bin")):
-        with pytest.raises(StorageError) as info:
-            call()
-        errors.append(str(info.value))
+    errors = _missing_bucket_errors("gs")
     assert errors == ["gs://no-such-bucket-curation/x.bin: no such bucket",
                       "gs://no-such-bucket-curation/dir: no such bucket",
                       "gs://no-such-bucket-curation/x.bin: no such bucket"]
