@@ -175,7 +175,9 @@ def _run(items: list[dict], graph: list[StageSpec], cfg: AnnotateConfig):
                  workers)
         # TransNetV2 loads in a scan child only when a doubtful candidate needs it (the hybrid detector asks
         # about few): a job of clean cuts never pays for torch.
-        source = replace(graph[0], kwargs={**graph[0].kwargs, "load_model": False})
+        # Each scan child gets its share of the cores for OpenCV's and torch's threads.
+        source = replace(graph[0], kwargs={**graph[0].kwargs, "load_model": False,
+                                           "threads": max(1, cpus // workers)})
         return run_local(items, [source, *graph[1:]], workers=workers)
     return run_graph(items, graph, cfg.ray.address, cfg.ray.num_cpus)
 

@@ -8,6 +8,7 @@ IPC bytes, so the worker itself stays light: no decoder, no detector, no torch.
 from __future__ import annotations
 
 import math
+import os
 import time
 
 import pyarrow as pa
@@ -66,10 +67,19 @@ def _transnetv2(config: AnnotateConfig) -> _LazyModel | None:
     return _LazyModel() if needs_transnetv2(config.cuts) else None
 
 
-def warm_child(config: AnnotateConfig, options: storage.StorageOptions, load_model: bool = True) -> None:
+def warm_child(config: AnnotateConfig, options: storage.StorageOptions, load_model: bool = True,
+               threads: int = 0) -> None:
     """Runs in a new child before its first video: configures storage, imports the scan, and loads the model
     when ``load_model`` (a Ray worker: the load overlaps the job's start; a one-video job in this process
-    leaves it to the first doubtful candidate)."""
+    leaves it to the first doubtful candidate). ``threads`` > 0 caps the threads OpenCV and torch use in the
+    child (0: their defaults, one per core)."""
+    if threads:
+        # Several scan children share the machine: each library's own pool of one thread per core would
+        # oversubscribe the cores (and OpenMP's waiting threads spin). Set before torch is first imported.
+        import cv2
+
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        cv2.setNumThreads(threads)
     import curation.annotate.scan.assemble  # noqa: F401
     import curation.annotate.scan.unit  # noqa: F401
 
@@ -116,10 +126,12 @@ class SourceStage:
 
     batch_format = "pyarrow"
 
-    def __init__(self, config: AnnotateConfig, options: storage.StorageOptions, load_model: bool = True):
+    def __init__(self, config: AnnotateConfig, options: storage.StorageOptions, load_model: bool = True,
+                 threads: int = 0):
+        """``threads``: OpenCV and torch threads in the scan child (default 0: their defaults)."""
         self._config = config
         storage.configure(options)
-        self._worker = IsolatedWorker(warmup=(warm_child, (config, options, load_model)))
+        self._worker = IsolatedWorker(warmup=(warm_child, (config, options, load_model, threads)))
         self._worker.start()  # its start-up overlaps the worker's
 
     def __call__(self, batch: pa.Table) -> pa.Table:
