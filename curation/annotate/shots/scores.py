@@ -1,20 +1,26 @@
-"""Per-frame content scores from PySceneDetect's ContentDetector, at one frame step of the cascade."""
+"""Per-frame content scores: PySceneDetect's ContentDetector score, computed with OpenCV at one frame step of the
+cascade."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
-from scenedetect import ContentDetector, FrameTimecode
+from scenedetect import ContentDetector
 
-# Nominal rate for PySceneDetect timecodes: scores are keyed by frame number, the rate only converts.
-_RATE = 1000.0
+# The detector's default weights of the (hue, saturation, luma, edges) differences; edges weigh 0.
+_WEIGHTS = np.asarray(ContentDetector.DEFAULT_COMPONENT_WEIGHTS, dtype=np.float64)
 
 
 class ContentScorer:
-    """Feeds every ``step``-th frame to a PySceneDetect ContentDetector and records its ``content_val``:
-    the weighted mean absolute HSV difference to the previous fed frame (0..255)."""
+    """Scores every ``step``-th frame against the previous scored one with ContentDetector's ``content_val``:
+    the weighted mean absolute HSV difference (0..255).
+
+    The same numbers as ``ContentDetector._calculate_frame_score`` with its default weights (tested equal), at
+    about a quarter of its cost: one absolute difference of the HSV images and one per-channel sum in OpenCV,
+    instead of a split and three NumPy int32 passes (0.6 ms of a frame's ~6 ms in the scan)."""
 
     def __init__(self, step: int = 1):
         self.step = step
-        self._detector = ContentDetector(threshold=255.0, min_scene_len=0)
+        self._last: np.ndarray | None = None
         self._indices: list[int] = []
         self._scores: list[float] = []
 
@@ -22,9 +28,15 @@ class ContentScorer:
         """Score frame ``index`` against frame ``index - step``; None when this level skips the frame."""
         if index % self.step:
             return None
-        # The scoring method itself (pinned scenedetect-headless 0.7.2): going through process_frame with a
-        # StatsManager would also compute Canny edges on every frame, which the default weights ignore.
-        score = self._detector._calculate_frame_score(FrameTimecode(index, _RATE), bgr) or 0.0
+        hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
+        score = 0.0
+        if self._last is not None:
+            # Integer sums are exact in doubles, so each component equals PySceneDetect's NumPy mean.
+            sums = cv2.sumElems(cv2.absdiff(hsv, self._last))[:3]
+            n = float(hsv.shape[0] * hsv.shape[1])
+            components = (sums[0] / n, sums[1] / n, sums[2] / n, 0.0)
+            score = sum(c * w for c, w in zip(components, _WEIGHTS)) / float(np.abs(_WEIGHTS).sum())
+        self._last = hsv
         self._indices.append(index)
         self._scores.append(float(score))
         return float(score)
