@@ -186,8 +186,8 @@ class IsolatedWorker:
 
     def close(self) -> None:
         """Ask the child to exit, and kill it if it has not within half a second: it holds nothing to save
-        (results travel back with each call), and an interpreter with torch loaded takes about a second to
-        tear down, which a job would otherwise wait for once per child at its end."""
+        (results travel back with each call), and a job's end otherwise waited for every child's interpreter
+        to tear down (2.7 s for two scan children with torch loaded, profiled on 120 short clips)."""
         if self._process is not None and self._process.poll() is None:
             try:
                 self._conn.send(None)

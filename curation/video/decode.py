@@ -164,14 +164,7 @@ def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
         # Nearest-neighbour at an integer factor is the strided subsample; cv2 reads it straight from the
         # plane (a NumPy strided view would be copied element by element on its way into OpenCV).
         image = cv2.resize(image, (w // stride, h // stride), interpolation=cv2.INTER_NEAREST)
-        h, w = image.shape[:2]
-    k = min(w // width, h // height)
-    if k >= 2:
-        image = cv2.resize(image, (w // k, h // k), interpolation=cv2.INTER_AREA)
-        h, w = image.shape[:2]
-    if (w, h) == (width, height):
-        return image
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+    return _area(image, width, height)
 
 
 def scaled_size(width: int, height: int, *, short_side: int | None = None, long_side: int | None = None,

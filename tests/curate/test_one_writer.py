@@ -75,8 +75,8 @@ def test_filter_and_report_refuse_a_held_output_and_take_over_a_killed_holder(an
     assert report.returncode == 0, report.stderr
     assert (filtered / "report.html").stat().st_size > 0
 
-    # A rerun of filter over a complete output: the old summary.json goes first (it marks a complete output).
-    holder = Holder(tmp_path / "other", "curate filter")  # another output's lease does not block this one
+    # Another output's lease does not block this one, and a rerun over a complete output succeeds.
+    holder = Holder(tmp_path / "other", "curate filter")
     try:
         again = curate("filter", annotations, "--output", filtered)
         assert again.returncode == 0, again.stderr

@@ -8,6 +8,7 @@ from scenedetect import ContentDetector
 
 # The detector's default weights of the (hue, saturation, luma, edges) differences; edges weigh 0.
 _WEIGHTS = np.asarray(ContentDetector.DEFAULT_COMPONENT_WEIGHTS, dtype=np.float64)
+_WEIGHT_SUM = float(np.abs(_WEIGHTS).sum())
 
 
 class ContentScorer:
@@ -35,7 +36,7 @@ class ContentScorer:
             sums = cv2.sumElems(cv2.absdiff(hsv, self._last))[:3]
             n = float(hsv.shape[0] * hsv.shape[1])
             components = (sums[0] / n, sums[1] / n, sums[2] / n, 0.0)
-            score = sum(c * w for c, w in zip(components, _WEIGHTS)) / float(np.abs(_WEIGHTS).sum())
+            score = sum(c * w for c, w in zip(components, _WEIGHTS)) / _WEIGHT_SUM
         self._last = hsv
         self._indices.append(index)
         self._scores.append(float(score))
