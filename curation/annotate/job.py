@@ -149,7 +149,7 @@ def run_annotate(inputs: list[str], output: str, config: Config, overwrite: bool
                      *models,
                      StageSpec("commit", CommitStage, {"output": output, "options": options}, cfg.ray.commit,
                                batch_size=cfg.output.commit_videos)]
-            for record in _run(items, graph, cfg):
+            for record in _run(items, graph, cfg, scan_only=not models):
                 lease.check()  # stops this job if another one took the output over (it must have found us dead)
                 summary.add(record)
                 if bar:
@@ -161,9 +161,10 @@ def run_annotate(inputs: list[str], output: str, config: Config, overwrite: bool
     return summary
 
 
-def _run(items: list[dict], graph: list[StageSpec], cfg: AnnotateConfig):
+def _run(items: list[dict], graph: list[StageSpec], cfg: AnnotateConfig, scan_only: bool):
+    """The graph's records, on Ray or in this process. ``scan_only``: no model stage (the work then happens in
+    the scan's child processes, which need no Ray)."""
     address = cfg.ray.address or os.environ.get("RAY_ADDRESS")
-    scan_only = len(graph) == 2  # scan and commit: the work happens in the scan's child processes
     if cfg.executor == "local" or (cfg.executor == "auto" and not address and (len(items) == 1 or scan_only)):
         from dataclasses import replace
 

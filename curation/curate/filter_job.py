@@ -163,9 +163,8 @@ def _filter(source: str, dest: str, config: Config, thresholds_file: str | None,
     dedup = _dedup(store, parts, pieces, read, thresholds, exclude_errors, config) if config.dedup.enabled else None
 
     storage.makedirs(dest)
-    if storage.exists(storage.join(dest, SUMMARY_FILE)):
-        # summary.json marks a complete output: an earlier run's goes first, so a run stopped halfway leaves none.
-        storage.delete(storage.join(dest, SUMMARY_FILE))
+    # summary.json marks a complete output: an earlier run's goes first, so a run stopped halfway leaves none.
+    storage.delete(storage.join(dest, SUMMARY_FILE))
     summary = FilterSummary(lost=FootageLost())
     # Rules and buckets applied per part where the parts are read; dedup's columns (its groups live here) and
     # the writing in this process, one part at a time in part order.
