@@ -4,6 +4,7 @@ argument, with the Trainer options the CLI does not expose (num_workers, checkpo
 sample_log). ``{"shards", "model", "output", "sets": [finetune.KEY=VALUE, ...], "options": {...}}``; prints one
 JSON line (the run's result, the rank, the world size and the wall time of the run) per process."""
 import json
+import os
 import sys
 import time
 
@@ -18,8 +19,12 @@ def main(argv: list[str]) -> None:
     started = time.perf_counter()
     result = trainer.run(progress=False)
     accelerator = trainer.accelerator
-    print(json.dumps({**result, "rank": accelerator.process_index, "processes": accelerator.num_processes,
-                      "run_seconds": time.perf_counter() - started}), flush=True)
+    line = json.dumps({**result, "rank": accelerator.process_index, "processes": accelerator.num_processes,
+                       "run_seconds": time.perf_counter() - started}) + "\n"
+    # One write(2) of under PIPE_BUF bytes: the ranks share one stdout pipe, and print's separate writes of the
+    # text and its newline let two ranks' lines run together (seen in CI).
+    sys.stdout.flush()
+    os.write(sys.stdout.fileno(), line.encode())
 
 
 if __name__ == "__main__":
