@@ -33,11 +33,17 @@ class DecodeConfig(Section):
         this limit and the video gets an error row (its clips before the hang are kept).
     segment_s: a video is scanned in segments of this many seconds, one after the other in its worker, each
         under its own time limit (default 600). A video is the unit of parallelism: a job runs many videos at
-        once; one long video is decoded with FFmpeg's threads.
+        once; one long video is decoded with FFmpeg's threads, or split (``split_min_s``).
     segment_overlap_s: seconds decoded before and after a segment for detector context (default 4).
     max_decode_errors: a video is abandoned after this many undecodable packets (default 200).
     prefetch: frames decoded ahead in a separate thread, so decoding goes on while the scan analyses earlier
         frames (default 8; 0 decodes in the scanning thread).
+    split_min_s: a scan child with several cores to itself (a job of fewer videos than cores) cuts a long video
+        into equal parts scanned at the same time: as many parts as its cores, each at least this long (a
+        video shorter than twice this is not split). The parts' decoders share ``threads`` (0: one thread
+        each). Seconds; default 60; 0 never splits. The clips are the same as from one pass (parts overlap by
+        ``segment_overlap_s``, like segments); one decoder thread per part costs less CPU a frame than FFmpeg's
+        frame threads and keeps every core busy.
     """
 
     threads: int = Field(0, ge=0)
@@ -46,11 +52,14 @@ class DecodeConfig(Section):
     segment_overlap_s: Float = 4.0
     max_decode_errors: int = Field(200, ge=0)
     prefetch: int = Field(8, ge=0, le=256)
+    split_min_s: Float = Field(60.0, ge=0, json_schema_extra={"unit": "seconds"})
 
     @model_validator(mode="after")
     def _overlap_fits(self) -> DecodeConfig:
         if not 0 <= self.segment_overlap_s <= self.segment_s / 2:
             raise fail("segment_overlap_s", "must be between 0 and segment_s / 2")
+        if self.split_min_s and self.split_min_s < 2 * self.segment_overlap_s:
+            raise fail("split_min_s", "must be 0 or at least twice segment_overlap_s")
         return self
 
 

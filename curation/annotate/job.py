@@ -189,6 +189,10 @@ def _model_spec(stage: EnrichStage, cfg: AnnotateConfig, weights: dict) -> Stage
                      batch_size=max(1, resources.batch_size // CLIPS_PER_VIDEO))
 
 
+# Scan settings that change how fast, not what: a rerun may change them on an output with results.
+SCAN_RESOURCE_KEYS = ("decode.threads", "decode.prefetch", "decode.split_min_s")
+
+
 def _scan_record(cfg: AnnotateConfig) -> dict:
     """The config that decides the scan's results (resources and commit sizes do not)."""
     record = {name: to_dict(getattr(cfg, name)) for name in ("decode", "cuts", "clips", "motion", "keyframes")}
@@ -201,7 +205,8 @@ def _check_scan_config(out: AnnotateOutput, cfg: AnnotateConfig, scan_work: bool
 
     record = _scan_record(cfg)
     previous = out.job().get("scan")
-    if previous and not scan_work and differences(previous, record) == ["stages"] \
+    if previous and not scan_work \
+            and [k for k in differences(previous, record) if k not in SCAN_RESOURCE_KEYS] == ["stages"] \
             and set(record["stages"]) <= set(previous["stages"]):
         return  # e.g. `--stages cuts,keyframes,ocr` on a finished table: nothing to scan, nothing differs
-    out.check_section("scan", record, "annotate", has_results)
+    out.check_section("scan", record, "annotate", has_results, ignore=SCAN_RESOURCE_KEYS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 
 import pyarrow as pa
@@ -29,28 +30,43 @@ VIDEO, PART = "video", "part"
 _MODEL = None
 
 
-def segment_bounds(duration_s: float, segment_s: float) -> list[tuple[float, float | None]]:
-    """Time ranges of a video's segments; the last one is open-ended (frames past the declared duration still
-    belong to it)."""
+def segment_bounds(duration_s: float, segment_s: float, parts: int = 1) -> list[tuple[float, float | None]]:
+    """Time ranges of a video's segments, seconds: ``segment_s`` long each, or ``parts`` equal ones where that
+    gives more (a long video split among cores, :func:`split_parts`). The last one is open-ended (frames past
+    the declared duration still belong to it)."""
     n = max(1, math.ceil(duration_s / segment_s - 1e-9)) if duration_s > 0 else 1
-    bounds = [(k * segment_s, (k + 1) * segment_s) for k in range(n)]
+    length = segment_s
+    if parts > n:
+        n, length = parts, duration_s / parts
+    bounds = [(k * length, (k + 1) * length) for k in range(n)]
     bounds[-1] = (bounds[-1][0], None)
     return bounds
+
+
+def split_parts(duration_s: float, split_min_s: float, cores: int) -> int:
+    """How many parts a scan child with ``cores`` cores cuts a video of ``duration_s`` seconds into, to scan
+    them at the same time: one per core, each at least ``split_min_s`` seconds (0: never split)."""
+    if split_min_s <= 0 or cores <= 1:
+        return 1
+    return max(1, min(cores, int(duration_s // split_min_s)))
 
 
 class _LazyModel:
     """TransNetV2, loaded (once per child) the first time the detector asks it something: the hybrid detector
     asks only about doubtful candidates, so a video without any never pays for torch and the weights."""
 
+    _lock = threading.Lock()  # the parts of a split video ask from several threads
+
     def get(self):
         global _MODEL
-        if _MODEL is None:
-            import torch
+        with self._lock:
+            if _MODEL is None:
+                import torch
 
-            from curation.annotate.shots import TransNetV2Model
+                from curation.annotate.shots import TransNetV2Model
 
-            # A scan worker given a GPU (annotate.ray.scan.num_gpus) sees it; Ray hides GPUs from the others.
-            _MODEL = TransNetV2Model("cuda" if torch.cuda.is_available() else "cpu")
+                # A scan worker given a GPU (annotate.ray.scan.num_gpus) sees it; Ray hides GPUs from the others.
+                _MODEL = TransNetV2Model("cuda" if torch.cuda.is_available() else "cpu")
         return _MODEL
 
     def predict_windows(self, *args, **kwargs):
@@ -95,22 +111,45 @@ def probe_in_child(path: str) -> dict:
     return probe(path).to_dict()
 
 
-def scan_in_child(video_id: str, path: str, info: dict, config: AnnotateConfig, timeout_s: float) -> bytes:
+def scan_in_child(video_id: str, path: str, info: dict, config: AnnotateConfig, timeout_s: float,
+                  cores: int = 1) -> bytes:
     """Runs in the child: every segment of the video, each under its own deadline, assembled into the video's
-    record (Arrow IPC bytes)."""
+    record (Arrow IPC bytes). With ``cores`` > 1 a long video is split (``decode.split_min_s``) and its parts
+    are scanned in threads at the same time (decoding, OpenCV and NumPy release the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from curation.annotate.scan.assemble import assemble_video
     from curation.annotate.scan.unit import WorkUnit, scan_unit
     from curation.video import VideoInfo
 
     video = VideoInfo(**info)
-    bounds = segment_bounds(video.duration_s, config.decode.segment_s)
-    units = []
-    for k, (start, end) in enumerate(bounds):
-        unit = WorkUnit(video_id, path, k, len(bounds), start, end, video.width, video.height, video.fps)
-        units.append(scan_unit(unit, config, _transnetv2(config), deadline=time.monotonic() + timeout_s))
-        if units[-1].error_kind is not None:
-            break
-    output = assemble_video(video_id, video, units, config)
+    parts = split_parts(video.duration_s, config.decode.split_min_s, cores)
+    bounds = segment_bounds(video.duration_s, config.decode.segment_s, parts)
+    units = [WorkUnit(video_id, path, k, len(bounds), start, end, video.width, video.height, video.fps)
+             for k, (start, end) in enumerate(bounds)]
+    model = _transnetv2(config)
+    if parts == 1:
+        results = []
+        for unit in units:
+            results.append(scan_unit(unit, config, model, deadline=time.monotonic() + timeout_s))
+            if results[-1].error_kind is not None:
+                break
+    else:
+        # Each part's deadline starts when its scan does. A failed part ends the video where it failed
+        # (assemble_video uses the parts up to it), as in the sequential case; the later parts' work is wasted.
+        import cv2
+
+        threads = max(1, config.decode.threads // parts)
+        # The parts already keep the cores busy: OpenCV's own pool per call would only add waiting threads.
+        cv_threads = cv2.getNumThreads()
+        cv2.setNumThreads(max(1, cores // parts))
+        try:
+            with ThreadPoolExecutor(parts, thread_name_prefix="part") as pool:
+                results = list(pool.map(lambda unit: scan_unit(unit, config, model, time.monotonic() + timeout_s,
+                                                               decode_threads=threads), units))
+        finally:
+            cv2.setNumThreads(cv_threads)
+    output = assemble_video(video_id, video, results, config)
     return to_ipc(make_record(output.rows, output.keyframes, video_id=video_id))
 
 
@@ -128,8 +167,10 @@ class SourceStage:
 
     def __init__(self, config: AnnotateConfig, options: storage.StorageOptions, load_model: bool = True,
                  threads: int = 0):
-        """``threads``: OpenCV and torch threads in the scan child (default 0: their defaults)."""
+        """``threads``: OpenCV and torch threads in the scan child, and the cores a long video is split among
+        (``decode.split_min_s``) (default 0: the libraries' defaults, no split)."""
         self._config = config
+        self._cores = max(1, threads)
         storage.configure(options)
         self._worker = IsolatedWorker(warmup=(warm_child, (config, options, load_model, threads)))
         self._worker.start()  # its start-up overlaps the worker's
@@ -148,10 +189,12 @@ class SourceStage:
         timeout = self._config.decode.timeout_s
         try:
             info = self._worker.call(probe_in_child, (path,), min(PROBE_TIMEOUT_S, timeout))
-            n = len(segment_bounds(info["duration_s"], self._config.decode.segment_s))
+            decode = self._config.decode
+            parts = split_parts(info["duration_s"], decode.split_min_s, self._cores)
+            n = len(segment_bounds(info["duration_s"], decode.segment_s, parts))
             # The child stops each segment at its deadline and returns what it has; the parent's limit adds a
             # margin for that.
-            data = self._worker.call(scan_in_child, (video_id, path, info, self._config, timeout),
+            data = self._worker.call(scan_in_child, (video_id, path, info, self._config, timeout, self._cores),
                                      n * timeout + 30)
         except VideoError as exc:
             return error_record(video_id, path, exc.kind, exc.message)

@@ -106,16 +106,18 @@ class AnnotateOutput:
         uri = storage.join(self.root, JOB_FILE)
         return json.loads(storage.read_text(uri)) if storage.exists(uri) else {}
 
-    def check_section(self, section: str, record: dict, prefix: str, has_results: bool) -> None:
+    def check_section(self, section: str, record: dict, prefix: str, has_results: bool,
+                      ignore: tuple[str, ...] = ()) -> None:
         """Refuse ``record`` when ``section`` has results (``has_results``) made with another config; record it
-        otherwise. ``prefix`` is the config key the section's keys live under (for the message)."""
+        otherwise. ``prefix`` is the config key the section's keys live under (for the message); ``ignore``:
+        dotted keys recorded but not compared (settings that do not change results)."""
         job = self.job()
         version = job.get("schema_version")
         if has_results and version != SCHEMA_VERSION:
             raise ConfigError(f"{self.root} holds a clip table of schema version {version or '1-2'} (this version "
                               f"writes {SCHEMA_VERSION}); rerun with --overwrite or choose another --output")
         if section in job and has_results:
-            changed = differences(job[section], record)
+            changed = [k for k in differences(job[section], record) if k not in ignore]
             if changed:
                 k = changed[0]
                 old, new = _flatten(job[section]).get(k), _flatten(json.loads(json.dumps(record))).get(k)

@@ -67,7 +67,7 @@ class _KeyframeKeeper:
     def __init__(self, config: AnnotateConfig, size: tuple[int, int], ring: int):
         self._config = config.keyframes
         self._size = size
-        self._ring: deque[tuple[int, DecodedFrame]] = deque(maxlen=ring)
+        self._ring: deque[tuple[int, DecodedFrame, bool]] = deque(maxlen=ring)
         self._next_grid = 0.0
         self._exact_until = -1
         self._reach = config.clips.trim_frames + 1
@@ -81,23 +81,24 @@ class _KeyframeKeeper:
                 self.kept[rel] = buf.tobytes()
 
     def push(self, rel: int, frame: DecodedFrame, triggers: list[int], in_range: bool) -> None:
-        self._ring.append((rel, frame))
+        self._ring.append((rel, frame, in_range))
+        for trigger in triggers:
+            # Frames just before a likely cut are in the ring; frames just after are kept as they come. A cut
+            # in the context after the unit's end still keeps the unit's last frames before it.
+            for r, f, inside in self._ring:
+                if inside and trigger - self._reach - 1 <= r <= trigger:
+                    self._keep(r, f)
+            self._exact_until = max(self._exact_until, trigger + self._reach)
         if in_range:
             if frame.time_s >= self._next_grid:
                 self._keep(rel, frame)
                 self._next_grid = (np.floor(frame.time_s * self._config.candidate_fps) + 1) / self._config.candidate_fps
-            for trigger in triggers:
-                # Frames just before a likely cut are in the ring; frames just after are kept as they come.
-                for r, f in self._ring:
-                    if trigger - self._reach - 1 <= r <= trigger:
-                        self._keep(r, f)
-                self._exact_until = max(self._exact_until, trigger + self._reach)
             if rel <= self._exact_until:
                 self._keep(rel, frame)
 
     def keep_last(self) -> None:
         if self._ring:
-            rel, frame = self._ring[-1]
+            rel, frame, _ = self._ring[-1]
             self._keep(rel, frame)
 
 
@@ -138,9 +139,10 @@ class _MotionSampler:
 
 
 def scan_unit(unit: WorkUnit, config: AnnotateConfig, model: TransNetV2Model | None,
-              deadline: float | None = None) -> UnitResult:
+              deadline: float | None = None, decode_threads: int | None = None) -> UnitResult:
     """Decode ``unit`` once and compute everything the enabled stages need. Per-video failures come back as
-    ``error_kind`` / ``error``; programming errors raise."""
+    ``error_kind`` / ``error``; programming errors raise. ``decode_threads``: the decoder's threads (default
+    None: ``decode.threads``)."""
     started = time.monotonic()
     result = UnitResult(unit.video_id, unit.unit_index, unit.n_units)
     detector = build_detector(config.cuts, model)
@@ -170,7 +172,7 @@ def scan_unit(unit: WorkUnit, config: AnnotateConfig, model: TransNetV2Model | N
         unit.path,
         start_s=max(0.0, unit.start_s - overlap) if not first_unit else 0.0,
         end_s=None if last_unit else unit.end_s + overlap,
-        threads=config.decode.threads,
+        threads=config.decode.threads if decode_threads is None else decode_threads,
         max_decode_errors=config.decode.max_decode_errors,
         stats=stats,
         deadline=deadline,
@@ -179,6 +181,8 @@ def scan_unit(unit: WorkUnit, config: AnnotateConfig, model: TransNetV2Model | N
     try:
         for frame in frames:
             decode_index += 1
+            if decode_index == 0:
+                detector.align(round(frame.time_s * unit.fps))
             in_range = frame.time_s >= unit.start_s and (last_unit or frame.time_s < unit.end_s)
             if in_range and first_rel is None:
                 first_rel = decode_index

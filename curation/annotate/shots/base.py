@@ -58,6 +58,11 @@ class ShotDetector(ABC):
     def finish(self) -> list[Boundary]:
         ...
 
+    def align(self, first_frame: int) -> None:
+        """Called before the first ``push`` with the video frame number of the first frame (an estimate,
+        exact for constant-rate video), so work done every few frames falls on the same frames whichever
+        segment of the video the detector starts in. Default: nothing to align."""
+
     def describe(self) -> dict:
         """Detector name and parameters, recorded with every clip."""
         return {"detector": self.name}

@@ -74,6 +74,10 @@ class CascadeDetector(ShotDetector):
         self._recent_luma: list[float] = []
 
     # -- streaming -----------------------------------------------------------------------------------
+    def align(self, first_frame: int) -> None:
+        for scorer in self._scorers:
+            scorer.phase = first_frame
+
     def push(self, features: FrameFeatures) -> list[int]:
         level1 = None
         for scorer in self._scorers:

@@ -12,7 +12,7 @@ _WEIGHT_SUM = float(np.abs(_WEIGHTS).sum())
 
 
 class ContentScorer:
-    """Scores every ``step``-th frame against the previous scored one with ContentDetector's ``content_val``:
+    """Scores every ``step``-th frame (of the video, with ``phase``) against the previous scored one with ContentDetector's ``content_val``:
     the weighted mean absolute HSV difference (0..255).
 
     The same numbers as ``ContentDetector._calculate_frame_score`` with its default weights (tested equal), at
@@ -21,13 +21,16 @@ class ContentScorer:
 
     def __init__(self, step: int = 1):
         self.step = step
+        # Added to the index for "every step-th frame": a segment starting mid-video scores the frames that a
+        # scan from the start would (ShotDetector.align).
+        self.phase = 0
         self._last: np.ndarray | None = None
         self._indices: list[int] = []
         self._scores: list[float] = []
 
     def push(self, index: int, bgr: np.ndarray) -> float | None:
         """Score frame ``index`` against frame ``index - step``; None when this level skips the frame."""
-        if index % self.step:
+        if (index + self.phase) % self.step:
             return None
         hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
         score = 0.0

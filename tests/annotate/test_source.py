@@ -1,0 +1,56 @@
+"""The scan stage's child-side work: a long video split among a child's cores gives the rows of one pass."""
+import pytest
+
+from curation.annotate.records import from_ipc
+from curation.annotate.source import scan_in_child, segment_bounds, split_parts, warm_child
+from curation.config import load_config
+from curation.core.storage import StorageOptions
+from curation.testing.synthetic import Shot, write_video
+from curation.video import probe
+
+
+def test_split_parts_one_per_core_each_at_least_split_min_s():
+    assert split_parts(370.0, 60.0, 2) == 2
+    assert split_parts(370.0, 60.0, 16) == 6      # no part under a minute
+    assert split_parts(119.0, 60.0, 2) == 1       # under twice the minimum: one pass
+    assert split_parts(370.0, 60.0, 1) == 1       # no spare core
+    assert split_parts(370.0, 0.0, 8) == 1        # 0 never splits
+    # equal parts where they are more than the fixed-length segments; the last is open-ended
+    assert segment_bounds(370.0, 600.0, 2) == [(0.0, 185.0), (185.0, None)]
+    assert segment_bounds(1500.0, 600.0, 2) == [(0.0, 600.0), (600.0, 1200.0), (1200.0, None)]
+    assert segment_bounds(1500.0, 600.0, 4) == [(0.0, 375.0), (375.0, 750.0), (750.0, 1125.0), (1125.0, None)]
+
+
+@pytest.fixture(scope="module")
+def long_video(tmp_path_factory):
+    path = tmp_path_factory.mktemp("split") / "long.mp4"
+    # 32 s at 25 fps, split at 16 s (frame 400) with split_min_s 12: a cut right at the split, a cut and a
+    # dissolve in the second part whose slow-level windows depend on the frame the scan counts from.
+    shots = [Shot(230, (0.5, 0.0), seed=1), Shot(170, seed=2), Shot(120, (0.0, 0.4), seed=3),
+             Shot(150, seed=4, transition_in=14), Shot(130, (0.3, 0.3), seed=5)]
+    truth = write_video(path, shots)
+    assert truth.frames == 800
+    return path, truth
+
+
+def _rows(path, cores: int) -> tuple[list[dict], list[dict]]:
+    cfg = load_config(None, ["annotate.decode.split_min_s=12"]).annotate
+    cfg = cfg.model_copy(update={"stages": ["cuts", "motion", "keyframes"]})
+    warm_child(cfg, StorageOptions(), load_model=False, threads=cores)
+    info = probe(str(path))
+    assert len(segment_bounds(info.duration_s, cfg.decode.segment_s,
+                              split_parts(info.duration_s, cfg.decode.split_min_s, cores))) == cores
+    record = from_ipc(scan_in_child("v", str(path), info.to_dict(), cfg, 600.0, cores)).to_pylist()
+    assert len(record) == 1
+    return record[0]["rows"], record[0]["keyframes"]
+
+
+def test_a_video_split_between_two_cores_gives_the_rows_of_one_pass(long_video):
+    path, truth = long_video
+    whole_rows, whole_keyframes = _rows(path, 1)
+    split_rows, split_keyframes = _rows(path, 2)
+    assert split_rows == whole_rows
+    assert split_keyframes == whole_keyframes
+    starts = {r["shot_start_frame"] for r in whole_rows if r["row_kind"] != "transition"}
+    assert set(truth.cuts) <= starts
+    assert [(r["start_frame"], r["end_frame"]) for r in whole_rows if r["row_kind"] == "transition"]
