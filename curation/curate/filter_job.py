@@ -163,7 +163,8 @@ def _filter(source: str, dest: str, config: Config, thresholds_file: str | None,
     dedup = _dedup(store, parts, pieces, read, thresholds, exclude_errors, config) if config.dedup.enabled else None
 
     storage.makedirs(dest)
-    # summary.json marks a complete output: an earlier run's goes first, so a run stopped halfway leaves none.
+    # The summary (filter.json) marks a complete output: an earlier run's goes first, so a run stopped
+    # halfway leaves none.
     storage.delete(storage.join(dest, SUMMARY_FILE))
     summary = FilterSummary(lost=FootageLost())
     # Rules and buckets applied per part where the parts are read; dedup's columns (its groups live here) and
@@ -194,7 +195,7 @@ def _filter(source: str, dest: str, config: Config, thresholds_file: str | None,
               "thresholds_from": thresholds_file or "computed",
               "skipped_shots": summary.lost.shots, "skipped_shot_seconds": summary.lost.shot_seconds,
               "transitions": summary.lost.transitions, "transition_seconds": summary.lost.transition_seconds}
-    lease.check()  # summary.json last: it marks the output complete, and only the lease holder may write it
+    lease.check()  # the summary last: it marks the output complete, and only the lease holder may write it
     storage.write_text(storage.join(dest, SUMMARY_FILE), json.dumps(record, indent=1))
     return summary
 

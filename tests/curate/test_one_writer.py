@@ -3,17 +3,19 @@ lease, the command is refused at once with one line naming the holder; once that
 the rerun takes the output over and finishes. The holder is a separate process holding the same lease class the
 jobs take (a real job would hold it for seconds only, which makes the timing of a two-job test a matter of luck;
 `tests/e2e/test_cluster.py` runs two real annotate jobs)."""
+import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from curation.testing.tables import synthetic_annotations
-from tests.e2e.test_annotate import curate
+from tests.e2e.test_annotate import CURATE, ROOT, curate
 
 HOLD = """
 import sys, time
@@ -94,3 +96,33 @@ def test_shard_refuses_a_held_output(annotations, tmp_path):
         assert not list(shards.glob("*.tar")) and not (shards / "index.json").exists()
     finally:
         holder.kill()
+
+
+def test_a_filter_rerun_killed_halfway_leaves_no_completion_marker(tmp_path):
+    """filter.json (its summary) marks a complete filter output: a rerun killed after it started rewriting the output leaves
+    none (so `curate report` refuses the folder instead of reading a half-written clips.parquet), and the next
+    rerun takes the dead job's lease over and completes it."""
+    source = tmp_path / "ann"
+    synthetic_annotations(source, 300_000, rows_per_part=50_000, seed=1)
+    filtered = tmp_path / "filtered"
+    assert curate("filter", source, "--output", filtered).returncode == 0
+    summary = filtered / "filter.json"
+    assert summary.is_file()
+    for _ in range(3):  # the rerun takes a few seconds; one that finishes before the kill is run again
+        proc = subprocess.Popen([*CURATE, "filter", str(source), "--output", str(filtered)], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        while summary.exists() and proc.poll() is None:
+            time.sleep(0.002)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        if proc.returncode == -signal.SIGKILL:
+            break
+    else:
+        pytest.fail("the filter rerun finished before it could be killed, three times")
+    assert not summary.exists()
+    refused = curate("report", filtered, "--set", "report.previews=false")
+    assert refused.returncode == 2 and "not a filter output (no filter.json)" in refused.stderr, refused.stderr
+    done = curate("filter", source, "--output", filtered)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(summary.read_text())["clips"] > 0
+    assert duckdb.sql(f"SELECT count(*) FROM '{filtered}/clips.parquet'").fetchall() == [(300_000,)]
