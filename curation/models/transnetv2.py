@@ -39,4 +39,9 @@ def load_transnetv2(device: str = "cpu") -> torch.nn.Module:
     state = torch.load(path, map_location="cpu", weights_only=True)
     model.load_state_dict(state)
     model.eval()
+    if device == "cpu":
+        # oneDNN's 3D convolutions (about 80% of the network's CPU time) run about 15% faster on channels-last
+        # weights: 8 windows of 16 frames in 1.07 s instead of 1.24 s (best of 6, in process); outputs equal to
+        # 1e-7.
+        model = model.to(memory_format=torch.channels_last_3d)
     return model.to(device)
