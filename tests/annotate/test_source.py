@@ -54,3 +54,21 @@ def test_a_video_split_between_two_cores_gives_the_rows_of_one_pass(long_video):
     starts = {r["shot_start_frame"] for r in whole_rows if r["row_kind"] != "transition"}
     assert set(truth.cuts) <= starts
     assert [(r["start_frame"], r["end_frame"]) for r in whole_rows if r["row_kind"] == "transition"]
+
+
+def test_a_truncated_video_split_in_two_is_reported_as_truncated(tmp_path):
+    """The second part of a file cut short starts past its last frame: that is the truncation a single pass
+    reports (a warning and a status row, the clips kept), not a failed video."""
+    full = tmp_path / "full.mkv"
+    write_video(full, [Shot(400, (0.5, 0.0), seed=1), Shot(400, seed=2)])
+    data = full.read_bytes()
+    cut = tmp_path / "truncated.mkv"
+    cut.write_bytes(data[: int(len(data) * 0.35)])  # the header still declares 32 s
+    whole, _ = _rows(cut, 1)
+    split, _ = _rows(cut, 2)
+    # The same rows, but for the last clip's last keyframe: a single pass keeps the file's last frame as a
+    # candidate; the first part does not know that its last frame is the file's.
+    assert [{**r, "keyframe_last": None} for r in split] == [{**r, "keyframe_last": None} for r in whole]
+    status = [r for r in split if r["row_kind"] == "status"]
+    assert [r["error_kind"] for r in status] == ["truncated"] and status[0]["warning"].startswith("truncated")
+    assert [r for r in split if r["row_kind"] == "clip"]

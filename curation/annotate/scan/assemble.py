@@ -92,6 +92,10 @@ def assemble_video(video_id: str, info: VideoInfo, units: list[UnitResult], conf
         keyframes.update({k + offset: v for k, v in unit.keyframes.items()})
         offset += unit.frames
         if unit.error_kind is not None:
+            if unit.error_kind == "no_frames" and offset > 0:
+                # A segment past the last frame: the file is shorter than it declares (truncated), which the
+                # check below reports like a single pass's early end.
+                break
             failure = unit
             break
     all_times = np.concatenate(times) if times else np.zeros(0)
