@@ -12,8 +12,8 @@ _WEIGHT_SUM = float(np.abs(_WEIGHTS).sum())
 
 
 class ContentScorer:
-    """Scores every ``step``-th frame (of the video, with ``phase``) against the previous scored one with ContentDetector's ``content_val``:
-    the weighted mean absolute HSV difference (0..255).
+    """Scores every ``step``-th frame (of the video, with ``phase``) against the previous scored one with
+    ContentDetector's ``content_val``: the weighted mean absolute HSV difference (0..255).
 
     The same numbers as ``ContentDetector._calculate_frame_score`` with its default weights (tested equal), at
     about a quarter of its cost: one absolute difference of the HSV images and one per-channel sum in OpenCV,
