@@ -99,9 +99,9 @@ def test_shard_refuses_a_held_output(annotations, tmp_path):
 
 
 def test_a_filter_rerun_killed_halfway_leaves_no_completion_marker(tmp_path):
-    """filter.json (its summary) marks a complete filter output: a rerun killed after it started rewriting the output leaves
-    none (so `curate report` refuses the folder instead of reading a half-written clips.parquet), and the next
-    rerun takes the dead job's lease over and completes it."""
+    """filter.json (its summary) marks a complete filter output: a rerun killed after it started rewriting the
+    output leaves none (so `curate report` refuses the folder instead of reading a half-written clips.parquet),
+    and the next rerun takes the dead job's lease over and completes it."""
     source = tmp_path / "ann"
     synthetic_annotations(source, 300_000, rows_per_part=50_000, seed=1)
     filtered = tmp_path / "filtered"
