@@ -328,7 +328,8 @@ class RayConfig(ClusterConfig):
     """address, num_cpus: the cluster (:class:`curation.runtime.config.ClusterConfig`: join ``address``, also read
         from ``RAY_ADDRESS``; null = always start a new embedded local Ray with ``num_cpus``, 0 = all).
     scan: the scan workers (probe, decode, cuts, motion, keyframes; one video per call). Pool size 0 = the CPUs
-        the other pools leave.
+        the other pools leave. A worker given 2 or more ``num_cpus`` splits a long video among them
+        (``decode.split_min_s``).
     ocr, aesthetic, caption: the model stages' workers. ``batch_size`` is clips per model call. They default to one
         CPU worker each; on a GPU cluster set ``num_gpus`` (e.g. 0.25) or ``gpu_memory_gb`` and a larger
         ``batch_size``.

@@ -144,7 +144,11 @@ def run_annotate(inputs: list[str], output: str, config: Config, overwrite: bool
         items += [{"kind": VIDEO, "key": v, "source": p} for v, p in todo]
         if items:
             bar = Progress(len(todo)) if progress else None
-            graph = [StageSpec("scan", SourceStage, {"config": cfg, "options": options}, cfg.ray.scan,
+            # A Ray scan worker given several CPUs caps its libraries' threads at them and splits a long video
+            # among them (decode.split_min_s); the in-process path sets its own share below.
+            scan_cpus = int(cfg.ray.scan.num_cpus)
+            graph = [StageSpec("scan", SourceStage, {"config": cfg, "options": options,
+                                                     "threads": scan_cpus if scan_cpus >= 2 else 0}, cfg.ray.scan,
                                batch_size=1, min_workers=len(items)),
                      *models,
                      StageSpec("commit", CommitStage, {"output": output, "options": options}, cfg.ray.commit,
