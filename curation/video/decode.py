@@ -26,11 +26,18 @@ _FAST_FORMATS = {"yuv420p", "yuvj420p"}
 
 @dataclass
 class DecodeStats:
-    """Counters of one decode: frames yielded, undecodable packets, whether the stream ended early."""
+    """Counters of one decode: frames yielded, undecodable packets (and each one's time from the stream start,
+    seconds, None where the packet has no timestamp), whether the stream ended early."""
 
     frames: int = 0
     decode_errors: int = 0
+    error_times: list[float | None] = field(default_factory=list)
     stopped_early: str | None = None
+
+    def errors_between(self, start_s: float, end_s: float | None) -> int:
+        """Undecodable packets timed in ``[start_s, end_s)`` (``end_s`` None: to the end), and the untimed ones:
+        a segment's own, not those of the context decoded around it (which the next segment counts)."""
+        return sum(1 for t in self.error_times if t is None or (t >= start_s and (end_s is None or t < end_s)))
 
 
 @dataclass
@@ -285,6 +292,9 @@ def _decode(path: str, start_s: float, end_s: float | None, threads: int, max_de
                 return []
             except av.error.FFmpegError:
                 stats.decode_errors += 1
+                stamp = None if packet is None else (packet.pts if packet.pts is not None else packet.dts)
+                stats.error_times.append(float((stamp - start_pts) * time_base)
+                                         if stamp is not None and time_base else None)
                 if stats.decode_errors > max_decode_errors:
                     raise VideoError("decode_error",
                                      f"more than {max_decode_errors} undecodable packets") from None

@@ -72,3 +72,22 @@ def test_a_truncated_video_split_in_two_is_reported_as_truncated(tmp_path):
     status = [r for r in split if r["row_kind"] == "status"]
     assert [r["error_kind"] for r in status] == ["truncated"] and status[0]["warning"].startswith("truncated")
     assert [r for r in split if r["row_kind"] == "clip"]
+
+
+@pytest.mark.parametrize("where", [0.3, 0.7])
+def test_a_damaged_packet_is_counted_once_when_parts_overlap(tmp_path, where):
+    """Parts decode a few seconds around their range; an undecodable packet there is counted by the part it
+    belongs to only, so the split video reports what one pass reports."""
+    import numpy as np
+
+    full = tmp_path / "full.mkv"
+    write_video(full, [Shot(400, (0.5, 0.0), seed=1), Shot(400, seed=2)])
+    data = bytearray(full.read_bytes())
+    offset = int(len(data) * where)  # 0.7: in the second part's range and the first part's context after it
+    data[offset:offset + 6000] = np.random.default_rng(0).integers(0, 256, 6000, dtype=np.uint8).tobytes()
+    damaged = tmp_path / "damaged.mkv"
+    damaged.write_bytes(bytes(data))
+    whole, _ = _rows(damaged, 1)
+    split, _ = _rows(damaged, 2)
+    assert split == whole
+    assert {r["decode_errors"] for r in whole} == {1}

@@ -212,7 +212,8 @@ def scan_unit(unit: WorkUnit, config: AnnotateConfig, model: TransNetV2Model | N
         result.error_kind, result.error = "decode_error", f"{type(exc).__name__}: {exc}"
     finally:
         frames.close()
-    result.decode_errors = stats.decode_errors
+    # Only this unit's own packets: those in the context around it belong to its neighbours.
+    result.decode_errors = stats.errors_between(-np.inf if first_unit else unit.start_s, unit.end_s)
     result.stopped_early = stats.stopped_early
     result.frames = len(times)
     result.times = np.asarray(times, dtype=np.float64)
