@@ -210,7 +210,7 @@ def _check_scan_config(out: AnnotateOutput, cfg: AnnotateConfig, scan_work: bool
     record = _scan_record(cfg)
     previous = out.job().get("scan")
     if previous and not scan_work \
-            and [k for k in differences(previous, record) if k not in SCAN_RESOURCE_KEYS] == ["stages"] \
+            and differences(previous, record, SCAN_RESOURCE_KEYS) == ["stages"] \
             and set(record["stages"]) <= set(previous["stages"]):
         return  # e.g. `--stages cuts,keyframes,ocr` on a finished table: nothing to scan, nothing differs
     out.check_section("scan", record, "annotate", has_results, ignore=SCAN_RESOURCE_KEYS)

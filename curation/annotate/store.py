@@ -51,10 +51,10 @@ def _flatten(data: dict, prefix: str = "") -> dict:
     return out
 
 
-def differences(old: dict, new: dict) -> list[str]:
-    """Dotted keys whose values differ between two nested records."""
+def differences(old: dict, new: dict, ignore: tuple[str, ...] = ()) -> list[str]:
+    """Dotted keys whose values differ between two nested records, except those in ``ignore``."""
     a, b = _flatten(json.loads(json.dumps(old))), _flatten(json.loads(json.dumps(new)))
-    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and k not in ignore)
 
 
 @dataclass
@@ -117,7 +117,7 @@ class AnnotateOutput:
             raise ConfigError(f"{self.root} holds a clip table of schema version {version or '1-2'} (this version "
                               f"writes {SCHEMA_VERSION}); rerun with --overwrite or choose another --output")
         if section in job and has_results:
-            changed = [k for k in differences(job[section], record) if k not in ignore]
+            changed = differences(job[section], record, ignore)
             if changed:
                 k = changed[0]
                 old, new = _flatten(job[section]).get(k), _flatten(json.loads(json.dumps(record))).get(k)

@@ -69,6 +69,9 @@ def test_a_truncated_video_split_in_two_is_reported_as_truncated(tmp_path):
     # The same rows, but for the last clip's last keyframe: a single pass keeps the file's last frame as a
     # candidate; the first part does not know that its last frame is the file's.
     assert [{**r, "keyframe_last": None} for r in split] == [{**r, "keyframe_last": None} for r in whole]
+    # ... and that one difference shows the video really was scanned in two parts (the tests above would pass
+    # unchanged if the split never happened).
+    assert [r["keyframe_last"] for r in split] != [r["keyframe_last"] for r in whole]
     status = [r for r in split if r["row_kind"] == "status"]
     assert [r["error_kind"] for r in status] == ["truncated"] and status[0]["warning"].startswith("truncated")
     assert [r for r in split if r["row_kind"] == "clip"]
