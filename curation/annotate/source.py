@@ -112,10 +112,12 @@ def probe_in_child(path: str) -> dict:
 
 
 def scan_in_child(video_id: str, path: str, info: dict, config: AnnotateConfig, timeout_s: float,
-                  cores: int = 1) -> bytes:
+                  cores: int = 0) -> bytes:
     """Runs in the child: every segment of the video, each under its own deadline, assembled into the video's
-    record (Arrow IPC bytes). With ``cores`` > 1 a long video is split (``decode.split_min_s``) and its parts
-    are scanned in threads at the same time (decoding, OpenCV and NumPy release the GIL)."""
+    record (Arrow IPC bytes). ``cores``: the cores this child may use (default 0: not known). With ``cores`` > 1
+    a long video is split (``decode.split_min_s``) and its parts are scanned in threads at the same time
+    (decoding, OpenCV and NumPy release the GIL); an unsplit video is decoded with ``cores`` threads unless
+    ``decode.threads`` sets them."""
     from concurrent.futures import ThreadPoolExecutor
 
     from curation.annotate.scan.assemble import assemble_video
@@ -129,9 +131,15 @@ def scan_in_child(video_id: str, path: str, info: dict, config: AnnotateConfig, 
              for k, (start, end) in enumerate(bounds)]
     model = _transnetv2(config)
     if parts == 1:
+        # FFmpeg's own choice is a frame thread per core of the machine and one more. A child given a share of
+        # the cores (several children on one machine) gains nothing from more threads than its share, and
+        # pays for switching and frame threading: on 120 short clips, 2 children decoding with one thread each
+        # used 1-4 % less CPU than with FFmpeg's choice in two pairs of runs (BENCHMARKS.md).
+        threads = config.decode.threads or cores or None
         results = []
         for unit in units:
-            results.append(scan_unit(unit, config, model, deadline=time.monotonic() + timeout_s))
+            results.append(scan_unit(unit, config, model, deadline=time.monotonic() + timeout_s,
+                                     decode_threads=threads))
             if results[-1].error_kind is not None:
                 break
     else:
@@ -170,7 +178,7 @@ class SourceStage:
         """``threads``: OpenCV and torch threads in the scan child, and the cores a long video is split among
         (``decode.split_min_s``) (default 0: the libraries' defaults, no split)."""
         self._config = config
-        self._cores = max(1, threads)
+        self._cores = threads
         storage.configure(options)
         self._worker = IsolatedWorker(warmup=(warm_child, (config, options, load_model, threads)))
         self._worker.start()  # its start-up overlaps the worker's
