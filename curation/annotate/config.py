@@ -28,12 +28,14 @@ AESTHETIC_HEAD_URL = ("https://github.com/christophschuhmann/improved-aesthetic-
 class DecodeConfig(Section):
     """How videos are read.
 
-    threads: decoder threads per video, 0 = FFmpeg's choice (default 0).
+    threads: decoder threads per video (default 0: the scan child's share of the cores where the job gives it
+        one, as the in-process executor and Ray scan workers with ``ray.scan.num_cpus`` >= 2 do; else
+        FFmpeg's choice, a thread per core and one more).
     timeout_s: wall-clock limit per segment of a video, seconds (default 600). A decode that hangs is killed at
         this limit and the video gets an error row (its clips before the hang are kept).
     segment_s: a video is scanned in segments of this many seconds, one after the other in its worker, each
         under its own time limit (default 600). A video is the unit of parallelism: a job runs many videos at
-        once; one long video is decoded with FFmpeg's threads, or split (``split_min_s``).
+        once; one long video is decoded with ``threads`` threads, or split (``split_min_s``).
     segment_overlap_s: seconds decoded before and after a segment for detector context (default 4).
     max_decode_errors: a video is abandoned after this many undecodable packets (default 200).
     prefetch: frames decoded ahead in a separate thread, so decoding goes on while the scan analyses earlier
