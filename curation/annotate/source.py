@@ -134,7 +134,7 @@ def scan_in_child(video_id: str, path: str, info: dict, config: AnnotateConfig, 
         # FFmpeg's own choice is a frame thread per core of the machine and one more. A child given a share of
         # the cores (several children on one machine) gains nothing from more threads than its share, and
         # pays for switching and frame threading: on 120 short clips, 2 children decoding with one thread each
-        # used 1-4 % less CPU than with FFmpeg's choice in two pairs of runs (BENCHMARKS.md).
+        # used 4 % and 11 % less CPU than with FFmpeg's choice in two A/B pairs of the job (BENCHMARKS.md).
         threads = config.decode.threads or cores or None
         results = []
         for unit in units:
