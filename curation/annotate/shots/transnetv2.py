@@ -9,6 +9,12 @@ from curation.annotate.shots.base import Boundary, FrameFeatures, ShotDetector
 # Windows judged per network call: batching amortises the per-call cost; more gains nothing on CPU, while a
 # GPU takes every window of a video in a few calls.
 JUDGE_BATCH = {"cpu": 8, "cuda": 256}
+# TransNetV2's own windowing for a whole sequence: windows of 100 frames every 50, each giving its middle 50
+# (25 frames of context on each side; the sequence is padded with copies of its first and last frames).
+WINDOW, STEP, CONTEXT = 100, 50, 25
+# 100-frame windows per network call on a whole sequence. On CPU one at a time, as the package's own loop does:
+# 4 at a time took 21.6 s for 1,000 frames against 17.8 s (2 threads, in process). A GPU takes many.
+ALL_BATCH = {"cpu": 1, "cuda": 64}
 
 
 def transition_runs(probabilities: np.ndarray, threshold: float, offset: int = 0,
@@ -46,14 +52,25 @@ class TransNetV2Model:
         self.model = load_transnetv2(device)
 
     def predict_all(self, tiny: np.ndarray) -> np.ndarray:
-        """Per-frame transition probability for a whole sequence (TransNetV2's windows of 100, step 50)."""
+        """Per-frame transition probability for a whole sequence, with TransNetV2's windowing (windows of 100
+        frames, step 50, the middle 50 of each kept; the same numbers as the package's ``predict_frames``),
+        ``ALL_BATCH`` windows per network call."""
         import torch
 
-        if len(tiny) == 0:
+        n = len(tiny)
+        if n == 0:
             return np.zeros(0)
-        with torch.inference_mode():
-            single, _ = self.model.predict_frames(torch.from_numpy(tiny).to(self.device), quiet=True)
-        return single.float().cpu().numpy()
+        tail = CONTEXT + STEP - (n % STEP or STEP)
+        padded = np.concatenate([np.repeat(tiny[:1], CONTEXT, axis=0), tiny, np.repeat(tiny[-1:], tail, axis=0)])
+        starts = list(range(0, len(padded) - WINDOW + 1, STEP))
+        size = ALL_BATCH.get(torch.device(self.device).type, 1)
+        out = []
+        for b in range(0, len(starts), size):
+            batch = np.stack([padded[s:s + WINDOW] for s in starts[b:b + size]])
+            with torch.inference_mode():
+                single, _ = self.model.predict_raw(torch.from_numpy(batch).to(self.device))
+            out.append(single[:, CONTEXT:CONTEXT + STEP, 0].float().cpu().numpy().reshape(-1))
+        return np.concatenate(out)[:n]
 
     def predict_windows(self, tiny: np.ndarray, centers: list[int], window: int) -> list[tuple[int, np.ndarray]]:
         """Probabilities on a window of ``window`` frames around each centre: [(first index, probs)]."""
