@@ -51,44 +51,39 @@ class TransNetV2Model:
         self.device = device
         self.model = load_transnetv2(device)
 
+    def _probabilities(self, frames: np.ndarray, starts: list[int], length: int, batch: dict[str, int]) -> np.ndarray:
+        """Per-frame transition probabilities [len(starts), length] of the windows ``frames[s:s + length]``,
+        ``batch[device type]`` windows per network call."""
+        import torch
+
+        size = batch.get(torch.device(self.device).type, 1)
+        out = []
+        for b in range(0, len(starts), size):
+            windows = np.stack([frames[s:s + length] for s in starts[b:b + size]])
+            with torch.inference_mode():
+                single, _ = self.model.predict_raw(torch.from_numpy(windows).to(self.device))
+            out.append(single[:, :, 0].float().cpu().numpy())
+        return np.concatenate(out)
+
     def predict_all(self, tiny: np.ndarray) -> np.ndarray:
         """Per-frame transition probability for a whole sequence, with TransNetV2's windowing (windows of 100
         frames, step 50, the middle 50 of each kept; the same numbers as the package's ``predict_frames``),
         ``ALL_BATCH`` windows per network call."""
-        import torch
-
         n = len(tiny)
         if n == 0:
             return np.zeros(0)
         tail = CONTEXT + STEP - (n % STEP or STEP)
         padded = np.concatenate([np.repeat(tiny[:1], CONTEXT, axis=0), tiny, np.repeat(tiny[-1:], tail, axis=0)])
-        starts = list(range(0, len(padded) - WINDOW + 1, STEP))
-        size = ALL_BATCH.get(torch.device(self.device).type, 1)
-        out = []
-        for b in range(0, len(starts), size):
-            batch = np.stack([padded[s:s + WINDOW] for s in starts[b:b + size]])
-            with torch.inference_mode():
-                single, _ = self.model.predict_raw(torch.from_numpy(batch).to(self.device))
-            out.append(single[:, CONTEXT:CONTEXT + STEP, 0].float().cpu().numpy().reshape(-1))
-        return np.concatenate(out)[:n]
+        probs = self._probabilities(padded, list(range(0, len(padded) - WINDOW + 1, STEP)), WINDOW, ALL_BATCH)
+        return probs[:, CONTEXT:CONTEXT + STEP].reshape(-1)[:n]
 
     def predict_windows(self, tiny: np.ndarray, centers: list[int], window: int) -> list[tuple[int, np.ndarray]]:
         """Probabilities on a window of ``window`` frames around each centre: [(first index, probs)]."""
-        import torch
-
+        if not centers:
+            return []
         n = len(tiny)
         starts = [min(max(0, c - window // 2), max(0, n - window)) for c in centers]
-        out: list[tuple[int, np.ndarray]] = []
-        size = JUDGE_BATCH.get(torch.device(self.device).type, 8)
-        for b in range(0, len(starts), size):
-            chunk = starts[b:b + size]
-            length = min(window, n)
-            batch = np.stack([tiny[s:s + length] for s in chunk])
-            with torch.inference_mode():
-                single, _ = self.model.predict_raw(torch.from_numpy(batch).to(self.device))
-            probs = single[:, :, 0].float().cpu().numpy()
-            out.extend(zip(chunk, probs))
-        return out
+        return list(zip(starts, self._probabilities(tiny, starts, min(window, n), JUDGE_BATCH)))
 
 
 class TransNetV2Detector(ShotDetector):

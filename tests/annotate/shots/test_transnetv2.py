@@ -6,9 +6,13 @@ import torch
 from curation.annotate.shots import TransNetV2Model
 
 
+@pytest.fixture(scope="module")
+def model():
+    return TransNetV2Model("cpu")
+
+
 @pytest.mark.parametrize("frames", [37, 150, 233])
-def test_batched_windows_give_the_package_numbers(frames):
-    model = TransNetV2Model("cpu")
+def test_batched_windows_give_the_package_numbers(model, frames):
     rng = np.random.default_rng(frames)
     # Two "shots" of smooth noise with a cut, so the probabilities are not all near zero.
     tiny = np.concatenate([np.repeat(rng.integers(0, 256, (1, 27, 48, 3), dtype=np.uint8), frames // 2, axis=0),
