@@ -47,9 +47,11 @@ class StepTimer:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
         self._stack: list[list] = []  # [step, start, time spent in timed callees]
+        self._originals: list[tuple] = []  # (owner, name, original), for restore()
 
     def wrap(self, owner, name: str, step: str) -> None:
         original = getattr(owner, name)
+        self._originals.append((owner, name, original))
         timer = self
 
         def timed(*args, **kwargs):
@@ -64,6 +66,12 @@ class StepTimer:
                     timer._stack[-1][2] += spent
 
         setattr(owner, name, timed)
+
+    def restore(self) -> None:
+        """Put back every wrapped function."""
+        for owner, name, original in reversed(self._originals):
+            setattr(owner, name, original)
+        self._originals.clear()
 
 
 def _units(paths: list[Path], seconds: float | None):
@@ -98,10 +106,6 @@ def costs(units, model) -> tuple[int, float, float, dict[str, float]]:
     decode, frames = _decode_cpu(units)
     config = load_config(None, ["annotate.stages=[cuts,motion,keyframes]", "annotate.decode.prefetch=0"]).annotate
     timer = StepTimer()
-    saved = [(owner, name, getattr(owner, name)) for owner, name in
-             [(DecodedFrame, "bgr"), (DecodedFrame, "gray"), (CascadeDetector, "push"), (CascadeDetector, "finish"),
-              (type(model), "predict_windows"), (scan._MotionSampler, "push"), (scan._KeyframeKeeper, "push"),
-              (scan._KeyframeKeeper, "keep_last")]]
     timer.wrap(DecodedFrame, "bgr", "analysis pictures (128-px BGR and grey)")
     timer.wrap(DecodedFrame, "gray", "analysis pictures (128-px BGR and grey)")
     timer.wrap(CascadeDetector, "push", "cascade features and decisions")
@@ -118,8 +122,7 @@ def costs(units, model) -> tuple[int, float, float, dict[str, float]]:
                 raise RuntimeError(f"{unit.path}: {result.error_kind}: {result.error}")
         total = time.thread_time() - start
     finally:
-        for owner, name, original in saved:
-            setattr(owner, name, original)
+        timer.restore()
     steps = dict(timer.seconds)
     steps[REST] = total - sum(steps.values())
     return frames, decode, total, steps
@@ -136,7 +139,6 @@ def per_video(units, model) -> tuple[float, float]:
                                 "annotate.decode.threads=1"]).annotate
     source._MODEL = model  # the child's lazily loaded model, already loaded
     inner = StepTimer()
-    original = scan.scan_unit
     inner.wrap(scan, "scan_unit", "scan")
     probing = whole = 0.0
     unit = units[0]  # once untimed: the first call imports what assembly and the records need
@@ -151,7 +153,7 @@ def per_video(units, model) -> tuple[float, float]:
             source.scan_in_child(unit.video_id, unit.path, info, config, 600.0, 1)
             whole += time.thread_time() - start
     finally:
-        scan.scan_unit = original
+        inner.restore()
     return probing / len(units), (whole - inner.seconds["scan"]) / len(units)
 
 
