@@ -29,7 +29,14 @@ class Shot:
     not a cut).
     blur: motion-blur sub-samples per frame for fast pans (1 = none).
     hold: every picture is held this many frames (2 or 3: animation "on twos/threes", stop motion, low-rate
-    sources); 1 = a new picture every frame."""
+    sources); 1 = a new picture every frame.
+    overlay: graphics or a camera change inside the shot, changing at the frame offsets ``events`` (none of it
+    is a cut; :func:`_overlay` draws them): ``map`` (an infographic panel whose regions recolour a few at a
+    time), ``counter`` (an indicator box switching value and colour), ``captions`` (a lower-third band and a
+    subtitle line appearing, changing and going), ``slide`` (a lower third sliding in and out), ``pip`` (a
+    picture-in-picture inset that appears and cuts between its own shots), ``split`` (a split screen whose
+    right half cuts), ``focus`` (a focus pull and an autofocus snap), ``exposure`` (an exposure jump and a slow
+    return)."""
 
     frames: int
     speed: tuple[float, float] = (0.0, 0.0)
@@ -42,6 +49,8 @@ class Shot:
     flashes: tuple[int, ...] = ()
     blur: int = 1
     hold: int = 1
+    overlay: str | None = None
+    events: tuple[int, ...] = ()
 
 
 @dataclass
@@ -139,7 +148,9 @@ def _shot_frames(shot: Shot, width: int, height: int, scale: float):
 
 
 def _finish(frame: np.ndarray, shot: Shot, i: int) -> np.ndarray:
-    """Brightness, text overlay and flashes of frame ``i`` of a shot."""
+    """Brightness, overlays, text and flashes of frame ``i`` of a shot."""
+    if shot.overlay:
+        frame = _overlay(frame, shot, i)
     if shot.brightness != 1.0:
         frame = np.clip(frame.astype(np.float32) * shot.brightness, 0, 255).astype(np.uint8)
     if shot.text:
@@ -149,6 +160,109 @@ def _finish(frame: np.ndarray, shot: Shot, i: int) -> np.ndarray:
                     size * 1.5, (255, 255, 255), max(1, int(size * 3)), cv2.LINE_AA)
     if i in shot.flashes:
         frame = np.clip(frame.astype(np.float32) * 0.25 + 0.75 * 245, 0, 255).astype(np.uint8)
+    return frame
+
+
+def _stage(events: tuple[int, ...], i: int) -> int:
+    """How many of ``events`` (frame offsets) frame ``i`` is at or past."""
+    return sum(1 for e in events if i >= e)
+
+
+def _ramp(start: int, length: int, i: int) -> float:
+    """0 before frame ``start``, 1 from ``start + length``, linear between."""
+    return float(min(max((i - start + 1) / length, 0.0), 1.0))
+
+
+def _overlay(frame: np.ndarray, shot: Shot, i: int) -> np.ndarray:
+    """Frame ``i`` of a shot with its :attr:`Shot.overlay` drawn (see there); the same for every frame between
+    two events, so each event is one abrupt (or, for ``slide``/``focus``/``exposure``, a short gradual)
+    change of part of the picture or of the camera, never a new shot."""
+    h, w = frame.shape[:2]
+    kind, events, stage = shot.overlay, shot.events, _stage(shot.events, i)
+    rng = np.random.default_rng(7919 * shot.seed + 17)
+    frame = frame.copy()
+    if kind == "map":
+        # A panel of 12 flat regions (a choropleth map) on the right 55 % x 80 % of the frame; each event
+        # recolours 3-4 of them (a share of the panel, about a tenth of the frame).
+        x0, y0, pw, ph = int(0.4 * w), int(0.1 * h), int(0.55 * w), int(0.8 * h)
+        seeds = rng.random((12, 2)) * (pw, ph)
+        yy, xx = np.mgrid[0:ph, 0:pw]
+        region = np.argmin((xx[..., None] - seeds[:, 0]) ** 2 + (yy[..., None] - seeds[:, 1]) ** 2, axis=-1)
+        palette = rng.integers(30, 230, (len(events) + 1, 12, 3))
+        colours = palette[0].copy()
+        for k in range(stage):
+            changed = rng.choice(12, size=int(rng.integers(3, 5)), replace=False)
+            colours[changed] = palette[k + 1][changed]
+        panel = colours[region].astype(np.uint8)
+        panel[(cv2.Laplacian(region.astype(np.float32), cv2.CV_32F) != 0)] = 250  # borders
+        frame[y0:y0 + ph, x0:x0 + pw] = panel
+    elif kind == "counter":
+        # A temperature indicator: a box of a quarter of the width and a third of the height, its colour and
+        # number switching.
+        x0, y0, bw, bh = int(0.05 * w), int(0.08 * h), int(0.25 * w), int(0.33 * h)
+        values = rng.integers(-15, 40, len(events) + 1)
+        value = int(values[stage])
+        colour = (int(255 * (value < 10)), 60, int(255 * (value >= 10)))
+        frame[y0:y0 + bh, x0:x0 + bw] = colour
+        cv2.putText(frame, f"{value}C", (x0 + bw // 10, y0 + int(bh * 0.75)), cv2.FONT_HERSHEY_SIMPLEX,
+                    bh / 45, (255, 255, 255), max(1, bh // 20), cv2.LINE_AA)
+    elif kind == "captions":
+        # A lower third (full width, the bottom 22 %) that appears at event 0, changes text and colour at 1 and
+        # 2 and goes at 3, and a subtitle line above it changing at every event.
+        texts = ["BREAKING NEWS", "LIVE: CITY CENTRE", "WEATHER WARNING", "MARKETS CLOSE HIGHER"]
+        if 1 <= stage <= 3:
+            band = (int(rng.integers(0, 120)), int(rng.integers(0, 120)), 200 if stage % 2 else 40)
+            frame[int(0.78 * h):, :] = band
+            cv2.putText(frame, texts[stage - 1], (int(0.04 * w), int(0.93 * h)), cv2.FONT_HERSHEY_SIMPLEX,
+                        h / 280, (255, 255, 255), max(1, h // 90), cv2.LINE_AA)
+        subtitles = ["I never said that.", "Where were you?", "At home, all night.", "Prove it.", "Fine."]
+        cv2.putText(frame, subtitles[stage % len(subtitles)], (int(0.1 * w), int(0.7 * h)),
+                    cv2.FONT_HERSHEY_SIMPLEX, h / 300, (255, 255, 0), max(1, h // 100), cv2.LINE_AA)
+    elif kind == "slide":
+        # A lower third sliding in from the left over 6 frames at event 0, and out to the right from event 1.
+        if len(events) < 2 or i < events[1]:
+            t = _ramp(events[0], 6, i)
+            offset = -int(round((1 - t) * w))
+        else:
+            t = 1 - _ramp(events[1], 6, i)
+            offset = int(round((1 - t) * w))
+        if t > 0:
+            band = np.full((int(0.25 * h), w, 3), (150, 40, 20), np.uint8)
+            cv2.putText(band, "MINISTER OF FINANCE", (int(0.05 * w), int(0.17 * h)), cv2.FONT_HERSHEY_SIMPLEX,
+                        h / 280, (255, 255, 255), max(1, h // 90), cv2.LINE_AA)
+            if offset <= 0:
+                frame[h - band.shape[0]:, :w + offset] = band[:, -offset:]
+            else:
+                frame[h - band.shape[0]:, offset:] = band[:, :w - offset]
+    elif kind in ("pip", "split"):
+        # pip: an inset of 45 % x 50 % of the frame (about a fifth of it), top right, appearing at event 0 and
+        # cutting to another of its own shots at every later event; split: the right half cuts at every event.
+        if kind == "pip":
+            if stage == 0:
+                return frame
+            x0, y0, iw, ih = int(0.5 * w), int(0.06 * h), int(0.45 * w), int(0.5 * h)
+        else:
+            x0, y0, iw, ih = w // 2, 0, w - w // 2, h
+        inset = texture(shot.seed * 31 + 1000 + stage, iw, ih)
+        frame[y0:y0 + ih, x0:x0 + iw] = inset
+        if kind == "pip":
+            cv2.rectangle(frame, (x0, y0), (x0 + iw - 1, y0 + ih - 1), (255, 255, 255), 2)
+        else:
+            frame[:, x0 - 1:x0 + 1] = 0
+    elif kind == "focus":
+        # A focus pull to soft over 10 frames from event 0, back to sharp over 10 from event 1; an autofocus
+        # snap (soft in one frame, sharp again 3 frames later) at event 2.
+        sigma = 3.5 * (_ramp(events[0], 10, i) - (_ramp(events[1], 10, i) if len(events) > 1 else 0.0))
+        if len(events) > 2 and events[2] <= i < events[2] + 3:
+            sigma = 3.0
+        if sigma > 0.05:
+            frame = cv2.GaussianBlur(frame, (0, 0), sigma * h / 180)
+    elif kind == "exposure":
+        # The camera's exposure jumps up by 45 % over 2 frames at event 0 and comes back over 15 from event 1.
+        gain = 1 + 0.45 * (_ramp(events[0], 2, i) - (_ramp(events[1], 15, i) if len(events) > 1 else 0.0))
+        frame = np.clip(frame.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+    else:
+        raise ValueError(f"unknown overlay {kind!r}")
     return frame
 
 
@@ -244,7 +358,11 @@ def failure_family_specs(variant: int = 0) -> dict[str, list[Shot]]:
     - ``fast_pans``: fast motion-blurred pans (no cut inside them; one cut between two pans);
     - ``fades``: a fade to black, black frames, a fade in, a dissolve (gradual);
     - ``held_frames``: animation on threes and twos (every picture held 2-3 frames, so every change is an
-      isolated jump), moving and still, with hard cuts between shots.
+      isolated jump), moving and still, with hard cuts between shots;
+    - ``graphics_<overlay>``, one for each of ``GRAPHICS``: graphics and camera changes inside a shot
+      (:attr:`Shot.overlay`: infographic maps recolouring, indicators switching, captions and lower thirds
+      changing or sliding in, picture-in-picture and split screens cutting inside the frame, focus pulls,
+      exposure jumps), none of them a cut, and one hard cut between two such shots.
     """
     rng = np.random.default_rng(1000 + variant)
     base = 100 * variant
@@ -281,8 +399,26 @@ def failure_family_specs(variant: int = 0) -> dict[str, list[Shot]]:
             Shot(n(30, 45), (0.0, float(rng.uniform(1, 2))), seed=base + 52, hold=2),
             Shot(n(30, 45), (float(rng.uniform(2, 4)), 1.0), seed=base + 53, hold=3),
             Shot(n(30, 45), seed=base + 54, hold=3, subject=(1.2, 0.5, 0.4))]
-    return {"grey_montage": montage, "dense_cuts": dense, "wipes": wipes, "flashes": flashes,
-            "fast_pans": pans, "fades": fades, "held_frames": held}
+    families = {"grey_montage": montage, "dense_cuts": dense, "wipes": wipes, "flashes": flashes,
+                "fast_pans": pans, "fades": fades, "held_frames": held}
+    # Graphics and camera changes inside a shot (broadcast news, documentaries): two shots each, one hard cut
+    # between them; the overlay changes 3-4 times in each shot, and the second shot of the same kind shows the
+    # graphic changed across the cut too.
+    for kind in GRAPHICS:
+        shots = []
+        for k in range(2):
+            length = n(90, 120)
+            first = n(10, 20)
+            events = tuple(first + j * n(18, 26) for j in range(4) if first + j * 26 < length - 12)
+            speed = (0.0, 0.0) if kind in ("focus", "exposure") else (float(rng.uniform(-0.6, 0.6)), 0.0)
+            shots.append(Shot(length, speed, seed=base + 60 + 2 * GRAPHICS.index(kind) + k, overlay=kind,
+                              events=events))
+        families[f"graphics_{kind}"] = shots
+    return families
+
+
+# The overlays of the graphics families (Shot.overlay).
+GRAPHICS = ("map", "counter", "captions", "slide", "pip", "split", "focus", "exposure")
 
 
 def failure_families(directory: str | Path, variant: int = 0) -> dict[str, Truth]:
