@@ -99,6 +99,15 @@ class CutsConfig(Section):
         at least this many grey levels (default 20.0) is a gradual transition.
     flash_share: a native-rate candidate whose picture returns within 3 frames to less than this share of its
         change (default 0.5) is a flash or strobe and never a cut.
+    local_share: a native-rate candidate that leaves at least this share of the frame with its picture kept
+        (4x4-px cells of the 64-px luma, textured in both frames and changed by under 1.5 grey levels;
+        default 0.3) is a change inside the shot (an animated graphic, a caption or lower third, a
+        picture-in-picture inset or one half of a split screen), never a cut (TransNetV2 is not asked: it
+        takes a split screen's half cutting for a cut). A cut keeps almost none of the frame (flat backdrops
+        and letterbox bars do not count as kept); 1.0 turns the test off.
+    same_picture: a candidate, or a gradual transition's two ends, whose frames correlate by at least this
+        (64-px luma; default 0.9) where a change of gain and offset explains most of their difference shows
+        one picture exposed differently (an exposure jump, a slow return, flicker) and is never a boundary.
     """
 
     detector: Literal["hybrid", "fast", "adaptive", "content", "transnetv2"] = "hybrid"
@@ -118,6 +127,8 @@ class CutsConfig(Section):
     luma_min_area: Float = Field(0.15, gt=0, le=1)
     slow_luma_threshold: Float = Field(20.0, gt=0)
     flash_share: Float = Field(0.5, ge=0, le=1)
+    local_share: Float = Field(0.3, gt=0, le=1)
+    same_picture: Float = Field(0.9, gt=0, le=1)
 
     @field_validator("levels")
     @classmethod

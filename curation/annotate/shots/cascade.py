@@ -15,9 +15,13 @@ slow levels run on the HSV score every k-th frame and on the aligned luma every 
 candidate's *margin* (the larger of the two sources' margins; 1.0 is exactly the fast rule) decides: at or
 above ``confident_ratio`` it is accepted, below ``candidate_ratio`` dropped, and in between TransNetV2 looks at
 a ``judge_window``-frame window and its probability is fused with the margin, unless the candidate lies
-inside a slow transition already found. Between two grey-scale pictures the network is blind (trained on
-colour footage, it gives cuts between framings of one subject on one grey backdrop < 0.02), so there the
-plain rule (margin >= 1) decides without it. TransNetV2 costs several 720p decodes per frame on CPU, so the band
+inside a slow transition already found. Changes inside a shot are never boundaries, in either mode: a
+candidate that keeps most of the picture (a graphic, a caption, a picture-in-picture inset or half of a
+split screen changing; ``local_share``), a candidate or slow span whose ends are one picture after removing
+gain and offset (an exposure change; ``same_picture``), and a slow span whose ends keep most of the picture.
+Between two grey-scale pictures the network is blind (trained on colour footage, it gives cuts between
+framings of one subject on one grey backdrop < 0.02), so there the plain rule (margin >= 1) decides without
+it. TransNetV2 costs several 720p decodes per frame on CPU, so the band
 is kept narrow and the windows short: on real footage a few windows per minute.
 """
 from __future__ import annotations
@@ -42,6 +46,8 @@ LUMA_COHERENCE = 0.8
 CUT_SHARE = 0.6
 # Frames of slack around a candidate in which TransNetV2 may place the boundary.
 JUDGE_SLACK = 3
+# Frames outside a slow span's ends also compared to tell a graphic changing from a transition.
+SPAN_SLACK = 8
 # A picture whose RGB channels differ by less than this on average (0..255) is grey-scale (black-and-white
 # footage, or colour so faded that it carries no hue).
 GREY_CHROMA = 6.0
@@ -105,10 +111,16 @@ class CascadeDetector(ShotDetector):
         - the aligned luma change, floor ``luma_floor``, and the changed area over ``luma_min_area`` (a
           caption or a small object appearing on a still shot is not a cut).
         A candidate whose picture comes back within a few frames (``persist < flash_share * change``) is a
-        flash or a strobe, and one between two black frames is noise: neither is ever a cut."""
+        flash or a strobe, one between two black frames is noise, and one whose two frames correlate by
+        ``same_picture`` where a gain and offset explain their change is one picture exposed differently:
+        none is ever a cut. One that keeps ``local_share`` of the frame (textured cells unchanged: a graphic, caption,
+        inset or half of a split screen changed) is *local*: never a cut either (TransNetV2 marks a split
+        screen's half cutting as a cut, so it is not asked)."""
         c = self._config
         change, persist = self._luma.arrays()
         area = self._luma.area()
+        local = self._luma.kept() >= c.local_share
+        exposure = self._luma.similarity() >= c.same_picture
         hsv = np.minimum(hold_aware_ratio(scores, c.window_width, np.inf) / c.adaptive_threshold,
                          scores / c.min_content_val)
         luma = np.minimum.reduce([hold_aware_ratio(change, c.window_width, HELD_LUMA_MAX) / c.adaptive_threshold,
@@ -121,7 +133,7 @@ class CascadeDetector(ShotDetector):
         dark_pair = np.zeros_like(flash)
         dark_pair[1:] = black[1:] & black[:-1]
         out = []
-        for i in np.nonzero((margin >= relax) & ~flash & ~dark_pair)[0]:
+        for i in np.nonzero((margin >= relax) & ~flash & ~dark_pair & ~exposure & ~local)[0]:
             if i == 0:
                 continue
             source = "level1" if hsv[i] >= luma[i] else "luma"
@@ -229,6 +241,13 @@ class CascadeDetector(ShotDetector):
                     accepted.append(Boundary(cand.start, cand.end, support, f"fused<{cand.source}"))
         return accepted
 
+    def _ends_kept(self, span: _Candidate, cuts: list[int]) -> float:
+        """The least share of the picture kept between a slow span's two ends, they and the frames up to
+        ``SPAN_SLACK`` outside them (not across a hard cut) compared."""
+        first = max([span.start - 1 - SPAN_SLACK] + [i for i in cuts if i <= span.start - 1])
+        last = min([span.end + SPAN_SLACK] + [i - 1 for i in cuts if i > span.end])
+        return min(self._luma.ends_kept(a, b) for a in {span.start - 1, first} for b in {span.end, last})
+
     def finish(self) -> list[Boundary]:
         c = self._config
         _, level1 = self._scorers[0].arrays()
@@ -246,7 +265,15 @@ class CascadeDetector(ShotDetector):
         hsv_slow = [_Candidate(a, b, x.score, x.confident, x.source) for x in self._slow_candidates(level1)
                     if not self._luma.moved_apart(x.start, x.end)
                     for a, b in _split_at_black(x.start, x.end, black)]
-        slow = hsv_slow + luma_slow
+        # A span whose two ends are the same picture after removing gain and offset is an exposure change
+        # (or flicker) over several frames (a fade from or to black has a black end, which matches nothing),
+        # and one whose ends keep most of the picture is a graphic, a caption or an inset changing, sliding
+        # in or cutting while the camera drifts (the drift adds up over k frames to a coherent-looking
+        # change): neither is a transition. A span's ends may sit inside the transition (a wipe's half-way
+        # picture keeps the part not yet wiped), so frames outside them are compared too (:meth:`_ends_kept`).
+        slow = [x for x in hsv_slow + luma_slow
+                if self._luma.ends_similarity(x.start - 1, x.end) < c.same_picture
+                and self._ends_kept(x, cuts) < c.local_share]
         accepted = slow + [x for x in native if x.confident or not hybrid]
         boundaries = [Boundary(x.start, x.end, x.score, x.source) for x in accepted]
         if hybrid:
@@ -265,6 +292,7 @@ class CascadeDetector(ShotDetector):
             "min_content_val": c.min_content_val, "slow_threshold": c.slow_threshold,
             "min_shot_frames": c.min_shot_frames, "luma_floor": c.luma_floor, "luma_min_area": c.luma_min_area,
             "slow_luma_threshold": c.slow_luma_threshold, "flash_share": c.flash_share,
+            "local_share": c.local_share, "same_picture": c.same_picture,
         }
         if self._model is not None:
             params.update(candidate_ratio=c.candidate_ratio, confident_ratio=c.confident_ratio,

@@ -9,6 +9,13 @@ On a small grey image (``LUMA_WIDTH`` px wide) of every frame:
 - ``persist[i]``: the smallest aligned difference between a frame ``a < i`` and a frame ``b >= i`` at most
   ``FLASH_FRAMES + 1`` apart (``b - a >= 2``). Across a cut the picture stays different; across a camera flash
   or a strobe (entering or leaving it) it comes back, so ``persist / change`` is small.
+- ``area[i]`` / ``kept[i]``: the share of 4x4-px cells that changed between frames ``i-1`` and ``i``, and the
+  share that kept their picture (textured in both frames, unchanged). A cut changes the whole picture; a
+  graphic, a caption, a picture-in-picture inset or one half of a split screen changes a part of it and leaves
+  the rest as it was, texture and all (flat areas such as a grey backdrop or letterbox bars count for
+  neither: they look the same on both sides of a cut).
+- ``similarity[i]``: the correlation of frames ``i-1`` and ``i`` where a change of gain and offset explains
+  their difference (else 0): near 1 for the same picture exposed differently (an exposure change, flicker).
 
 Scores are 0..255 grey levels. Cost: one small real FFT and a few subtractions per frame.
 """
@@ -28,6 +35,20 @@ FLASH_FRAMES = 3
 # Changed-area cells: size in pixels of the analysis image, and the mean difference that counts as changed.
 AREA_CELL = 4
 AREA_LEVEL = 3.0
+# A cell kept its picture when it changed by less than KEPT_LEVEL and its luma varies by more than
+# TEXTURE_LEVEL (standard deviation within the cell) in both frames (grey levels).
+KEPT_LEVEL = 1.5
+TEXTURE_LEVEL = 2.0
+# ... or by less than this share of the cell's standard deviation (the smaller of the two frames').
+KEPT_SHARE = 0.5
+# Pixels (of the thumbnail) searched around each guess of the motion between a span's two ends.
+ENDS_SEARCH = 3
+# Exposure changes scale the picture's contrast by at most this factor; a larger one is a fade.
+MAX_GAIN = 2.0
+# ... and a gain and offset explain at least this share of the (mean squared) change they make.
+EXPOSURE_SHARE = 0.5
+# Width in pixels of the thumbnail kept of every frame for comparing the two ends of a gradual transition.
+THUMB_WIDTH = 32
 # A frame that changes less than this (grey levels) repeats the previous picture (a held drawing, a
 # duplicated frame, a still shot); ``hold_aware_ratio`` looks past such frames for the neighbours' level.
 HOLD_LEVEL = 0.5
@@ -55,15 +76,19 @@ def _mad(a: np.ndarray, b: np.ndarray) -> float:
     return cv2.norm(a, b, cv2.NORM_L1) / a.size
 
 
+def _overlap(a: np.ndarray, b: np.ndarray, dy: int, dx: int) -> tuple[np.ndarray, np.ndarray]:
+    """The parts of ``a`` and ``b`` that show the same scene when ``b`` is ``a`` moved by (dy, dx)."""
+    h, w = a.shape[:2]
+    return (a[max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)],
+            b[max(0, dy):h - max(0, -dy), max(0, dx):w - max(0, -dx)])
+
+
 def _aligned_mad(a: np.ndarray, b: np.ndarray, dy: int, dx: int) -> float:
     """Mean |a - b| over the overlap when ``b`` is ``a`` moved by (dy, dx); plain difference when the overlap
     is too small."""
     if (dy == 0 and dx == 0) or _too_far(a.shape, dy, dx):
         return _mad(a, b)
-    h, w = a.shape
-    a_part = a[max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)]
-    b_part = b[max(0, dy):h - max(0, -dy), max(0, dx):w - max(0, -dx)]
-    return _mad(a_part, b_part)
+    return _mad(*_overlap(a, b, dy, dx))
 
 
 def is_black(mean, std, level: float = BLACK_LEVEL):
@@ -72,16 +97,65 @@ def is_black(mean, std, level: float = BLACK_LEVEL):
     return (np.asarray(mean) < level) & (np.asarray(std) < BLACK_FLATNESS)
 
 
-def changed_area(a: np.ndarray, b: np.ndarray) -> float:
-    """Share of ``AREA_CELL`` x ``AREA_CELL`` cells whose mean absolute difference exceeds ``AREA_LEVEL``: a
-    cut changes most of the frame, a caption appearing or a small object moving changes a few cells."""
+def _cells(image: np.ndarray) -> np.ndarray:
+    """Mean over every ``AREA_CELL`` x ``AREA_CELL`` cell (the image cropped to whole cells)."""
+    h, w = image.shape[:2]
+    return cv2.resize(image[:h - h % AREA_CELL, :w - w % AREA_CELL], (w // AREA_CELL, h // AREA_CELL),
+                      interpolation=cv2.INTER_AREA)
+
+
+def cell_change(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(changed, kept): the share of ``AREA_CELL`` x ``AREA_CELL`` cells whose mean absolute difference
+    exceeds ``AREA_LEVEL``, and the share that kept their picture (luma standard deviation over
+    ``TEXTURE_LEVEL`` in both frames, difference below ``KEPT_LEVEL`` or ``KEPT_SHARE`` of it). A cut changes
+    most of the frame and keeps none of it; a caption appearing or a small object moving changes a few cells, and a graphic or an inset
+    changing leaves the rest of the picture kept."""
     diff = cv2.absdiff(a, b)
     h, w = diff.shape[:2]
     if h < AREA_CELL or w < AREA_CELL:
-        return float((diff > AREA_LEVEL).mean())
-    cells = cv2.resize(diff[:h - h % AREA_CELL, :w - w % AREA_CELL], (w // AREA_CELL, h // AREA_CELL),
-                       interpolation=cv2.INTER_AREA)
-    return float((cells > AREA_LEVEL).mean())
+        return float((diff > AREA_LEVEL).mean()), 0.0
+    # One resize of the five planes gives each cell's mean difference and both frames' first two moments.
+    cells = _cells(np.dstack([diff, a, a * a, b, b * b]))
+    changed = cells[..., 0]
+    spread = np.sqrt(np.maximum(np.minimum(cells[..., 2] - cells[..., 1] ** 2, cells[..., 4] - cells[..., 3] ** 2),
+                                0.0))
+    # Kept: changed by less than KEPT_LEVEL or than KEPT_SHARE of the cell's texture (a sub-pixel shift left
+    # after aligning moves an edge by a fraction of its contrast; two different textures differ by ~1.6x it).
+    kept = (spread > TEXTURE_LEVEL) & (changed < np.maximum(KEPT_LEVEL, KEPT_SHARE * spread))
+    return float(np.count_nonzero(changed > AREA_LEVEL)) / changed.size, float(np.count_nonzero(kept)) / kept.size
+
+
+def _shifted_kept(a: np.ndarray, b: np.ndarray, dy: float, dx: float) -> float:
+    """The kept share (:func:`cell_change`) of ``b`` against ``a`` when ``b`` shows ``a``'s content moved by
+    (dy, dx) pixels (sub-pixel: ``b`` is moved back by bilinear interpolation), over the overlap; 0 when they
+    no longer overlap by ``MIN_OVERLAP``."""
+    h, w = a.shape[:2]
+    my, mx = int(np.ceil(abs(dy))) + 1, int(np.ceil(abs(dx))) + 1
+    # (the overlap is cropped evenly on both sides, so it must leave two cells each way)
+    if _too_far(a.shape, dy, dx) or h - 2 * my < 2 * AREA_CELL or w - 2 * mx < 2 * AREA_CELL:
+        return 0.0
+    moved = cv2.warpAffine(b, np.float32([[1, 0, -dx], [0, 1, -dy]]), (w, h), flags=cv2.INTER_LINEAR)
+    return cell_change(a[my:h - my, mx:w - mx], moved[my:h - my, mx:w - mx])[1]
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Are two same-sized float32 images one picture exposed differently? Their correlation (-1..1: 1 when
+    ``b`` is ``gain * a + offset``), where a gain and offset explain at least ``EXPOSURE_SHARE`` of their
+    mean squared difference; else 0. Two framings of one subject on one backdrop can correlate highly, but
+    they differ by layout, which no gain explains. Also 0 when either is flat (nothing to compare), when
+    their contrasts differ by more than ``MAX_GAIN`` times (a fade, not an exposure change) and when they are
+    equal (nothing to explain)."""
+    (ma, sa), (mb, sb) = (cv2.meanStdDev(x) for x in (a, b))
+    ma, sa, mb, sb = float(ma[0, 0]), float(sa[0, 0]), float(mb[0, 0]), float(sb[0, 0])
+    if min(sa, sb) < 1.0 or max(sa, sb) > MAX_GAIN * min(sa, sb):
+        return 0.0
+    cross = float(np.dot(a.ravel(), b.ravel())) / a.size  # ravel copies only a cropped (strided) view
+    r = (cross - ma * mb) / (sa * sb)
+    difference = (ma - mb) ** 2 + sa * sa + sb * sb - 2 * r * sa * sb  # E[(a - b)^2]
+    residual = sb * sb * (1.0 - r * r)  # E[(b - gain * a - offset)^2] at the best gain and offset
+    if difference <= 1e-6 or residual > (1.0 - EXPOSURE_SHARE) * difference:
+        return 0.0
+    return float(r)
 
 
 def _best_mad(a: np.ndarray, b: np.ndarray, dy: int, dx: int) -> float:
@@ -165,6 +239,9 @@ class LumaScorer:
         self._change: list[float] = []
         self._persist: list[float] = []
         self._area: list[float] = []
+        self._kept: list[float] = []
+        self._similarity: list[float] = []
+        self._thumbs: list[np.ndarray] = []
         self._black: list[bool] = []
         self._positions: list[tuple[int, int]] = []
 
@@ -182,7 +259,7 @@ class LumaScorer:
         mean, std = cv2.meanStdDev(gray)
         self._black.append(bool(is_black(float(mean[0, 0]), float(std[0, 0]))))
         position = (0, 0)
-        change = area = 0.0
+        change = area = kept = same = 0.0
         spectrum = None
         if self._ring:
             _, prev, prev_spectrum, prev_position = self._ring[-1]
@@ -195,10 +272,20 @@ class LumaScorer:
                     prev_spectrum = np.fft.rfft2(prev - float(prev.mean()))
                 dy, dx = _translation(prev_spectrum, spectrum, gray.shape)
             change = _best_mad(prev, gray, dy, dx)  # the plain difference when nothing moved
-            area = changed_area(prev, gray) if change > HOLD_LEVEL else 0.0
+            same = 1.0  # a repeated picture, unless it changed
+            if change > HOLD_LEVEL:
+                area, kept = cell_change(prev, gray)
+                same = similarity(prev, gray)
+                # Unaligned: aligning the two frames of a cut between two framings of one subject on one
+                # backdrop lines the subject up, and it would look kept.
             position = (prev_position[0] + dy, prev_position[1] + dx)
         self._change.append(change)
         self._area.append(area)
+        self._kept.append(kept)
+        self._similarity.append(same)
+        thumb_height = max(2, int(round(gray.shape[0] * THUMB_WIDTH / gray.shape[1])))
+        self._thumbs.append(cv2.resize(gray, (THUMB_WIDTH, thumb_height), interpolation=cv2.INTER_AREA)
+                            .astype(np.uint8))
         self._persist.append(np.inf)
         ring = list(self._ring)
         for k in self._slow_steps:
@@ -245,6 +332,69 @@ class LumaScorer:
     def area(self) -> np.ndarray:
         """Changed area (0..1, unaligned; 0 where the frame repeats the previous one) per frame."""
         return np.asarray(self._area, dtype=np.float64)
+
+    def kept(self) -> np.ndarray:
+        """Share of the frame that kept its picture from the previous frame (0..1, see :func:`cell_change`;
+        0 where the frame repeats the previous one)."""
+        return np.asarray(self._kept, dtype=np.float64)
+
+    def similarity(self) -> np.ndarray:
+        """:func:`similarity` with the previous frame (1 where the frame
+        repeats the previous one, 0 for the first frame)."""
+        return np.asarray(self._similarity, dtype=np.float64)
+
+    def _thumb(self, index: int) -> np.ndarray:
+        """The float32 thumbnail of frame ``index`` (clamped to the frames seen)."""
+        return self._thumbs[min(max(index, 0), len(self._thumbs) - 1)].astype(np.float32)
+
+    def _guesses(self, before: int, after: int) -> set[tuple[int, int]]:
+        """Whole-thumbnail-pixel guesses of how far the content moved from ``before`` to ``after``: none, and
+        the accumulated translation (whole 64-px pixels, so it drifts over many frames, and a graphic
+        cutting can mislead it)."""
+        last = len(self._positions) - 1
+        p, q = self._positions[min(max(before, 0), last)], self._positions[min(max(after, 0), last)]
+        scale = THUMB_WIDTH / LUMA_WIDTH
+        # Positions accumulate where each frame's predecessor lies; the content moved the other way.
+        return {(0, 0), (int(round((p[0] - q[0]) * scale)), int(round((p[1] - q[1]) * scale)))}
+
+    def ends_similarity(self, before: int, after: int) -> float:
+        """:func:`similarity` of frames ``before`` and ``after`` (thumbnails, at the whole-pixel offset within
+        ``ENDS_SEARCH`` of a guess where it is largest): are the two ends of a span the same picture? 0
+        when either is black (a fade to or from black is the picture's gain going to 0)."""
+        last = len(self._black) - 1
+        if self._black[min(max(before, 0), last)] or self._black[min(max(after, 0), last)]:
+            return 0.0
+        a, b = self._thumb(before), self._thumb(after)
+        best = similarity(a, b)
+        for cy, cx in self._guesses(before, after):
+            for ey in range(-ENDS_SEARCH, ENDS_SEARCH + 1):
+                for ex in range(-ENDS_SEARCH, ENDS_SEARCH + 1):
+                    if not _too_far(a.shape, cy + ey, cx + ex):
+                        best = max(best, similarity(*_overlap(a, b, cy + ey, cx + ex)))
+        return best
+
+    def ends_kept(self, before: int, after: int) -> float:
+        """The largest share of frame ``after`` that shows frame ``before``'s picture kept
+        (:func:`cell_change` on the thumbnails), over the motions between them within ``ENDS_SEARCH`` pixels
+        of a guess, refined to a quarter pixel (an edge off by half a pixel no longer looks kept): most of the
+        frame when only a graphic or an inset changed between them, none of it across a transition."""
+        a, b = self._thumb(before), self._thumb(after)
+        scored: dict[tuple[float, float], float] = {}
+
+        def kept(sy: float, sx: float) -> float:
+            if (sy, sx) not in scored:
+                scored[(sy, sx)] = _shifted_kept(a, b, sy, sx)
+            return scored[(sy, sx)]
+
+        for cy, cx in self._guesses(before, after):
+            for ey in range(-ENDS_SEARCH, ENDS_SEARCH + 1):
+                for ex in range(-ENDS_SEARCH, ENDS_SEARCH + 1):
+                    kept(float(cy + ey), float(cx + ex))
+        sy, sx = max(scored, key=scored.get)
+        for fy in np.arange(-0.75, 0.8, 0.25):
+            for fx in np.arange(-0.75, 0.8, 0.25):
+                kept(sy + float(fy), sx + float(fx))
+        return max(scored.values())
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """(change, persist); where no later frame exists, persist equals change (treated as lasting)."""

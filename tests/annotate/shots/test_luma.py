@@ -1,7 +1,14 @@
-"""The luma evidence's hold-aware ratio: held drawings are not cuts, a run of short still shots is."""
+"""The luma evidence: the hold-aware ratio (held drawings are not cuts, a run of short still shots is), the
+kept share (a graphic changing keeps the rest of the picture, a cut keeps none of it) and the gain-free
+similarity (an exposure change is the same picture, a fade is not)."""
 import numpy as np
 
-from curation.annotate.shots.luma import HELD_LUMA_MAX, hold_aware_ratio
+from curation.annotate.shots.luma import HELD_LUMA_MAX, LumaScorer, cell_change, hold_aware_ratio, similarity
+from curation.testing.synthetic import texture
+
+
+def _grey(seed: int, width: int = 64, height: int = 36) -> np.ndarray:
+    return texture(seed, width, height).mean(axis=-1).astype(np.float32)
 
 
 def test_held_drawings_do_not_stand_out():
@@ -31,3 +38,52 @@ def test_dense_cuts_between_still_shots_are_not_held_drawings():
     assert ratio[cuts].min() > 50
     # Without the cap they would look like drawings held 5-8 frames, and stand out only ~1x.
     assert hold_aware_ratio(change, 2, np.inf)[cuts].min() < 2
+
+
+def test_a_cut_keeps_nothing_a_graphic_keeps_the_rest():
+    before, other = _grey(1), _grey(2)
+    area, kept = cell_change(before, other)
+    assert area > 0.9 and kept < 0.05
+    # A caption band over the bottom quarter and an inset top right: the rest of the picture is kept.
+    after = before.copy()
+    after[27:, :] = 40.0
+    after[2:14, 40:62] = _grey(3, 22, 12)
+    area, kept = cell_change(before, after)
+    assert 0.3 < area < 0.6 and kept > 0.3
+
+
+def test_flat_areas_are_never_kept():
+    """A grey backdrop (or letterbox bars) looks the same on both sides of a cut: it is not kept picture."""
+    before = np.full((36, 64), 128.0, np.float32)
+    after = before.copy()
+    before[8:28, 10:30] = _grey(4, 20, 20)
+    after[8:28, 34:54] = _grey(5, 20, 20)
+    assert cell_change(before, after)[1] == 0.0
+
+
+def test_exposure_change_is_the_same_picture_a_fade_and_a_cut_are_not():
+    picture = _grey(6)
+    assert similarity(picture, np.clip(picture * 1.45 + 5, 0, 255)) > 0.97
+    assert similarity(picture, picture * 0.3) == 0.0  # contrast down 3x: a fade
+    assert abs(similarity(picture, _grey(7))) < 0.5
+    assert similarity(picture, np.full_like(picture, 20.0)) == 0.0  # flat: nothing to compare
+
+
+def test_scorer_ends_of_a_span():
+    """Across a dissolve the ends are different pictures, across an exposure ramp they are one; across an
+    inset cutting while the camera pans the rest of the picture is kept, once the ends are aligned."""
+    a, b = texture(8, 320, 180).astype(np.float32), texture(9, 320, 180).astype(np.float32)
+    frames = [a] * 3 + [(1 - t) * a + t * b for t in np.linspace(0.1, 0.9, 8)] + [b] * 3  # dissolve 3..10
+    frames += [np.clip(b * g, 0, 255) for g in np.linspace(1.0, 1.4, 6)]  # exposure ramp 14..19
+    inset = b.copy()
+    inset[10:80, 180:300] = texture(10, 120, 70)
+    frames += [np.roll(b, k, axis=1) for k in (4, 8)] + [np.roll(inset, k, axis=1) for k in (12, 16)]  # 20..23
+    frames += [inset, b]  # 24, 25: the inset cuts back on a still camera
+    scorer = LumaScorer()
+    for i, frame in enumerate(frames):
+        scorer.push(i, LumaScorer.prepare(frame.mean(axis=-1).astype(np.uint8)))
+    assert scorer.ends_similarity(2, 11) < 0.5 and scorer.ends_kept(2, 11) < 0.1
+    assert scorer.ends_similarity(13, 19) > 0.95
+    assert scorer.ends_kept(20, 23) > 0.5
+    kept = scorer.kept()
+    assert kept[25] > 0.5
