@@ -14,14 +14,14 @@ import numpy as np
 import pyarrow as pa
 
 from curation.curate.dedup.groups import KEEP_RULES, choose_keepers, connected_groups
-from curation.curate.dedup.phash import HASH_COLUMNS, hash_columns, hash_keyframes, near_pairs
+from curation.curate.dedup.phash import CROP_COLUMNS, HASH_COLUMNS, hash_columns, hash_keyframes, near_pairs
 from curation.curate.dedup.semantic import semantic_pairs
 
 DUPLICATE_PREFIX = "duplicate_of:"  # the drop reason: duplicate_of:<clip_id of the kept clip>
 DUPLICATE_REASON = "duplicate"      # how funnels count those reasons (one rule)
 
 __all__ = ["Duplicates", "find_duplicates", "hash_keyframes", "hash_columns", "near_pairs", "semantic_pairs",
-           "KEEP_RULES", "HASH_COLUMNS", "DUPLICATE_PREFIX", "DUPLICATE_REASON"]
+           "KEEP_RULES", "HASH_COLUMNS", "CROP_COLUMNS", "DUPLICATE_PREFIX", "DUPLICATE_REASON"]
 
 
 @dataclass
@@ -59,16 +59,18 @@ class Duplicates:
 def find_duplicates(clip_ids: Sequence[str | None] | pa.Array | pa.ChunkedArray, hashes: np.ndarray | None = None,
                     hash_valid: np.ndarray | None = None, embeddings: np.ndarray | None = None,
                     embedding_valid: np.ndarray | None = None, *, max_distance: float = 12.0,
-                    threshold: float = 0.95, clusters: int | None = None, probes: int = 1,
-                    keep: str = "aesthetic",
+                    crop_distance: float | None = 8.0, threshold: float = 0.95, clusters: int | None = None,
+                    probes: int = 1, keep: str = "aesthetic",
                     aesthetic: np.ndarray | None = None, duration: np.ndarray | None = None,
                     eligible: np.ndarray | None = None, bands: int = 64, seed: int = 0) -> Duplicates:
     """Group duplicate clips and choose the one each group keeps.
 
     clip_ids: one per row, a sequence or an Arrow string array (rows without a clip id take no part).
-    hashes, hash_valid: (n, 3) keyframe hashes and valid mask (:func:`.phash.hash_keyframes`); None skips the
-        hash path. max_distance: mean Hamming distance in bits (0-64, default 12) at or under which two clips are
-        near-duplicates; bands: see :func:`.phash.near_pairs`.
+    hashes, hash_valid: (n, 3, LEVELS) keyframe hashes at every crop level, or (n, 3) whole-picture ones, and the
+        (n, 3) valid mask (:func:`.phash.hash_keyframes`); None skips the hash path. max_distance: mean Hamming
+        distance in bits (0-64, default 12) of the whole pictures at or under which two clips are
+        near-duplicates; crop_distance: the same for one clip's crops against the other's whole picture (default
+        8; None: no crop test); bands: see :func:`.phash.near_pairs`.
     embeddings, embedding_valid: (n, D) CLIP image embeddings and which rows have one; None skips the semantic
         path. threshold: cosine similarity (default 0.95) at or over which two clips are semantic duplicates;
         clusters: k-means clusters (default about 1,000 clips each); probes: clusters each clip joins (default
@@ -83,8 +85,8 @@ def find_duplicates(clip_ids: Sequence[str | None] | pa.Array | pa.ChunkedArray,
     a_parts, b_parts = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     hash_count = semantic_count = 0
     if hashes is not None:
-        valid = (np.ones(hashes.shape, bool) if hash_valid is None else hash_valid) & has_id[:, None]
-        a, b, _ = near_pairs(hashes, valid, max_distance, bands=bands, seed=seed)
+        valid = (np.ones(hashes.shape[:2], bool) if hash_valid is None else hash_valid) & has_id[:, None]
+        a, b, _ = near_pairs(hashes, valid, max_distance, crop_distance, bands=bands, seed=seed)
         a_parts.append(a), b_parts.append(b)
         hash_count = len(a)
     if embeddings is not None:

@@ -3,10 +3,12 @@ ids, scores, the keyframe hashes of that part's keyframes, the embeddings), the 
 then a second pass over the same parts in the same order adds the result to each filtered part.
 
 Columns it adds to ``clips.parquet``: ``phash_first`` / ``phash_middle`` / ``phash_last`` (uint64 keyframe
-hashes, null without a decodable keyframe), ``dedup_group`` (int64, null for a clip without duplicates) and
-``duplicate_of`` (the clip id its group keeps; null for kept and unique clips). A duplicate is not kept and
-gets the drop reason ``duplicate_of:<clip_id>``. Memory: about 150 bytes per clip (measured at 1M clips), plus
-the embeddings (n x D x 2 bytes) when the semantic path runs.
+hashes, null without a decodable keyframe), ``phash_first_crops`` / ``phash_middle_crops`` / ``phash_last_crops``
+(the same keyframe's hashes at crop levels 3.3, 6.7 and 10 % a side: fixed-size lists of 3 uint64, null with
+the hash; :mod:`.phash`), ``dedup_group`` (int64, null for a clip without duplicates) and ``duplicate_of`` (the
+clip id its group keeps; null for kept and unique clips). A duplicate is not kept and gets the drop reason
+``duplicate_of:<clip_id>``. Memory: about 220 bytes per clip (150 measured at 1M clips before the crop levels,
+which hold 72 more), plus the embeddings (n x D x 2 bytes) when the semantic path runs.
 """
 from __future__ import annotations
 
@@ -14,23 +16,26 @@ import numpy as np
 import pyarrow as pa
 
 from curation.curate.dedup import DUPLICATE_PREFIX, Duplicates, embedding_matrix, find_duplicates
-from curation.curate.dedup.phash import HASH_COLUMNS, hash_columns, hash_keyframes
+from curation.curate.dedup.phash import (CROP_COLUMNS, CROPS, HASH_COLUMNS, LEVELS, hash_columns,
+                                         hash_keyframes)
 from curation.schema import TABLE_COLUMNS
 
 # The CLIP image embedding column of the aesthetic stage (list<float16>).
 EMBEDDING = next(name for name, _, _ in TABLE_COLUMNS if name.endswith("_embedding"))
-RESULT_FIELDS = [*(pa.field(c, pa.uint64()) for c in HASH_COLUMNS), pa.field("dedup_group", pa.int64()),
-                 pa.field("duplicate_of", pa.string())]
+RESULT_FIELDS = [*(pa.field(c, pa.uint64()) for c in HASH_COLUMNS),
+                 *(pa.field(c, pa.list_(pa.uint64(), len(CROPS))) for c in CROP_COLUMNS),
+                 pa.field("dedup_group", pa.int64()), pa.field("duplicate_of", pa.string())]
 
 
 class DedupPass:
-    """hash_distance, semantic, cosine, clusters, probes, keep, bands, workers: see the ``dedup`` config
-    section (:class:`curation.curate.config.DedupConfig`)."""
+    """hash_distance, crop_distance, semantic, cosine, clusters, probes, keep, bands, workers: see the ``dedup``
+    config section (:class:`curation.curate.config.DedupConfig`)."""
 
     def __init__(self, hash_distance: float = 12.0, semantic: bool = True, cosine: float = 0.95,
                  clusters: int | None = None, probes: int = 1, keep: str = "aesthetic", bands: int = 64,
-                 workers: int = 0):
-        self.hash_distance, self.semantic, self.cosine = hash_distance, semantic, cosine
+                 workers: int = 0, crop_distance: float | None = 8.0):
+        self.hash_distance, self.crop_distance = hash_distance, crop_distance
+        self.semantic, self.cosine = semantic, cosine
         self.clusters, self.probes, self.keep, self.bands = clusters, probes, keep, bands
         self.workers = workers or None
         self._ids: list[pa.Array] = []
@@ -47,7 +52,7 @@ class DedupPass:
     @classmethod
     def from_config(cls, cfg) -> DedupPass:
         return cls(cfg.hash_distance, cfg.semantic, cfg.cosine, cfg.clusters, cfg.probes, cfg.keep, cfg.bands,
-                   cfg.workers)
+                   cfg.workers, cfg.crop_distance)
 
     def columns(self) -> list[str]:
         """The clip-table columns :meth:`add` reads."""
@@ -60,7 +65,7 @@ class DedupPass:
         if keyframes is not None and keyframes.num_rows:
             hashes, valid = hash_keyframes(ids.to_pylist(), keyframes, self.workers)
         else:
-            hashes, valid = np.zeros((len(ids), 3), np.uint64), np.zeros((len(ids), 3), bool)
+            hashes, valid = np.zeros((len(ids), 3, LEVELS), np.uint64), np.zeros((len(ids), 3), bool)
         self._ids.append(ids)
         self._hashes.append(hashes)
         self._valid.append(valid)
@@ -75,7 +80,7 @@ class DedupPass:
         ids = pa.concat_arrays(self._ids) if self._ids else pa.array([], pa.string())
         self._ids.clear()
         n = len(ids)
-        hashes = np.concatenate(self._hashes) if self._hashes else np.zeros((0, 3), np.uint64)
+        hashes = np.concatenate(self._hashes) if self._hashes else np.zeros((0, 3, LEVELS), np.uint64)
         valid = np.concatenate(self._valid) if self._valid else np.zeros((0, 3), bool)
         embeddings = embedding_valid = None
         if self.semantic:
@@ -91,7 +96,8 @@ class DedupPass:
                 self.semantic_ran = bool(embedding_valid.sum() > 1)
         concat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0))
         self.result = find_duplicates(ids, hashes, valid, embeddings if self.semantic_ran else None,
-                                      embedding_valid, max_distance=self.hash_distance, threshold=self.cosine,
+                                      embedding_valid, max_distance=self.hash_distance,
+                                      crop_distance=self.crop_distance, threshold=self.cosine,
                                       clusters=self.clusters, probes=self.probes, keep=self.keep,
                                       aesthetic=concat(self._aesthetic), duration=concat(self._duration),
                                       eligible=concat(self._eligible).astype(bool), bands=self.bands)

@@ -33,7 +33,7 @@ def test_filter_drops_duplicates_and_counts_them(annotated, tmp_path):
         member = by_name[copy] if by_name[copy]["duplicate_of"] else by_name[original]
         assert member["keep"] is False and member["drop_reasons"] == [f"duplicate_of:{kept[0]['clip_id']}"]
         assert member["duplicate_of"] == kept[0]["clip_id"]
-    assert all(c["phash_middle"] is not None for c in by_name.values())
+    assert all(c["phash_middle"] is not None and len(c["phash_middle_crops"]) == 3 for c in by_name.values())
     record = json.loads((tmp_path / "f" / "filter.json").read_text())
     assert record["reasons"]["duplicate"] == len(COPIES) and record["dedup"]["duplicates"] == len(COPIES)
 
@@ -43,13 +43,14 @@ def test_dedup_off_keeps_the_columns_null(annotated, tmp_path):
     summary = run_filter(str(source), str(tmp_path / "f"), load_config(None, RULES))
     assert summary.dedup is None and "duplicate" not in summary.reasons
     clips = pq.read_table(tmp_path / "f" / "clips.parquet")
-    for name in ("phash_first", "dedup_group", "duplicate_of"):
+    for name in ("phash_first", "phash_first_crops", "dedup_group", "duplicate_of"):
         assert clips[name].null_count == clips.num_rows
 
 
 @pytest.mark.parametrize("override, message", [
     ("dedup.keep=best", "dedup.keep: 'best' is not one of"),
     ("dedup.hash_distance=65", "dedup.hash_distance: must be in [0, 64]"),
+    ("dedup.crop_distance=-1", "dedup.crop_distance"),
     ("dedup.cosine=1.5", "dedup.cosine: must be in (0, 1]"),
     ("dedup.clusters=0", "dedup.clusters"),
     ("dedup.threshold=0.9", "dedup.threshold: unknown key"),
@@ -58,8 +59,9 @@ def test_dedup_section_is_validated(override, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(None, [override])
     defaults = load_config(None, []).dedup
-    assert (defaults.enabled, defaults.hash_distance, defaults.cosine, defaults.keep) == (False, 12.0, 0.95,
-                                                                                          "aesthetic")
+    assert (defaults.enabled, defaults.hash_distance, defaults.crop_distance, defaults.cosine, defaults.keep) == (
+        False, 12.0, 8.0, 0.95, "aesthetic")
+    assert load_config(None, ["dedup.crop_distance=null"]).dedup.crop_distance is None
 
 
 def test_semantic_pass_reads_the_aesthetic_stage_embeddings(tmp_path):
