@@ -41,7 +41,6 @@ def _annotate_parser(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="delete earlier results in DIR and start over")
     p.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (default: RAY_ADDRESS, else a new "
                                                          "local Ray)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress line")
 
 
 def _sample_parser(sub) -> None:
@@ -88,20 +87,17 @@ def _curate_parsers(sub) -> None:
     p.add_argument("filtered", metavar="FILTERED", help="output folder of `curate filter`")
     p.add_argument("--output", "-o", required=True, metavar="DIR")
     _config_args(p)
-    p.add_argument("--quiet", "-q", action="store_true")
     p = sub.add_parser("run", help="annotate -> filter -> report -> shard from one config",
                        description="The whole job: DIR/annotated, DIR/filtered (with report.html), DIR/shards.")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="as for `curate annotate`")
     p.add_argument("--output", "-o", required=True, metavar="DIR")
     _config_args(p)
     p.add_argument("--overwrite", action="store_true", help="start the annotate step over")
-    p.add_argument("--quiet", "-q", action="store_true")
     p = sub.add_parser("demo", help="generate a synthetic corpus and run the whole chain offline",
                        description="Writes synthetic videos (static and moving shots, cuts, a fade from black, "
                                    "a dissolve, text overlays) to DIR/videos and runs `curate run` on them with "
                                    "configs/offline.yaml (tiny random CLIP/CoCa, flagged); ends with the report path.")
     p.add_argument("--output", "-o", default="out/demo", metavar="DIR", help="default out/demo")
-    p.add_argument("--quiet", "-q", action="store_true")
 
 
 def _svd_parsers(sub) -> None:
@@ -117,7 +113,6 @@ def _svd_parsers(sub) -> None:
                                                                           "(in the local cache)")
     p.add_argument("--output", "-o", required=True, metavar="DIR")
     _config_args(p)
-    p.add_argument("--quiet", "-q", action="store_true")
     p = sub.add_parser("generate", help="image-to-video with an SVD folder",
                        description="Generate a video from an image. --motion converts a motion in px/s@256 to a "
                                    "bucket with the mapping saved at filter time (MODEL/motion_buckets.json).")
@@ -139,16 +134,31 @@ def _svd_parsers(sub) -> None:
     p.add_argument("--cpu-offload", action="store_true", help="keep models on CPU until used (GPU memory)")
 
 
+def _global_args(p, defaults: bool) -> None:
+    """The flags every command takes, before or after its name (``curate -q filter ...`` and ``curate filter -q
+    ...`` alike). On the commands their default is "not given", so a flag given before the command name is not
+    reset by the command's parser."""
+    def default(value):
+        return value if defaults else argparse.SUPPRESS
+
+    p.add_argument("--quiet", "-q", action="store_true", default=default(False),
+                   help="no progress lines (the result lines are still printed)")
+    p.add_argument("--verbose", "-v", action="store_true", default=default(False),
+                   help="show the traceback of an error, and Ray's own output on the terminal")
+    p.add_argument("--log-level", default=default("WARNING"), help="Python logging level (default WARNING)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="curate", description="Video data curation for video diffusion training.")
-    parser.add_argument("--log-level", default="WARNING", help="Python logging level (default WARNING)")
-    parser.add_argument("--verbose", "-v", action="store_true", help="show the traceback of an error")
+    _global_args(parser, defaults=True)
     sub = parser.add_subparsers(dest="command", required=True)
     _annotate_parser(sub)
     _sample_parser(sub)
     _models_parser(sub)
     _curate_parsers(sub)
     _svd_parsers(sub)
+    for command in sub.choices.values():
+        _global_args(command, defaults=False)
     return parser
 
 
