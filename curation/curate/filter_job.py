@@ -15,6 +15,7 @@ writes the filtered parts into clips.parquet in part order.
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import time
 from collections import Counter
@@ -37,12 +38,15 @@ from curation.core.errors import ConfigError
 from curation.core.lease import Lease
 from curation.curate.config import FilterConfig
 from curation.curate.filters import (FootageLost, Threshold, apply, columns_read, footage_lost, keep_mask,
+                                     rule_counts, unfilled,
                                      load_thresholds, resolve, save_thresholds)
 from curation.curate.percentiles import count
 from curation.curate.sources import Mapper, PartsSource, Values, local_map
 from curation.annotate.store import ANNOTATIONS, AnnotateOutput
-from curation.schema import TABLE_SCHEMA
+from curation.schema import STAGE_COLUMNS, TABLE_SCHEMA
 from curation.core.layout import BUCKETS_FILE, CLIPS_FILE, SUMMARY_FILE, THRESHOLDS_FILE
+
+log = logging.getLogger(__name__)
 
 
 T = TypeVar("T")
@@ -89,6 +93,7 @@ class FilterSummary:
     lost: FootageLost | None = None
     dedup: dict | None = None  # groups, duplicates, hash_pairs, semantic_pairs, semantic (ran); None when off
     executor: dict | None = None  # kind (local | ray); on Ray: tasks, and tasks per node id
+    skipped_rules: dict[str, str | None] = field(default_factory=dict)  # column -> the stage that computes it
     wall_s: float = 0.0
 
     def add(self, other: "FilterSummary") -> None:
@@ -111,8 +116,20 @@ class FilterSummary:
         ray = ""
         if self.executor and self.executor["kind"] == "ray":
             ray = f"\non Ray: {self.executor['tasks']} tasks on {len(self.executor['nodes'])} nodes"
+        skipped = ""
+        if self.skipped_rules:
+            skipped = "\nrules skipped, no clip has a value (run the stage, then filter again): " + ", ".join(
+                f"{column} (stage {stage})" if stage else column for column, stage in self.skipped_rules.items())
         return (f"kept {self.kept} of {self.clips} clips ({self.status_rows} status rows of failed videos); "
-                f"dropped by: {reasons}; wall {self.wall_s:.1f} s{lost}{dedup}{ray}")
+                f"dropped by: {reasons}; wall {self.wall_s:.1f} s{skipped}{lost}{dedup}{ray}")
+
+
+def _stage_of(column: str) -> str | None:
+    """The annotate stage that computes ``column`` (None for the scan's own columns other than motion's)."""
+    for stage, columns in STAGE_COLUMNS.items():
+        if any(name == column for name, _, _ in columns):
+            return stage
+    return "motion" if column.startswith("motion_") else None
 
 
 def run_filter(annotations: str, output: str, config: Config, thresholds_file: str | None = None,
@@ -147,13 +164,20 @@ def _filter(source: str, dest: str, config: Config, thresholds_file: str | None,
     pieces = PartsSource(tuple(store.annotation_uri(p) for p in parts), TABLE_SCHEMA, config.storage,
                          _mapper(cfg, nodes))
 
+    skipped: dict[str, str | None] = {}
     if thresholds_file is not None:
         thresholds, exclude_errors = load_via_local(thresholds_file, load_thresholds)
     else:
         try:
-            thresholds = resolve(pieces, cfg, in_memory=limit)
+            counts = rule_counts(pieces, cfg)
         except KeyError as exc:
             raise ConfigError(f"filter.rules: {exc.args[0]}") from None
+        # A rule on a stage that did not run would drop every clip as missing: it is left out, and said so.
+        skipped = {column: _stage_of(column) for column in unfilled(counts)}
+        for column, stage in skipped.items():
+            log.warning("filter rule on %s skipped: no clip has a value%s", column,
+                        f" (run the {stage} stage first)" if stage else "")
+        thresholds = resolve(pieces, cfg, in_memory=limit, counts=counts)
         exclude_errors = cfg.exclude_errors
     read = columns_read(thresholds)
     unknown = [c for c in read if c not in TABLE_SCHEMA.names]
@@ -166,7 +190,7 @@ def _filter(source: str, dest: str, config: Config, thresholds_file: str | None,
     # The summary (filter.json) marks a complete output: an earlier run's goes first, so a run stopped
     # halfway leaves none.
     storage.delete(storage.join(dest, SUMMARY_FILE))
-    summary = FilterSummary(lost=FootageLost())
+    summary = FilterSummary(lost=FootageLost(), skipped_rules=skipped)
     # Rules and buckets applied per part where the parts are read; dedup's columns (its groups live here) and
     # the writing in this process, one part at a time in part order.
     step = partial(filtered_part, thresholds=thresholds, exclude_errors=exclude_errors, buckets=buckets,
@@ -191,7 +215,8 @@ def _filter(source: str, dest: str, config: Config, thresholds_file: str | None,
         summary.executor.update(tasks=sum(nodes.values()), nodes=dict(sorted(nodes.items())))
     summary.wall_s = time.monotonic() - started
     record = {"annotations": absolute(source), "clips": summary.clips, "kept": summary.kept,
-              "reasons": dict(summary.reasons), "dedup": summary.dedup, "executor": summary.executor,
+              "reasons": dict(summary.reasons), "skipped_rules": summary.skipped_rules, "dedup": summary.dedup,
+              "executor": summary.executor,
               "thresholds_from": thresholds_file or "computed",
               "skipped_shots": summary.lost.shots, "skipped_shot_seconds": summary.lost.shot_seconds,
               "transitions": summary.lost.transitions, "transition_seconds": summary.lost.transition_seconds}

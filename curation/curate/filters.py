@@ -63,13 +63,10 @@ def eligible_counts(piece: pa.Table, columns: list[str]) -> Counter:
     return Counter({c: int(np.isfinite(_column(piece, c)[eligible]).sum()) for c in columns})
 
 
-def resolve(table: pa.Table | PieceSource, config: FilterConfig, in_memory: int = 1 << 24) -> list[Threshold]:
-    """The rules of ``config`` as absolute thresholds (percentiles over eligible clips). ``table``: the whole
-    table, or a :class:`~curation.curate.sources.PieceSource` mapped piece by piece (where its pieces are),
-    holding at most ``in_memory`` values of a column at once (exact either way): one pass counts every rule's
-    values, then one pass per rule (more when a column holds over ``in_memory`` values)."""
+def rule_counts(table: pa.Table | PieceSource, config: FilterConfig) -> dict[str, int]:
+    """How many eligible clips have a value of each rule's column (one pass over those columns). A column the
+    table lacks raises KeyError with one line naming it."""
     source = as_pieces(table)
-    rules = [r for r in config.rules if r.drop_bottom > 0 or r.drop_top > 0]
     columns = list(dict.fromkeys(r.column for r in config.rules))
     try:
         counts = dict.fromkeys(columns, 0)
@@ -79,6 +76,28 @@ def resolve(table: pa.Table | PieceSource, config: FilterConfig, in_memory: int 
     except KeyError as exc:
         raise KeyError(f"filter rule on {exc.args[0]!r}: the table has no such column (was its stage run?)") \
             from None
+    return counts
+
+
+def unfilled(counts: dict[str, int]) -> list[str]:
+    """The rule columns no eligible clip has a value of (the stage that computes them did not run, or failed
+    on every clip): :func:`resolve` leaves their rules out rather than drop every clip as missing."""
+    return [column for column, n in counts.items() if n == 0]
+
+
+def resolve(table: pa.Table | PieceSource, config: FilterConfig, in_memory: int = 1 << 24,
+            counts: dict[str, int] | None = None) -> list[Threshold]:
+    """The rules of ``config`` as absolute thresholds (percentiles over eligible clips). ``table``: the whole
+    table, or a :class:`~curation.curate.sources.PieceSource` mapped piece by piece (where its pieces are),
+    holding at most ``in_memory`` values of a column at once (exact either way): one pass counts every rule's
+    values (unless ``counts`` from :func:`rule_counts` is given), then one pass per rule (more when a column
+    holds over ``in_memory`` values). Rules on a column that no eligible clip has a value of
+    (:func:`unfilled`) give no threshold; the caller says so."""
+    source = as_pieces(table)
+    counts = rule_counts(source, config) if counts is None else counts
+    empty = set(unfilled(counts))
+    applied = [r for r in config.rules if r.column not in empty]
+    rules = [r for r in applied if r.drop_bottom > 0 or r.drop_top > 0]
     bounds: dict[str, tuple[float, float]] = {}
     for rule in rules:
         values = Values(source, (rule.column, *ROW_COLUMNS), partial(eligible_values, column=rule.column))
@@ -86,7 +105,7 @@ def resolve(table: pa.Table | PieceSource, config: FilterConfig, in_memory: int 
                                 n=counts[rule.column])
         bounds[id(rule)] = (low, high)
     out: list[Threshold] = []
-    for rule in config.rules:
+    for rule in applied:
         n = counts[rule.column]
         low, high = bounds.get(id(rule), (None, None))
         if rule.drop_bottom > 0:

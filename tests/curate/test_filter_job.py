@@ -4,6 +4,7 @@ import json
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from curation.config import load_config
@@ -50,3 +51,25 @@ def test_streaming_equals_in_memory_and_numpy(annotations, tmp_path):
     assert reasons["error: aesthetic_failed"] > 0 and reasons["motion_mean: missing"] > 0
     assert not duckdb.sql(f"SELECT count(*) FROM '{tmp_path}/small/clips.parquet' WHERE row_kind = "
                           "'skipped_shot' AND keep").fetchall()[0][0]
+
+
+def test_rule_on_a_stage_that_never_ran_is_skipped_and_said(tmp_path):
+    """A table whose aesthetic stage never ran: the default rules keep clips (not 0 as "aesthetic: missing"),
+    and the summary and filter.json name the skipped rule and the stage to run."""
+    import pyarrow.parquet as pq
+
+    root = tmp_path / "ann"
+    synthetic_annotations(root, 400, rows_per_part=200, seed=5)
+    for part in sorted((root / "annotations").glob("*.parquet")):
+        t = pq.read_table(part)
+        for name in ("aesthetic", "aesthetic_model"):
+            i = t.schema.get_field_index(name)
+            t = t.set_column(i, t.schema.field(i), pa.nulls(t.num_rows, t.schema.field(i).type))
+        pq.write_table(t, part)
+    summary = run_filter(str(root), str(tmp_path / "out"), load_config(None, []))
+    assert summary.kept > 0 and "aesthetic: missing" not in summary.reasons
+    assert summary.skipped_rules == {"aesthetic": "aesthetic"}
+    assert "rules skipped, no clip has a value (run the stage, then filter again): aesthetic (stage aesthetic)" \
+        in summary.text()
+    record = json.loads((tmp_path / "out" / "filter.json").read_text())
+    assert record["skipped_rules"] == {"aesthetic": "aesthetic"}

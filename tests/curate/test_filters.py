@@ -112,3 +112,20 @@ def test_motion_buckets_monotone_span_0_255_and_survive_save_load(kind, tmp_path
         assert counts.max() < 4 * len(values) / 256  # about equal-count buckets
         assert 110 <= buckets.bucket(np.median(values))[0] <= 145  # the median clip near SVD's default 127
     json.loads((tmp_path / "b.json").read_text())
+
+
+def test_a_rule_on_a_stage_that_never_ran_is_left_out():
+    """No clip has an aesthetic score (the stage did not run): its rule would drop every clip as missing, so
+    resolve leaves it out and unfilled names it; the other rules apply as before."""
+    from curation.curate.filters import rule_counts, unfilled
+
+    t = table()
+    t = t.set_column(t.schema.get_field_index("aesthetic"), "aesthetic", pa.nulls(t.num_rows, pa.float64()))
+    cfg = load_config(None, RULES).filter
+    counts = rule_counts(t, cfg)
+    assert unfilled(counts) == ["aesthetic"] and counts["motion_mean"] == t.num_rows - 2
+    reasons = [th.reason for th in resolve(t, cfg, counts=counts)]
+    assert not any(r.startswith("aesthetic") for r in reasons)
+    assert "motion_mean: bottom 10%" in reasons and "duration_s: below 2" in reasons
+    out = apply(t, resolve(t, cfg)).to_pydict()
+    assert not any("aesthetic: missing" in r for r in out["drop_reasons"]) and any(out["keep"])
