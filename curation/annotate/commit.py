@@ -17,7 +17,7 @@ from curation.schema import ROW_CLIP, ROW_SHOT, ROW_TRANSITION, STAGE_COLUMNS
 COMPLETION_SCHEMA = pa.schema(
     [("key", pa.string()), ("part", pa.string()), ("new_video", pa.bool_()), ("clips", pa.int32()),
      ("video_seconds", pa.float64()), ("warned", pa.bool_()), ("error_kinds", pa.list_(pa.string())),
-     # the rows that never became a clip: their kind, skip reason and duration (see curation.curate.filters.footage_lost)
+     # the rows that never became a clip: their kind, skip reason and duration (see curation.annotate.footage.footage_lost)
      ("lost_kinds", pa.list_(pa.string())), ("lost_reasons", pa.list_(pa.string())),
      ("lost_seconds", pa.list_(pa.float64()))]
     + [(f"{kind}_{stage}", pa.int32()) for stage in STAGE_COLUMNS for kind in ("computed", "failed")])

@@ -24,7 +24,7 @@ from curation.annotate.scan.assemble import video_id_for
 from curation.annotate.config import MODEL_STAGES, SCAN_STAGES, AnnotateConfig
 from curation.config import Config, to_dict
 from curation.runtime.stage import StageResources
-from curation.curate.filters import FootageLost, footage_lost
+from curation.annotate.footage import FootageLost, footage_lost
 from curation.annotate.inputs import discover
 from curation.core.lease import Lease
 from curation.annotate.enrich.registry import EnrichStage, enabled, stage_weights

@@ -21,7 +21,7 @@ from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 from typing import Any, Callable
 
-from curation.video.errors import VideoError
+from curation.core.errors import VideoError
 
 # Seconds a child may take to start and run its warm-up call (imports, model loading) on a busy machine.
 STARTUP_TIMEOUT_S = 300.0

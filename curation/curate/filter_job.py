@@ -37,8 +37,8 @@ from curation.config import Config
 from curation.core.errors import ConfigError
 from curation.core.lease import Lease
 from curation.curate.config import FilterConfig
-from curation.curate.filters import (FootageLost, Threshold, apply, columns_read, footage_lost, keep_mask,
-                                     rule_counts, unfilled,
+from curation.annotate.footage import FootageLost, footage_lost
+from curation.curate.filters import (Threshold, apply, columns_read, keep_mask, rule_counts, unfilled,
                                      load_thresholds, resolve, save_thresholds)
 from curation.curate.percentiles import count
 from curation.curate.sources import Mapper, PartsSource, Values, local_map

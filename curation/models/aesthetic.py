@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from curation.models.weights import FileSource
+from curation.models.weights import FileSource, read_head_state
 
 
 class AestheticHead(nn.Module):
@@ -23,16 +23,6 @@ class AestheticHead(nn.Module):
     def forward(self, normalized_embeddings: torch.Tensor) -> torch.Tensor:
         """(N, D) unit-norm embeddings -> (N,) scores."""
         return self.layers(normalized_embeddings).squeeze(-1)
-
-
-def read_head_state(path: str) -> dict:
-    """The head's state dict (``torch.load`` with ``weights_only=True``); ValueError if it is not one."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    if not isinstance(state, dict) or "layers.0.weight" not in state:
-        raise ValueError(f"{path}: not an aesthetic-predictor MLP (no layers.0.weight)")
-    return state
 
 
 def load_aesthetic_head(source: FileSource, input_dim: int, device: str = "cpu", seed: int = 0) -> AestheticHead:

@@ -212,9 +212,21 @@ def download_url(url: str) -> str:
     return str(local)
 
 
-def _check_head_fits(head: FileSource, source: OpenClipSource, key: str) -> None:
-    from curation.models.aesthetic import read_head_state
+def read_head_state(path: str) -> dict:
+    """An aesthetic head's state dict (``torch.load`` with ``weights_only=True``); ValueError if it is not one.
+    Here, not in :mod:`curation.models.aesthetic`, so checking a config's head needs no model module (torch is
+    imported only when a head is read)."""
+    import torch
 
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    if not isinstance(state, dict) or "layers.0.weight" not in state:
+        raise ValueError(f"{path}: not an aesthetic-predictor MLP (no layers.0.weight)")
+    return state
+
+
+def _check_head_fits(head: FileSource, source: OpenClipSource, key: str) -> None:
     try:
         first = read_head_state(head.path)["layers.0.weight"]
     except ValueError as exc:

@@ -29,7 +29,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curation.core import storage
-from curation.curate.filters import FootageLost, Threshold, footage_lost
+from curation.annotate.footage import FootageLost, footage_lost
+from curation.curate.filters import Threshold
 from curation.curate.percentiles import percentiles
 from curation.curate.report.cuts import CUT_LEVELS, CutCounter, CutTable, cut_thresholds, percentile_rules
 from curation.schema import ROW_SHOT, ROW_TRANSITION

@@ -11,7 +11,8 @@ import pytest
 
 from curation.config import load_config
 from curation.curate.filter_job import run_filter
-from curation.curate.filters import footage_lost, load_thresholds
+from curation.annotate.footage import footage_lost
+from curation.curate.filters import load_thresholds
 from curation.curate.report.aggregate import DUPLICATE_PREFIX, aggregate, canonical, hist_edges, parquet_source
 from curation.testing.tables import synthetic_annotations
 
