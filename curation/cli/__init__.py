@@ -132,6 +132,9 @@ def _svd_parsers(sub) -> None:
     p.add_argument("--decode-chunk-size", type=int, default=8, help="frames decoded by the VAE at once")
     p.add_argument("--forward-chunking", action="store_true", help="UNet feed-forward in chunks (less memory)")
     p.add_argument("--cpu-offload", action="store_true", help="keep models on CPU until used (GPU memory)")
+    p.add_argument("--interpolate", type=int, default=1, metavar="N",
+                   help="N - 1 motion-compensated frames (Farnebäck flow) between every two; the video plays at N "
+                        "x --fps for the same duration (default 1: none; SVD at 6 fps with 4 gives 24 fps)")
 
 
 def _global_args(p, defaults: bool) -> None:
@@ -189,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
                 bucket = motion_to_bucket(args.model, args.motion, args.buckets)
             path = generate(args.model, args.image, args.output, bucket, args.fps, args.num_frames, args.seed,
                             args.steps, args.width, args.height, args.decode_chunk_size, args.forward_chunking,
-                            args.cpu_offload)
+                            args.cpu_offload, interpolate=args.interpolate)
             print(f"motion bucket {bucket}: {path}")
             return 0
         if args.command in ("filter", "report", "shard", "run", "demo"):

@@ -100,6 +100,21 @@ def test_finetuned_model_generates_and_buckets_matter(shards, base, tmp_path):
     expected = int(MotionBuckets.fixed("motion_mean").bucket(80)[0])  # the mapping the shards carried
     assert f"motion bucket {expected}:" in run.stdout
     assert not np.array_equal(videos["low"], videos["high"])
+    # --interpolate 3: two motion-compensated frames between every two, at 3x the frame rate
+    run = curate("generate", "--model", out, "--image", tmp_path / "first.jpg", "--output", tmp_path / "x3.mp4",
+                 "--num-frames", "4", "--steps", "3", "--width", "64", "--height", "64", "--motion-bucket", "255",
+                 "--fps", "6", "--interpolate", "3")
+    assert run.returncode == 0, run.stderr[-2000:]
+    with av.open(str(tmp_path / "x3.mp4")) as container:
+        stream = container.streams.video[0]
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+        assert float(stream.average_rate) == 18.0
+    assert frames.shape == (10, 64, 64, 3)
+    # the generated frames are kept (to within the encoder's loss) at every third position: far closer to the
+    # frames generated without interpolation than those are to each other
+    kept = np.abs(frames[::3].astype(int) - videos["high"].astype(int)).mean()
+    apart = np.abs(np.diff(videos["high"].astype(int), axis=0)).mean()
+    assert kept < 0.5 * apart, (kept, apart)
 
 
 def test_a_held_output_is_refused_before_any_work_and_released_after_the_run(shards, base, tmp_path):

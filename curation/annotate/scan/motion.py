@@ -38,12 +38,19 @@ class PairMotion:
     hist: np.ndarray
 
 
-def farneback(prev_gray: np.ndarray, gray: np.ndarray, config: MotionConfig) -> np.ndarray:
-    """Per-pixel displacement magnitude in analysis pixels between two uint8 grey frames."""
-    flow = cv2.calcOpticalFlowFarneback(
+def farneback_flow(prev_gray: np.ndarray, gray: np.ndarray, config: MotionConfig) -> np.ndarray:
+    """Dense Farnebäck flow between two uint8 grey frames: (H, W, 2) float32 (dx, dy) in pixels, such that
+    ``prev_gray[y, x]`` is seen at ``gray[y + dy, x + dx]``. The motion score's flow; frame interpolation
+    (:mod:`curation.train.interpolate`) uses the same."""
+    return cv2.calcOpticalFlowFarneback(
         prev_gray, gray, None, config.pyr_scale, config.levels, config.winsize,
         config.iterations, config.poly_n, config.poly_sigma, 0,
     )
+
+
+def farneback(prev_gray: np.ndarray, gray: np.ndarray, config: MotionConfig) -> np.ndarray:
+    """Per-pixel displacement magnitude in analysis pixels between two uint8 grey frames."""
+    flow = farneback_flow(prev_gray, gray, config)
     return np.sqrt(flow[..., 0] ** 2 + flow[..., 1] ** 2)
 
 
