@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from curation.annotate.scan.motion import MOTION_UNIT
 
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 
 # What a row of the clip table is (column row_kind).
 ROW_CLIP = "clip"            # a clip: the unit everything downstream works on

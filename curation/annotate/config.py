@@ -5,6 +5,8 @@ and out-of-range values are one ConfigError line naming the dotted key, before a
 """
 from __future__ import annotations
 
+import re
+import string
 from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -14,10 +16,12 @@ from curation.runtime.config import ClusterConfig
 from curation.runtime.stage import StageResources
 
 SCAN_STAGES = ("cuts", "motion", "keyframes")
-MODEL_STAGES = ("ocr", "aesthetic", "caption")
+MODEL_STAGES = ("ocr", "aesthetic", "caption", "video_caption", "caption_merge")
 # Stage names used before: {old: new}.
 RENAMED_STAGES = {"clip": "aesthetic"}
 STAGE_NAMES = SCAN_STAGES + MODEL_STAGES
+# What a job runs unless told: the video captioner and the merging LLM are opt-in (billions of parameters).
+DEFAULT_STAGES = SCAN_STAGES + ("ocr", "aesthetic", "caption")
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 Device = Literal["auto", "cpu", "cuda"]
 # The LAION improved-aesthetic-predictor head the SVD-style recipes use (Apache-2.0), on OpenAI CLIP ViT-L/14.
@@ -337,15 +341,164 @@ class CaptionConfig(Section):
         return self
 
 
+# Model output that starts like this is a refusal, not a caption (re.search, case-insensitive).
+DEFAULT_REFUSALS = (r"^\W*(i'?m sorry|i am sorry|sorry, (but )?i|i cannot|i can'?t|i'?m unable|i am unable|"
+                    r"i'?m not able|as an ai)",)
+VIDEO_PROMPT = ("Describe this video clip in one or two sentences: the scene, the subjects, what happens and how "
+                "the camera moves.")
+MERGE_PROMPT = ("Two descriptions of one video clip follow. Of its middle frame: {caption}\nOf the whole clip: "
+                "{video_caption}\nWrite one description of the clip in one or two sentences that keeps what both "
+                "say. Reply with the description only.")
+
+
+class ServerConfig(Section):
+    """An OpenAI-compatible chat server (``backend: openai``), such as vLLM's (``vllm serve MODEL``).
+
+    base_url: up to ``/v1``; requests go to ``{base_url}/chat/completions`` (default http://127.0.0.1:8000/v1).
+    model: the model name the server knows (default null: the section's ``model``).
+    api_key_env: the environment variable holding the API key, sent as a bearer token (default
+        ``OPENAI_API_KEY``; unset or empty: no key). The key is never in the config, the output or a log.
+    timeout_s: per request (default 300). concurrency: requests in flight at once per worker; the server
+        batches them (default 16). retries: a request that fails to connect, times out or gets a 5xx or 429
+        is tried again this many times, after 1, 2, 4 ... s (default 2).
+    """
+
+    base_url: str = "http://127.0.0.1:8000/v1"
+    model: str | None = None
+    api_key_env: str | None = "OPENAI_API_KEY"
+    timeout_s: Float = Field(300.0, gt=0)
+    concurrency: int = Field(16, ge=1, le=1024)
+    retries: int = Field(2, ge=0, le=10)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return url.rstrip("/")
+
+
+class GenerationConfig(Section):
+    """What the text-generating stages (``video_caption``, ``caption_merge``) share.
+
+    backend: ``transformers`` (default: the model in the stage's own workers) or ``openai`` (an OpenAI-compatible
+        server, e.g. vLLM's, see ``server``; no weights are loaded here).
+    model: a hub id (in the local Hugging Face cache: ``curate models download`` fetches it), ``local-dir:PATH``
+        (a ``save_pretrained`` folder) or a built-in tiny architecture (tests; ``weights: random``).
+    weights: null (the model's own) or ``random`` (seeded random init from the model's config: speed
+        benchmarks only; flagged in the output). revision: a hub revision (default null: the cached one).
+    max_new_tokens: longest output in tokens. num_beams: beam search width (1 = greedy or sampling).
+    do_sample: sample (with ``temperature``, ``top_p``) instead of greedy/beam search (default false).
+    repetition_penalty: (default 1.05).
+    max_chars: a longer output is the clip's error, not a caption. refusal_patterns: regular expressions
+        (``re.search``, case-insensitive); an output matching one is a refusal and the clip's error. An empty
+        output is an error too.
+    precision, device, seed: as in ``aesthetic`` (seed also seeds sampling, per batch).
+    server: the server of ``backend: openai``.
+    """
+
+    backend: Literal["transformers", "openai"] = "transformers"
+    model: str = ""
+    weights: Literal["random"] | None = None
+    revision: str | None = None
+    max_new_tokens: int = Field(128, ge=1, le=8192)
+    num_beams: int = Field(1, ge=1, le=16)
+    do_sample: bool = False
+    temperature: Float = Field(1.0, gt=0)
+    top_p: Float = Field(1.0, gt=0, le=1)
+    repetition_penalty: Float = Field(1.05, gt=0)
+    max_chars: int = Field(1000, ge=1)
+    refusal_patterns: Items[str] = DEFAULT_REFUSALS
+    precision: Precision = "auto"
+    device: Device = "auto"
+    seed: int = 0
+    server: ServerConfig = Field(default_factory=ServerConfig)
+
+    @field_validator("refusal_patterns")
+    @classmethod
+    def _patterns(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+        return patterns
+
+    @model_validator(mode="after")
+    def _model_and_backend(self) -> GenerationConfig:
+        if not self.model:
+            raise fail("model", "must name a hub id, local-dir:PATH or a built-in tiny architecture")
+        if self.backend == "openai" and self.num_beams != 1:
+            raise fail("num_beams", "must be 1 with backend openai (the chat API has no beam search)")
+        return self
+
+
+class VideoCaptionConfig(GenerationConfig):
+    """The ``video_caption`` stage: a video-language model captions the clip from its first, middle and last
+    keyframes, given to it as a three-frame video (each keyframe is one temporal patch: Qwen2-VL folds two
+    frames into one, so every keyframe is given twice).
+
+    model: default ``Qwen/Qwen2-VL-2B-Instruct`` (Apache-2.0; Qwen2.5-VL and other transformers VLMs whose
+        processor takes ``videos`` load the same way); ``curation-tiny-qwen2-vl`` is a built-in tiny random one.
+    prompt: the instruction, after the video in the user turn of the model's chat template.
+    max_pixels, min_pixels: pixels per frame the Qwen2-VL processor resizes to at most / at least (default
+        151200 = 360x420, Qwen's advice for video: 192 visual tokens per keyframe; null = the processor's own).
+    Generation and the other keys: see :class:`GenerationConfig` (default at most 128 new tokens, greedy).
+    With ``backend: openai`` the keyframes are sent as three JPEG images (``image_url`` data URLs).
+    """
+
+    model: str = "Qwen/Qwen2-VL-2B-Instruct"
+    prompt: str = VIDEO_PROMPT
+    max_pixels: int | None = Field(151200, ge=784)
+    min_pixels: int | None = Field(None, ge=784)
+
+    @model_validator(mode="after")
+    def _pixels(self) -> VideoCaptionConfig:
+        if not self.prompt.strip():
+            raise fail("prompt", "must not be empty")
+        if self.min_pixels and self.max_pixels and self.min_pixels > self.max_pixels:
+            raise fail("min_pixels", "must be <= max_pixels")
+        return self
+
+
+class CaptionMergeConfig(GenerationConfig):
+    """The ``caption_merge`` stage: a causal language model writes the third description, the SVD recipe's
+    LLM summary, from the CoCa ``caption`` and the ``video_caption``.
+
+    model: default ``Qwen/Qwen2.5-1.5B-Instruct`` (Apache-2.0); ``curation-tiny-qwen2`` is a built-in tiny
+        random one.
+    prompt: the template, with ``{caption}`` and ``{video_caption}`` (both, no other field; ``{{`` for a brace).
+    system_prompt: a system turn before it (default null: none). The prompt goes through the tokenizer's chat
+        template when it has one, else as plain text.
+    Generation and the other keys: see :class:`GenerationConfig` (default at most 128 new tokens, greedy).
+    """
+
+    model: str = "Qwen/Qwen2.5-1.5B-Instruct"
+    prompt: str = MERGE_PROMPT
+    system_prompt: str | None = None
+
+    @field_validator("prompt")
+    @classmethod
+    def _template(cls, prompt: str) -> str:
+        try:
+            fields = {name for _, name, _, _ in string.Formatter().parse(prompt) if name is not None}
+        except ValueError as exc:
+            raise ValueError(f"is not a template: {exc}") from None
+        if fields != {"caption", "video_caption"}:
+            raise ValueError(f"must use {{caption}} and {{video_caption}} and no other field (uses {sorted(fields)})")
+        return prompt
+
+
 class RayConfig(ClusterConfig):
     """address, num_cpus: the cluster (:class:`curation.runtime.config.ClusterConfig`: join ``address``, also read
         from ``RAY_ADDRESS``; null = always start a new embedded local Ray with ``num_cpus``, 0 = all).
     scan: the scan workers (probe, decode, cuts, motion, keyframes; one video per call). Pool size 0 = the CPUs
         the other pools leave. A worker given 2 or more ``num_cpus`` splits a long video among them
         (``decode.split_min_s``).
-    ocr, aesthetic, caption: the model stages' workers. ``batch_size`` is clips per model call. They default to one
-        CPU worker each; on a GPU cluster set ``num_gpus`` (e.g. 0.25) or ``gpu_memory_gb`` and a larger
-        ``batch_size``.
+    ocr, aesthetic, caption, video_caption, caption_merge: the model stages' workers. ``batch_size`` is clips per
+        model call. They default to one CPU worker each; on a GPU cluster set ``num_gpus`` (e.g. 0.25) or
+        ``gpu_memory_gb`` and a larger ``batch_size`` (a 2B VLM in bf16 needs about 6 GB at batch 8). With
+        ``backend: openai`` a worker only sends requests: give it ``num_cpus`` 0.5 and no GPU.
     commit: the workers that write the parts (default one, reserving no CPU: writing is light, and a reserved
         share would leave a scan worker that Ray restarts after a node loss with no room on the nodes left).
     """
@@ -354,6 +507,8 @@ class RayConfig(ClusterConfig):
     ocr: StageResources = Field(default_factory=lambda: StageResources(batch_size=16, pool_size=1))
     aesthetic: StageResources = Field(default_factory=lambda: StageResources(batch_size=32, pool_size=1))
     caption: StageResources = Field(default_factory=lambda: StageResources(batch_size=8, pool_size=1))
+    video_caption: StageResources = Field(default_factory=lambda: StageResources(batch_size=4, pool_size=1))
+    caption_merge: StageResources = Field(default_factory=lambda: StageResources(batch_size=8, pool_size=1))
     commit: StageResources = Field(default_factory=lambda: StageResources(num_cpus=0.0, pool_size=1))
 
     renamed: ClassVar[dict[str, str]] = RENAMED_STAGES
@@ -367,16 +522,17 @@ class OutputConfig(Section):
 
 
 class AnnotateConfig(Section):
-    """stages: which annotations to compute (default all: cuts, motion, keyframes, ocr, aesthetic, caption).
-    ``cuts`` is always needed because clips come from it; the model stages (ocr, aesthetic, caption) read the
-    keyframes. A rerun with more stages on an existing output adds their columns and recomputes nothing else.
+    """stages: which annotations to compute (default cuts, motion, keyframes, ocr, aesthetic, caption; the SVD
+    recipe's other two captions, ``video_caption`` and ``caption_merge``, are opt-in). ``cuts`` is always needed
+    because clips come from it; the model stages read the keyframes; caption_merge needs caption and
+    video_caption. A rerun with more stages on an existing output adds their columns and recomputes nothing else.
     executor: ``ray`` runs the job on Ray (the embedded local one, or ``ray.address``); ``local`` runs it on
     this machine without Ray: ``ray.scan.pool_size`` scan child processes (0 = one per CPU, or ``ray.num_cpus``),
     driven from threads of this process, and the model stages and commits in this process (no start-up cost;
     model stages do not get their own workers); ``auto`` (default) is local when no Ray address is given and
     the job has a single video (or part) or runs no model stage, Ray otherwise."""
 
-    stages: Items[str] = STAGE_NAMES
+    stages: Items[str] = DEFAULT_STAGES
     executor: Literal["auto", "ray", "local"] = "auto"
     decode: DecodeConfig = Field(default_factory=DecodeConfig)
     cuts: CutsConfig = Field(default_factory=CutsConfig)
@@ -386,6 +542,8 @@ class AnnotateConfig(Section):
     ocr: OcrConfig = Field(default_factory=OcrConfig)
     aesthetic: AestheticConfig = Field(default_factory=AestheticConfig)
     caption: CaptionConfig = Field(default_factory=CaptionConfig)
+    video_caption: VideoCaptionConfig = Field(default_factory=VideoCaptionConfig)
+    caption_merge: CaptionMergeConfig = Field(default_factory=CaptionMergeConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
 
@@ -405,11 +563,17 @@ class AnnotateConfig(Section):
         if "cuts" not in stages:
             raise ValueError("must include 'cuts' (clips come from it)")
         if "keyframes" not in stages and any(s in MODEL_STAGES for s in stages):
-            raise ValueError("the model stages (ocr, aesthetic, caption) read the keyframes: include 'keyframes'")
+            raise ValueError("the model stages (ocr, aesthetic, caption, video_caption, caption_merge) read the "
+                             "keyframes: include 'keyframes'")
         return stages
 
     @model_validator(mode="after")
     def _aesthetic_text_source(self) -> AnnotateConfig:
         if "aesthetic" in self.stages and self.aesthetic.text == "caption" and "caption" not in self.stages:
             raise fail("aesthetic.text", "is 'caption' but the caption stage is off: enable it or use a prompt")
+        if "caption_merge" in self.stages:
+            missing = [s for s in ("caption", "video_caption") if s not in self.stages]
+            if missing:
+                raise fail("stages", f"caption_merge merges the caption and the video_caption: add {missing} "
+                                     "(on an output that has them they are not computed again)")
         return self

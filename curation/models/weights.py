@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curation.core.errors import ConfigError
-from curation.core.layout import RANDOM_MARKER
+from curation.core.layout import RANDOM_MARKER, RANDOM_MARKER_FILE
 
 RANDOM = "random"
 TINY_CONFIGS = Path(__file__).parent / "configs"
@@ -239,3 +239,90 @@ def _check_head_fits(head: FileSource, source: OpenClipSource, key: str) -> None
     if int(first.shape[1]) != int(cfg["embed_dim"]):
         raise ConfigError(f"{key}: the head takes {first.shape[1]}-d embeddings, {source.label} gives "
                           f"{cfg['embed_dim']}-d")
+
+
+# Hugging Face transformers models (the video_caption and caption_merge stages).
+_HF_WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
+
+
+@dataclass(frozen=True)
+class HfSource:
+    """One transformers model, resolved: ``path`` is a local folder in ``save_pretrained`` format (config,
+    tokenizer or processor, and weights unless ``random``); ``tiny`` names a built-in tiny architecture built in
+    memory instead (always random). ``random``: seeded random initialisation from the folder's config, or a
+    folder marked random (the ``curation_random_init.json`` file that :func:`mark_random` writes).
+    ``from_config``: build the model from the folder's config with seeded random weights (``weights: random``)."""
+
+    path: str | None
+    tiny: str | None
+    random: bool
+    label: str
+    from_config: bool = False
+
+
+def mark_random(folder: str | Path, seed: int) -> None:
+    """Flag a folder of random-initialised weights (tests and speed benchmarks): whatever loads it is flagged."""
+    (Path(folder) / RANDOM_MARKER_FILE).write_text(json.dumps({"random_init": True, "seed": seed}))
+
+
+def _hf_repo(model: str) -> str:
+    return model.split(":", 1)[1] if model.startswith("hf-hub:") else model
+
+
+def _hf_has_weights(folder: Path) -> bool:
+    return any(next(folder.glob(pattern), None) is not None for pattern in _HF_WEIGHT_PATTERNS)
+
+
+def resolve_hf(model: str, weights: str | None, revision: str | None, key: str,
+               tiny: tuple[str, ...] = ()) -> HfSource:
+    """Resolve a transformers model of config section ``key`` to a local folder, without the network.
+
+    ``model``: ``local-dir:PATH`` (or a path to an existing folder), a hub id (``org/name``, optionally
+    ``hf-hub:org/name``) that must be in the local Hugging Face cache, or one of ``tiny``. ``weights``: null
+    (the model's own) or ``random`` (seeded random init from its config: speed benchmarks at real size)."""
+    random = weights == RANDOM
+    if model in tiny:
+        if not random:
+            raise ConfigError(f"{key}.weights: {model} is a built-in tiny architecture: set weights=random")
+        return HfSource(None, model, True, f"{model} (RANDOM WEIGHTS)")
+    folder: Path | None = None
+    label = model
+    if model.startswith("local-dir:") or Path(model).expanduser().is_dir():
+        folder = Path(model.split(":", 1)[1] if model.startswith("local-dir:") else model).expanduser()
+        if not (folder / "config.json").is_file():
+            raise ConfigError(f"{key}.model: {folder / 'config.json'} not found (a local folder must be in "
+                              "save_pretrained format: config.json, tokenizer or processor files, weights)")
+        label = f"local-dir:{folder}"
+    else:
+        repo = _hf_repo(model)
+        if repo.count("/") != 1:
+            raise ConfigError(f"{key}.model: {model!r} is neither a local folder, a hub id (org/name) nor a "
+                              f"built-in tiny architecture ({', '.join(tiny)})")
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
+
+        try:
+            folder = Path(snapshot_download(repo, revision=revision, local_files_only=True,
+                                            cache_dir=os.environ.get("HF_HUB_CACHE") or None))
+        except (LocalEntryNotFoundError, FileNotFoundError, OSError):
+            folder = None
+        if folder is None or not (folder / "config.json").is_file():
+            raise WeightsUnavailable(f"{key}.model: {model} is not in the local Hugging Face cache. "
+                                     + _how_to_get(f"{key}.model"))
+    if not random and not _hf_has_weights(folder):
+        if label == model:
+            raise WeightsUnavailable(f"{key}.model: {model} has no weights file in the local Hugging Face cache "
+                                     f"({folder}). " + _how_to_get(f"{key}.model"))
+        raise ConfigError(f"{key}.model: no weights file (*.safetensors, *.bin) in {folder}")
+    flagged = random or (folder / RANDOM_MARKER_FILE).is_file()
+    return HfSource(str(folder.resolve()), None, flagged, label + (" (RANDOM WEIGHTS)" if flagged else ""),
+                    from_config=random)
+
+
+def download_hf(model: str, revision: str | None, tiny: tuple[str, ...] = ()) -> str:
+    """Fetch a transformers model from the hub into the local cache (network). Returns where it is."""
+    if model in tiny or model.startswith("local-dir:") or Path(model).expanduser().is_dir():
+        return "local or built-in: nothing to download"
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(_hf_repo(model), revision=revision)

@@ -4,7 +4,8 @@ In the annotate graph a model stage gets a batch of records (:mod:`curation.anno
 and keyframes, or a committed part's) and fills its columns on every clip row it has not computed yet (its
 ``<stage>_model`` column is null), leaving every other row as it is. Inside, a stage works on clip batches: one
 row per clip with ``clip_id``, the three keyframes as JPEG bytes (``jpeg_first``, ``jpeg_middle``,
-``jpeg_last``; empty when missing) and ``text`` (the clip's caption, or ""); ``annotate_clips`` gives the
+``jpeg_last``; empty when missing), ``text`` (the clip's caption, or "") and the table columns a stage names in
+``extra_columns`` (e.g. ``caption`` and ``video_caption``, None where absent); ``annotate_clips`` gives the
 stage's columns (named once, in :mod:`curation.annotate.enrich.registry`) and ``<stage>_error``, one table value
 per clip: None where there is no value (the clip failed, or e.g. a similarity without text), an error None when
 fine. A failure on one clip is that clip's ``<stage>_error`` (and its row's ``error_kind`` ``<stage>_failed``
@@ -66,11 +67,14 @@ def run_guarded(fn: Callable[[list[Any]], list[dict]], items: list[Any]) -> list
 class ModelStage(Stage):
     """Subclasses set ``name`` (their entry in :mod:`curation.annotate.enrich.registry`, which also names their
     columns), load their model and set ``label`` / ``random_weights`` in ``__init__``, and implement
-    ``prepare(row) -> item`` (may raise ClipFailure) and ``compute(items) -> [dict]``: one dict per item with a
-    value for each of the stage's columns (None where the value does not exist; NaN is taken as None, embedding
-    bytes as float16 values). ``resources.batch_size`` clips go through ``compute`` at once."""
+    ``prepare(row) -> item`` (may raise ClipFailure) and ``compute(items) -> [dict | ClipFailure]``: one dict per
+    item with a value for each of the stage's columns (None where the value does not exist; NaN is taken as None,
+    embedding bytes as float16 values), or a ClipFailure where the model gave nothing usable for that item (bad
+    output). ``resources.batch_size`` clips go through ``compute`` at once. ``extra_columns``: table columns
+    (of stages that run before) the rows carry besides INPUT_COLUMNS."""
 
     batch_format = "pyarrow"
+    extra_columns: tuple[str, ...] = ()
     # What the generic runner passes in: the share of a GPU Ray granted each worker.
     runner_arguments = ("gpu_fraction",)
 
@@ -100,7 +104,7 @@ class ModelStage(Stage):
         errors: list[str | None] = [None] * n
         todo, items = [], []
         for i in range(n):
-            row = {c: batch[c][i] for c in INPUT_COLUMNS if c in batch}
+            row = {c: batch[c][i] for c in INPUT_COLUMNS + self.extra_columns if c in batch}
             try:
                 items.append(self.prepare(row))
                 todo.append(i)
@@ -109,8 +113,8 @@ class ModelStage(Stage):
         chunk = max(1, self.resources.batch_size)
         results = [r for s in range(0, len(items), chunk) for r in run_guarded(self.compute, items[s:s + chunk])]
         for i, result in zip(todo, results):
-            if isinstance(result, str):
-                errors[i] = result
+            if isinstance(result, (str, ClipFailure)):
+                errors[i] = str(result)
             else:
                 for column in self.columns:
                     out[column][i] = _value(result[column])  # a column the stage left out is a bug: KeyError
@@ -129,7 +133,8 @@ class ModelStage(Stage):
         clip_ids = rows["clip_id"].take(index).to_pylist()
         captions = rows["caption"].take(index).to_pylist()
         batch = {"clip_id": clip_ids, "text": [c or "" for c in captions],
-                 **{f"jpeg_{p}": [images.get((c, p), b"") for c in clip_ids] for p in POSITIONS}}
+                 **{f"jpeg_{p}": [images.get((c, p), b"") for c in clip_ids] for p in POSITIONS},
+                 **{c: rows[c].take(index).to_pylist() for c in self.extra_columns}}
         out = self.annotate_clips(batch)
         columns = {name: rows[name].to_pylist() for name, _, _ in STAGE_COLUMNS[self.name]}
         error_kind, error = rows["error_kind"].to_pylist(), rows["error"].to_pylist()

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from curation.annotate.config import MODEL_STAGES, AnnotateConfig
 from curation.models import weights as _weights
-from curation.models.weights import _check_head_fits, resolve_easyocr, resolve_file, resolve_open_clip
+from curation.models.weights import _check_head_fits, resolve_easyocr, resolve_file, resolve_hf, resolve_open_clip
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,35 @@ def _aesthetic_weights(cfg: AnnotateConfig) -> dict[str, Any]:
     if not head.random:
         _check_head_fits(head, source, "annotate.aesthetic.aesthetic_head")
     return {"source": source, "head": head}
+
+
+# The built-in tiny architectures of the transformers stages (tests and offline demos; random weights only).
+# Named here, not imported from their model modules, so this module imports no torch.
+TINY_HF = {"video_caption": ("curation-tiny-qwen2-vl",), "caption_merge": ("curation-tiny-qwen2",)}
+
+
+def _generator_weights(name: str) -> Callable[[AnnotateConfig], dict[str, Any]]:
+    """A text-generating stage's source: resolved local weights (backend transformers), or the server it posts
+    to (backend openai: nothing to resolve here; the server is reached when the stage starts)."""
+    def weights(cfg: AnnotateConfig) -> dict[str, Any]:
+        c = getattr(cfg, name)
+        if c.backend == "openai":
+            from curation.models.chat_server import ServerSource
+
+            return {"source": ServerSource.of(c.server, c.model)}
+        return {"source": resolve_hf(c.model, c.weights, c.revision, f"annotate.{name}", TINY_HF[name])}
+
+    return weights
+
+
+def _generator_download(name: str) -> Callable[[AnnotateConfig], list[str]]:
+    def download(cfg: AnnotateConfig) -> list[str]:
+        c = getattr(cfg, name)
+        if c.backend == "openai":
+            return ["backend openai: the server holds the weights"]
+        return [str(_weights.download_hf(c.model, c.revision, TINY_HF[name]))]
+
+    return download
 
 
 REGISTRY: tuple[EnrichStage, ...] = (
@@ -106,9 +135,38 @@ REGISTRY: tuple[EnrichStage, ...] = (
         reads=lambda cfg: ("caption",) if cfg.aesthetic.text == "caption" else (),
         download=_download_aesthetic,
     ),
+    # The SVD recipe's second and third captions (after the stages above, so the table's existing columns keep
+    # their order).
+    EnrichStage(
+        name="video_caption",
+        implementation="curation.annotate.enrich.video_caption:VideoCaptionStage",
+        columns=(("video_caption", pa.string(), "Caption of the clip by a video-language model (video_caption."
+                                                "model, default Qwen2-VL-2B-Instruct) given the first, middle and "
+                                                "last keyframes as a video, whitespace collapsed; null when it "
+                                                "failed or its output was empty, too long or a refusal (see "
+                                                "video_caption_error)."),),
+        weights=_generator_weights("video_caption"),
+        label=lambda source: (source.label, source.random),
+        download=_generator_download("video_caption"),
+    ),
+    EnrichStage(
+        name="caption_merge",
+        implementation="curation.annotate.enrich.caption_merge:CaptionMergeStage",
+        columns=(("caption_merged", pa.string(), "One description merged from caption and video_caption by a "
+                                                 "language model (caption_merge.model, default "
+                                                 "Qwen2.5-1.5B-Instruct; the prompt is caption_merge.prompt), as "
+                                                 "the SVD recipe's third caption; null when an input is missing or "
+                                                 "the output was bad (see caption_merge_error)."),),
+        weights=_generator_weights("caption_merge"),
+        label=lambda source: (source.label, source.random),
+        reads=lambda cfg: ("caption", "video_caption"),
+        download=_generator_download("caption_merge"),
+    ),
 )
 BY_NAME = {stage.name: stage for stage in REGISTRY}
 assert set(BY_NAME) == set(MODEL_STAGES), "annotate.config.MODEL_STAGES and the registry must list the same stages"
+assert all(set(stage.reads(AnnotateConfig())) <= {s.name for s in REGISTRY[:i]} for i, stage in enumerate(REGISTRY)), \
+    "a stage must come after the stages it reads"
 
 
 def enabled(cfg: AnnotateConfig) -> list[EnrichStage]:
