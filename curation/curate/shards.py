@@ -1,5 +1,5 @@
 """WebDataset training shards: each kept clip cut to its span and encoded as H.264 mp4 (PyAV), with a JSON of
-its caption, motion bucket, fps and scores, and a JPEG thumbnail; written into tar shards atomically.
+its captions (caption, video_caption, caption_merged), motion bucket, fps and scores, and a JPEG thumbnail; written into tar shards atomically.
 
 Sample keys are clip ids (``{video_id}-{clip_index:05d}``: no dots, so WebDataset groups the three files of
 a sample). Shard membership is deterministic (kept clips in (video_id, clip_index) order, cut into
@@ -28,10 +28,12 @@ import pyarrow as pa
 from curation.core import storage
 from curation.core.atomic import atomic_write
 from curation.curate.config import ShardConfig
+from curation.schema import STAGE_COLUMNS
 from curation.video import VideoError, iter_frames, scaled_size
 from curation.video.encode import H264Writer
 
 # Scores copied into each sample's JSON when the table has them.
+CAPTION_COLUMNS = ("caption", "video_caption", "caption_merged")
 SCORE_COLUMNS = ("motion_mean", "motion_p50", "motion_p90", "motion_static_frac", "aesthetic", "text_sim_mean",
                  "text_sim_min", "ocr_area_max", "ocr_area_mean")
 
@@ -91,11 +93,13 @@ def _emit(writer: H264Writer, decoded, size: tuple[int, int]) -> None:
 
 def sample_json(row: dict, encoded: EncodedClip) -> dict:
     scores = {c: row[c] for c in SCORE_COLUMNS if c in row and row[c] is not None and np.isfinite(row[c])}
-    random = [s for s in ("aesthetic", "caption") if row.get(f"{s}_random_weights")]
+    random = [s for s in STAGE_COLUMNS if row.get(f"{s}_random_weights")]
     return {
         "clip_id": row["clip_id"], "video_id": row["video_id"], "source": row["video_path"],
         "start_s": row["start_s"], "end_s": row["end_s"], "start_frame": row["start_frame"],
-        "end_frame": row["end_frame"], "caption": row.get("caption") or "",
+        "end_frame": row["end_frame"],
+        # The SVD recipe's three captions (null where absent): CoCa's, the video captioner's, the merged one.
+        **{c: row.get(c) or None for c in CAPTION_COLUMNS},
         "motion_bucket_id": None if row.get("motion_bucket_id") is None else int(row["motion_bucket_id"]),
         "fps": encoded.fps, "num_frames": encoded.frames, "width": encoded.width, "height": encoded.height,
         "scores": scores, "random_weights": random,

@@ -30,6 +30,11 @@ class FinetuneConfig(Section):
     seed: data order, frame choice and noise (0).
     num_workers: dataloader worker processes decoding clips per training process (0: in the training process).
     checkpoints_total_limit: keep only the newest N checkpoints (default none: keep all).
+    caption: which of the shards' three captions each training clip carries: ``caption`` (CoCa, default),
+        ``video_caption`` or ``caption_merged`` (the SVD recipe's merged one). SVD itself is conditioned on the
+        first frame, not on text: the chosen caption travels with every clip (``Clip.caption``, for text-
+        conditioned models on the same loader) and is recorded in ``samples.csv`` and ``finetune.json``; a clip
+        whose shard JSON has none of that caption carries null.
     """
 
     num_frames: int = Field(14, ge=2, le=64)
@@ -56,6 +61,7 @@ class FinetuneConfig(Section):
     seed: int = 0
     num_workers: int = Field(0, ge=0, le=64)
     checkpoints_total_limit: int | None = Field(None, ge=1)
+    caption: Literal["caption", "video_caption", "caption_merged"] = "caption"
 
     @model_validator(mode="after")
     def _sizes_and_noise(self) -> FinetuneConfig:

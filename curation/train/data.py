@@ -39,6 +39,7 @@ class Clip:
     fps: float             # frame rate of the frames taken
     motion_bucket_id: int
     key: str
+    caption: str | None = None  # the shard JSON's caption named by finetune.caption
 
 
 def decode_mp4(data: bytes) -> np.ndarray:
@@ -114,7 +115,8 @@ class ClipStream:
 
     def __init__(self, urls: list[str], batch_size: int, num_frames: int, fps: float, width: int, height: int,
                  seed: int, start_step: int = 0, rank: int = 0, world_size: int = 1, worker: int = 0,
-                 num_workers: int = 0):
+                 num_workers: int = 0, caption: str = "caption"):
+        self.caption = caption
         self.batch_size, self.num_frames, self.fps = batch_size, num_frames, fps
         self.width, self.height, self.seed = width, height, seed
         self.rank, self.world_size = rank, world_size
@@ -138,7 +140,7 @@ class ClipStream:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + number)
         frames, fps = take_frames(decode_mp4(sample["mp4"]), float(meta["fps"]), self.num_frames, self.fps,
                                   self.width, self.height, generator)
-        return Clip(frames, fps, int(meta["motion_bucket_id"]), sample["__key__"])
+        return Clip(frames, fps, int(meta["motion_bucket_id"]), sample["__key__"], meta.get(self.caption) or None)
 
     def next_batch(self) -> list[Clip]:
         """The clips of step ``self.step`` for this rank."""
@@ -159,17 +161,19 @@ class ClipDataset(torch.utils.data.IterableDataset):
     :func:`clip_loader` (``batch_size=None``, ``num_workers`` workers; each worker reads its own shards)."""
 
     def __init__(self, urls: list[str], batch_size: int, num_frames: int, fps: float, width: int, height: int,
-                 seed: int, start_step: int = 0, rank: int = 0, world_size: int = 1, num_workers: int = 0):
+                 seed: int, start_step: int = 0, rank: int = 0, world_size: int = 1, num_workers: int = 0,
+                 caption: str = "caption"):
         check_split(len(urls), world_size, num_workers)
         self.args = (urls, batch_size, num_frames, fps, width, height, seed, start_step, rank, world_size)
-        self.num_workers = num_workers
+        self.num_workers, self.caption = num_workers, caption
 
     def __iter__(self) -> Iterator[ClipBatch]:
         info = torch.utils.data.get_worker_info()
         if (info.num_workers if info else 0) != self.num_workers:
             raise RuntimeError(f"ClipDataset made for {self.num_workers} workers, loaded by "
                                f"{info.num_workers if info else 0}")
-        stream = ClipStream(*self.args, worker=info.id if info else 0, num_workers=self.num_workers)
+        stream = ClipStream(*self.args, worker=info.id if info else 0, num_workers=self.num_workers,
+                            caption=self.caption)
         while True:
             step = stream.step
             yield ClipBatch(step, stream.next_batch())

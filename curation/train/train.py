@@ -416,13 +416,13 @@ class Trainer:
         if main:
             self.output.mkdir(parents=True, exist_ok=True)
         dataset = ClipDataset(self.urls, c.batch_size, c.num_frames, c.fps, c.width, c.height, c.seed, self.step,
-                              accelerator.process_index, accelerator.num_processes, self.num_workers)
+                              accelerator.process_index, accelerator.num_processes, self.num_workers, c.caption)
         batches = iter(clip_loader(dataset)) if self.step < c.max_steps else iter(())
         loss_log = sample_log = None
         if main:
             loss_log = self._open_log(LOSS_LOG, ["step", "loss", "lr", "seconds"])
             if self.sample_log:
-                sample_log = self._open_log(SAMPLE_LOG, ["step", "rank", "key", "rank_loss"])
+                sample_log = self._open_log(SAMPLE_LOG, ["step", "rank", "key", "rank_loss", c.caption])
         losses = []
         bar = tqdm(total=c.max_steps, initial=self.step, desc="finetune",
                    disable=not progress or not accelerator.is_local_main_process)
@@ -437,8 +437,8 @@ class Trainer:
                 loss = float(rank_losses.mean())
                 losses.append(loss)
                 if self.sample_log:
-                    rows = gather_object([[self.step, accelerator.process_index, clip.key, repr(rank_loss)]
-                                          for clip in batch.clips])
+                    rows = gather_object([[self.step, accelerator.process_index, clip.key, repr(rank_loss),
+                                           clip.caption or ""] for clip in batch.clips])
                 if main:
                     if c.log_every and self.step % c.log_every == 0 or self.step == c.max_steps:
                         loss_log[1].writerow([self.step, f"{loss:.6f}", self.scheduler.get_last_lr()[0],
