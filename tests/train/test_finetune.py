@@ -31,6 +31,7 @@ def shards(tmp_path_factory):
         write_video(path, [Shot(40, (speed, 0.0), seed=30 + i)])
         rows.append({"clip_id": f"v{i}-00000", "video_id": f"v{i}", "video_path": str(path), "start_s": 0.0,
                      "end_s": 1.6, "start_frame": 0, "end_frame": 39, "fps": 25.0, "caption": f"clip {i}",
+                     "video_caption": f"a video of clip {i}" if i else None,
                      "motion_bucket_id": 10 + 200 * i, "motion_mean": 40.0 * speed})
     write_shard(root / "shard-000000.tar", rows, load_config(None, ["shard.short_side=64"]).shard)
     (root / "index.json").write_text(json.dumps({"shards": [{"name": "shard-000000.tar", "samples": 2}]}))
@@ -57,6 +58,20 @@ def test_each_clip_conditions_on_its_own_bucket_and_fps(shards, base, tmp_path):
     assert sorted(c.motion_bucket_id for c in clips) == [10, 210]
     assert all(c.fps == 12.5 and tuple(c.frames.shape) == (4, 3, 64, 64) for c in clips)
     assert all(c.frames.min() >= -1 and c.frames.max() <= 1 for c in clips)
+
+
+def test_clips_carry_the_caption_finetune_caption_names(shards):
+    from curation.train.data import ClipStream, raw_samples
+    from curation.train.train import shard_urls
+
+    urls = shard_urls(str(shards))
+    metas = [json.loads(next(raw_samples(urls[:1]))["json"])]
+    assert metas[0]["caption"] == "clip 0" and metas[0]["video_caption"] is None and metas[0]["caption_merged"] is None
+    by = {name: {c.key: c.caption for c in ClipStream(urls, 2, 4, 12.5, 64, 64, 0, caption=name).next_batch()}
+          for name in ("caption", "video_caption", "caption_merged")}
+    assert by == {"caption": {"v0-00000": "clip 0", "v1-00000": "clip 1"},
+                  "video_caption": {"v0-00000": None, "v1-00000": "a video of clip 1"},
+                  "caption_merged": {"v0-00000": None, "v1-00000": None}}
 
 
 def test_resume_gives_the_same_next_step_as_an_uninterrupted_run(shards, base, tmp_path):
