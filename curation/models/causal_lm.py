@@ -9,10 +9,9 @@ from typing import Any
 
 import torch
 
-from curation.models.hf import generation_kwargs, special_ids, tiny_tokenizer, transformers, warn_random
+from curation.models.hf import generation_kwargs, load, save_random, special_ids, tiny_tokenizer, transformers
 from curation.models.prompt import Prompt, messages
-from curation.models.open_clip_models import pick_device, pick_dtype
-from curation.models.weights import HfSource, mark_random
+from curation.models.weights import HfSource
 
 TINY = "curation-tiny-qwen2"
 
@@ -43,37 +42,19 @@ def tiny_qwen2(seed: int = 0) -> tuple[Any, Any]:
 
 
 def save_random_causal_lm(folder: str | Path, seed: int = 0) -> Path:
-    """Write the tiny random Qwen2 with ``save_pretrained`` (model and tokenizer) into ``folder``, marked random:
-    it loads as ``local-dir:FOLDER`` exactly like real weights. For tests."""
-    folder = Path(folder)
-    model, tokenizer = tiny_qwen2(seed)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    mark_random(folder, seed)
-    return folder
+    """The tiny random Qwen2 and its tokenizer, saved and marked random (:func:`curation.models.hf.save_random`)."""
+    return save_random(folder, tiny_qwen2, seed)
 
 
 def load_causal_lm(source: HfSource, device: str = "auto", precision: str = "auto",
                    seed: int = 0) -> CausalLanguageModel:
     """The model in eval mode on ``device`` in the picked dtype, and its tokenizer (left padding)."""
-    tf = transformers()
-    device = pick_device(device)
-    dtype = pick_dtype(precision, device)
-    if source.random:
-        warn_random(source.label)
-    if source.tiny:
-        model, tokenizer = tiny_qwen2(seed)
-    else:
-        tokenizer = tf.AutoTokenizer.from_pretrained(source.path)
-        if source.from_config:
-            torch.manual_seed(seed)
-            model = tf.AutoModelForCausalLM.from_config(tf.AutoConfig.from_pretrained(source.path))
-        else:
-            model = tf.AutoModelForCausalLM.from_pretrained(source.path, torch_dtype=dtype)
+    model, tokenizer, device, dtype = load(source, device, precision, seed, tiny_qwen2, "AutoModelForCausalLM",
+                                           "AutoTokenizer")
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return CausalLanguageModel(model.to(device=device, dtype=dtype).eval(), tokenizer, device, dtype, source)
+    return CausalLanguageModel(model, tokenizer, device, dtype, source)
 
 
 @torch.inference_mode()

@@ -8,6 +8,8 @@ their text is random, but every step (chat template, padding, special tokens, de
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -76,3 +78,43 @@ def generation_kwargs(c: Any) -> dict[str, Any]:
         kwargs.update(temperature=None, top_p=None, top_k=None)
     return kwargs
 
+
+
+def save_random(folder: str | Path, build: Callable[[int], tuple[Any, Any]], seed: int) -> Path:
+    """Write the seeded random model and preprocessor (tokenizer or processor) ``build(seed)`` makes with
+    ``save_pretrained`` into ``folder``, marked random: it loads as ``local-dir:FOLDER`` exactly like real
+    weights. For tests."""
+    from curation.models.weights import mark_random
+
+    folder = Path(folder)
+    model, preprocessor = build(seed)
+    model.save_pretrained(folder)
+    preprocessor.save_pretrained(folder)
+    mark_random(folder, seed)
+    return folder
+
+
+def load(source: Any, device: str, precision: str, seed: int, tiny: Callable[[int], tuple[Any, Any]],
+         auto_model: str, auto_preprocessor: str) -> tuple[Any, Any, str, Any]:
+    """(model in eval mode on the picked device and dtype, preprocessor, device, dtype) of a resolved
+    :class:`~curation.models.weights.HfSource`: the built-in ``tiny(seed)``, a random init from the folder's
+    config, or the folder's weights, through ``transformers.<auto_model>`` / ``<auto_preprocessor>``."""
+    from curation.models.open_clip_models import pick_device, pick_dtype
+
+    tf = transformers()
+    device = pick_device(device)
+    dtype = pick_dtype(precision, device)
+    if source.random:
+        warn_random(source.label)
+    if source.tiny:
+        model, preprocessor = tiny(seed)
+    else:
+        preprocessor = getattr(tf, auto_preprocessor).from_pretrained(source.path)
+        if source.from_config:
+            import torch
+
+            torch.manual_seed(seed)
+            model = getattr(tf, auto_model).from_config(tf.AutoConfig.from_pretrained(source.path))
+        else:
+            model = getattr(tf, auto_model).from_pretrained(source.path, torch_dtype=dtype)
+    return model.to(device=device, dtype=dtype).eval(), preprocessor, device, dtype

@@ -10,10 +10,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from curation.models.hf import generation_kwargs, special_ids, tiny_tokenizer, transformers, warn_random
+from curation.models.hf import generation_kwargs, load, save_random, special_ids, tiny_tokenizer, transformers
 from curation.models.prompt import Prompt, messages
-from curation.models.open_clip_models import pick_device, pick_dtype
-from curation.models.weights import HfSource, mark_random
+from curation.models.weights import HfSource
 
 TINY = "curation-tiny-qwen2-vl"
 
@@ -61,38 +60,21 @@ def tiny_qwen2_vl(seed: int = 0) -> tuple[Any, Any]:
 
 
 def save_random_video_language(folder: str | Path, seed: int = 0) -> Path:
-    """Write the tiny random Qwen2-VL with ``save_pretrained`` (model and processor) into ``folder``, marked
-    random: it loads as ``local-dir:FOLDER`` exactly like real weights. For tests."""
-    folder = Path(folder)
-    model, processor = tiny_qwen2_vl(seed)
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
-    mark_random(folder, seed)
-    return folder
+    """The tiny random Qwen2-VL and its processor, saved and marked random
+    (:func:`curation.models.hf.save_random`)."""
+    return save_random(folder, tiny_qwen2_vl, seed)
 
 
 def load_video_language(source: HfSource, device: str = "auto", precision: str = "auto",
                         seed: int = 0) -> VideoLanguageModel:
     """The model in eval mode on ``device`` in the picked dtype, and its processor (left padding)."""
-    tf = transformers()
-    device = pick_device(device)
-    dtype = pick_dtype(precision, device)
-    if source.random:
-        warn_random(source.label)
-    if source.tiny:
-        model, processor = tiny_qwen2_vl(seed)
-    else:
-        processor = tf.AutoProcessor.from_pretrained(source.path)
-        if source.from_config:
-            torch.manual_seed(seed)
-            model = tf.AutoModelForImageTextToText.from_config(tf.AutoConfig.from_pretrained(source.path))
-        else:
-            model = tf.AutoModelForImageTextToText.from_pretrained(source.path, torch_dtype=dtype)
+    model, processor, device, dtype = load(source, device, precision, seed, tiny_qwen2_vl,
+                                           "AutoModelForImageTextToText", "AutoProcessor")
     if getattr(processor, "chat_template", None) is None:
         raise ValueError(f"{source.label}: the processor has no chat template (an instruction-tuned model "
                          "is needed)")
     processor.tokenizer.padding_side = "left"
-    return VideoLanguageModel(model.to(device=device, dtype=dtype).eval(), processor, device, dtype, source)
+    return VideoLanguageModel(model, processor, device, dtype, source)
 
 
 @torch.inference_mode()

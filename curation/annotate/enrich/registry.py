@@ -65,9 +65,10 @@ def _aesthetic_weights(cfg: AnnotateConfig) -> dict[str, Any]:
 TINY_HF = {"video_caption": ("curation-tiny-qwen2-vl",), "caption_merge": ("curation-tiny-qwen2",)}
 
 
-def _generator_weights(name: str) -> Callable[[AnnotateConfig], dict[str, Any]]:
-    """A text-generating stage's source: resolved local weights (backend transformers), or the server it posts
-    to (backend openai: nothing to resolve here; the server is reached when the stage starts)."""
+def _generating_stage(name: str, implementation: str, column: tuple[str, pa.DataType, str],
+                      reads: tuple[str, ...] = ()) -> EnrichStage:
+    """A text-generating stage: its source is resolved local weights (backend transformers) or the server it
+    posts to (backend openai: nothing to resolve here; the server is asked when the stage starts)."""
     def weights(cfg: AnnotateConfig) -> dict[str, Any]:
         c = getattr(cfg, name)
         if c.backend == "openai":
@@ -76,17 +77,15 @@ def _generator_weights(name: str) -> Callable[[AnnotateConfig], dict[str, Any]]:
             return {"source": ServerSource.of(c.server, c.model)}
         return {"source": resolve_hf(c.model, c.weights, c.revision, f"annotate.{name}", TINY_HF[name])}
 
-    return weights
-
-
-def _generator_download(name: str) -> Callable[[AnnotateConfig], list[str]]:
     def download(cfg: AnnotateConfig) -> list[str]:
         c = getattr(cfg, name)
         if c.backend == "openai":
             return ["backend openai: the server holds the weights"]
         return [str(_weights.download_hf(c.model, c.revision, TINY_HF[name]))]
 
-    return download
+    return EnrichStage(name=name, implementation=implementation, columns=(column,), weights=weights,
+                       label=lambda source: (source.label, source.random), reads=lambda cfg: reads,
+                       download=download)
 
 
 REGISTRY: tuple[EnrichStage, ...] = (
@@ -137,31 +136,17 @@ REGISTRY: tuple[EnrichStage, ...] = (
     ),
     # The SVD recipe's second and third captions (after the stages above, so the table's existing columns keep
     # their order).
-    EnrichStage(
-        name="video_caption",
-        implementation="curation.annotate.enrich.video_caption:VideoCaptionStage",
-        columns=(("video_caption", pa.string(), "Caption of the clip by a video-language model (video_caption."
-                                                "model, default Qwen2-VL-2B-Instruct) given the first, middle and "
-                                                "last keyframes as a video, whitespace collapsed; null when it "
-                                                "failed or its output was empty, too long or a refusal (see "
-                                                "video_caption_error)."),),
-        weights=_generator_weights("video_caption"),
-        label=lambda source: (source.label, source.random),
-        download=_generator_download("video_caption"),
-    ),
-    EnrichStage(
-        name="caption_merge",
-        implementation="curation.annotate.enrich.caption_merge:CaptionMergeStage",
-        columns=(("caption_merged", pa.string(), "One description merged from caption and video_caption by a "
-                                                 "language model (caption_merge.model, default "
-                                                 "Qwen2.5-1.5B-Instruct; the prompt is caption_merge.prompt), as "
-                                                 "the SVD recipe's third caption; null when an input is missing or "
-                                                 "the output was bad (see caption_merge_error)."),),
-        weights=_generator_weights("caption_merge"),
-        label=lambda source: (source.label, source.random),
-        reads=lambda cfg: ("caption", "video_caption"),
-        download=_generator_download("caption_merge"),
-    ),
+    _generating_stage("video_caption", "curation.annotate.enrich.video_caption:VideoCaptionStage", (
+        "video_caption", pa.string(), "Caption of the clip by a video-language model (video_caption.model, default "
+                                      "Qwen2-VL-2B-Instruct) given the first, middle and last keyframes as a video, "
+                                      "whitespace collapsed; null when it failed or its output was empty, too long "
+                                      "or a refusal (see video_caption_error).")),
+    _generating_stage("caption_merge", "curation.annotate.enrich.caption_merge:CaptionMergeStage", (
+        "caption_merged", pa.string(), "One description merged from caption and video_caption by a language model "
+                                       "(caption_merge.model, default Qwen2.5-1.5B-Instruct; the prompt is "
+                                       "caption_merge.prompt), as the SVD recipe's third caption; null when an "
+                                       "input is missing or the output was bad (see caption_merge_error)."),
+        reads=("caption", "video_caption")),
 )
 BY_NAME = {stage.name: stage for stage in REGISTRY}
 assert set(BY_NAME) == set(MODEL_STAGES), "annotate.config.MODEL_STAGES and the registry must list the same stages"
