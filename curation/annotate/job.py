@@ -27,7 +27,7 @@ from curation.runtime.stage import StageResources
 from curation.annotate.footage import FootageLost, footage_lost
 from curation.annotate.inputs import discover
 from curation.core.lease import Lease
-from curation.annotate.enrich.registry import EnrichStage, enabled, stage_weights
+from curation.annotate.enrich.registry import BY_NAME, EnrichStage, enabled, stage_weights
 from curation.runtime.ray_logs import terminal
 from curation.runtime.ray_runner import StageSpec, run_graph
 
@@ -131,7 +131,7 @@ def run_annotate(inputs: list[str], output: str, config: Config, overwrite: bool
         _check_scan_config(out, cfg, bool(todo), bool(parts))
         for stage in stages:
             out.check_section(stage, to_dict(getattr(cfg, stage)), f"annotate.{stage}",
-                              has_results=stage in started_stages)
+                              has_results=stage in started_stages, ignore=BY_NAME[stage].transport_keys)
         summary = Summary(skipped=len(videos) - len(todo))
         log.info("%d videos, %d already done, %d to annotate, %d parts to complete", len(videos), summary.skipped,
                  len(todo), len(completing))

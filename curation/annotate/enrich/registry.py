@@ -30,7 +30,9 @@ class EnrichStage:
         work when they are missing.
     label: (text written to ``<name>_model``, whether the weights are random), from those arguments.
     reads: the stages whose columns it reads under a config (they run before it).
-    download: fetch the weights the config names (on a machine with internet); returns what was fetched."""
+    download: fetch the weights the config names (on a machine with internet); returns what was fetched.
+    transport_keys: keys of its section that change how its results are fetched, not what they are (a rerun
+        completing an output may change them)."""
 
     name: str
     implementation: str
@@ -39,6 +41,7 @@ class EnrichStage:
     label: Callable[..., tuple[str, bool]]
     reads: Callable[[AnnotateConfig], tuple[str, ...]] = field(default=lambda cfg: ())
     download: Callable[[AnnotateConfig], list[str]] = field(default=lambda cfg: [])
+    transport_keys: tuple[str, ...] = ()
 
     def load(self) -> type:
         module, name = self.implementation.split(":")
@@ -85,7 +88,8 @@ def _generating_stage(name: str, implementation: str, column: tuple[str, pa.Data
 
     return EnrichStage(name=name, implementation=implementation, columns=(column,), weights=weights,
                        label=lambda source: (source.label, source.random), reads=lambda cfg: reads,
-                       download=download)
+                       download=download, transport_keys=tuple(f"server.{k}" for k in (
+                           "base_url", "api_key_env", "timeout_s", "concurrency", "retries")))
 
 
 REGISTRY: tuple[EnrichStage, ...] = (
