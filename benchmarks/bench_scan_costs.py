@@ -114,6 +114,7 @@ def costs(units, model) -> tuple[int, float, float, dict[str, float]]:
     timer.wrap(scan._MotionSampler, "push", "motion (Farnebäck and its grey frames)")
     timer.wrap(scan._KeyframeKeeper, "push", "keyframe candidates (conversion and JPEG)")
     timer.wrap(scan._KeyframeKeeper, "keep_last", "keyframe candidates (conversion and JPEG)")
+    timer.wrap(scan._KeyframeKeeper, "finish", "keyframe candidates (conversion and JPEG)")
     try:
         start = time.thread_time()
         for unit in units:

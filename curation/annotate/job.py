@@ -194,7 +194,7 @@ def _model_spec(stage: EnrichStage, cfg: AnnotateConfig, weights: dict) -> Stage
 
 
 # Scan settings that change how fast, not what: a rerun may change them on an output with results.
-SCAN_RESOURCE_KEYS = ("decode.threads", "decode.prefetch", "decode.split_min_s")
+SCAN_RESOURCE_KEYS = ("decode.threads", "decode.prefetch", "decode.split_min_s", "keyframes.pending_mb")
 
 
 def _scan_record(cfg: AnnotateConfig) -> dict:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 
@@ -55,18 +57,15 @@ class _LazyModel:
     """TransNetV2, loaded (once per child) the first time the detector asks it something: the hybrid detector
     asks only about doubtful candidates, so a video without any never pays for torch and the weights."""
 
-    _lock = threading.Lock()  # the parts of a split video ask from several threads
-
     def get(self):
         global _MODEL
-        with self._lock:
-            if _MODEL is None:
-                import torch
+        if _MODEL is None:
+            import torch
 
-                from curation.annotate.shots import TransNetV2Model
+            from curation.annotate.shots import TransNetV2Model
 
-                # A scan worker given a GPU (annotate.ray.scan.num_gpus) sees it; Ray hides GPUs from the others.
-                _MODEL = TransNetV2Model("cuda" if torch.cuda.is_available() else "cpu")
+            # A scan worker given a GPU (annotate.ray.scan.num_gpus) sees it; Ray hides GPUs from the others.
+            _MODEL = TransNetV2Model("cuda" if torch.cuda.is_available() else "cpu")
         return _MODEL
 
     def predict_windows(self, *args, **kwargs):
@@ -111,53 +110,72 @@ def probe_in_child(path: str) -> dict:
     return probe(path).to_dict()
 
 
+def _units(video_id: str, path: str, video, config: AnnotateConfig, parts: int) -> list:
+    """The video's work units: its segments, or ``parts`` equal parts (:func:`segment_bounds`)."""
+    from curation.annotate.scan.unit import WorkUnit
+
+    bounds = segment_bounds(video.duration_s, config.decode.segment_s, parts)
+    return [WorkUnit(video_id, path, k, len(bounds), start, end, video.width, video.height, video.fps)
+            for k, (start, end) in enumerate(bounds)]
+
+
 def scan_in_child(video_id: str, path: str, info: dict, config: AnnotateConfig, timeout_s: float,
                   cores: int = 0) -> bytes:
-    """Runs in the child: every segment of the video, each under its own deadline, assembled into the video's
-    record (Arrow IPC bytes). ``cores``: the cores this child may use (default 0: not known). With ``cores`` > 1
-    a long video is split (``decode.split_min_s``) and its parts are scanned in threads at the same time
-    (decoding, OpenCV and NumPy release the GIL); an unsplit video is decoded with ``cores`` threads unless
-    ``decode.threads`` sets them."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    """Runs in the child: every segment of the video, one after the other, each under its own deadline,
+    assembled into the video's record (Arrow IPC bytes). ``cores``: the cores this child may use (default 0:
+    not known); the video is decoded with that many threads unless ``decode.threads`` sets them. A long video
+    split among several children is scanned by :func:`scan_part_in_child` and :func:`assemble_in_child`."""
     from curation.annotate.scan.assemble import assemble_video
-    from curation.annotate.scan.unit import WorkUnit, scan_unit
+    from curation.annotate.scan.unit import scan_unit
     from curation.video import VideoInfo
 
     video = VideoInfo(**info)
-    parts = split_parts(video.duration_s, config.decode.split_min_s, cores)
-    bounds = segment_bounds(video.duration_s, config.decode.segment_s, parts)
-    units = [WorkUnit(video_id, path, k, len(bounds), start, end, video.width, video.height, video.fps)
-             for k, (start, end) in enumerate(bounds)]
     model = _transnetv2(config)
-    if parts == 1:
-        # FFmpeg's own choice is a frame thread per core of the machine and one more. A child given a share of
-        # the cores (several children on one machine) gains nothing from more threads than its share, and
-        # pays for switching and frame threading: on 120 short clips, 2 children decoding with one thread each
-        # used 4 % and 11 % less CPU than with FFmpeg's choice in two A/B pairs of the job (BENCHMARKS.md).
-        threads = config.decode.threads or cores or None
-        results = []
-        for unit in units:
-            results.append(scan_unit(unit, config, model, deadline=time.monotonic() + timeout_s,
-                                     decode_threads=threads))
-            if results[-1].error_kind is not None:
-                break
-    else:
-        # Each part's deadline starts when its scan does. A failed part ends the video where it failed
-        # (assemble_video uses the parts up to it), as in the sequential case; the later parts' work is wasted.
-        import cv2
-
-        threads = max(1, config.decode.threads // parts)
-        # The parts already keep the cores busy: OpenCV's own pool per call would only add waiting threads.
-        cv_threads = cv2.getNumThreads()
-        cv2.setNumThreads(max(1, cores // parts))
-        try:
-            with ThreadPoolExecutor(parts, thread_name_prefix="part") as pool:
-                results = list(pool.map(lambda unit: scan_unit(unit, config, model, time.monotonic() + timeout_s,
-                                                               decode_threads=threads), units))
-        finally:
-            cv2.setNumThreads(cv_threads)
+    # FFmpeg's own choice is a frame thread per core of the machine and one more. A child given a share of the
+    # cores (several children on one machine) gains nothing from more threads than its share, and pays for
+    # switching and frame threading: on 120 short clips, 2 children decoding with one thread each used 4 % and
+    # 11 % less CPU than with FFmpeg's choice in two A/B pairs of the job (BENCHMARKS.md).
+    threads = config.decode.threads or cores or None
+    results = []
+    for unit in _units(video_id, path, video, config, 1):
+        results.append(scan_unit(unit, config, model, deadline=time.monotonic() + timeout_s, decode_threads=threads))
+        if results[-1].error_kind is not None:
+            break
     output = assemble_video(video_id, video, results, config)
+    return to_ipc(make_record(output.rows, output.keyframes, video_id=video_id))
+
+
+def scan_part_in_child(video_id: str, path: str, info: dict, config: AnnotateConfig, parts: int, index: int,
+                       timeout_s: float, threads: int) -> bytes:
+    """Runs in a child: unit ``index`` of the video cut into ``parts`` parts (:func:`segment_bounds`), under
+    its own deadline, with ``threads`` threads for OpenCV (and ``decode.threads // parts`` for the decoder, at
+    least one). Returns the :class:`~curation.annotate.scan.unit.UnitResult` pickled, for
+    :func:`assemble_in_child` in another child (the parent passes it on unread: it imports no scan code)."""
+    import cv2
+
+    from curation.annotate.scan.unit import scan_unit
+    from curation.video import VideoInfo
+
+    unit = _units(video_id, path, VideoInfo(**info), config, parts)[index]
+    before = cv2.getNumThreads()
+    # The parts keep the cores busy: OpenCV's own pool per call would only add waiting threads.
+    cv2.setNumThreads(threads)
+    try:
+        result = scan_unit(unit, config, _transnetv2(config), time.monotonic() + timeout_s,
+                           decode_threads=max(1, config.decode.threads // parts))
+    finally:
+        cv2.setNumThreads(before)
+    return pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def assemble_in_child(video_id: str, info: dict, config: AnnotateConfig, units: list[bytes]) -> bytes:
+    """Runs in a child: the record (Arrow IPC bytes) of a video from its parts' pickled results
+    (:func:`scan_part_in_child`). A failed part ends the video where it failed (``assemble_video`` uses the
+    parts up to it), as in one pass; the later parts' work is wasted."""
+    from curation.annotate.scan.assemble import assemble_video
+    from curation.video import VideoInfo
+
+    output = assemble_video(video_id, VideoInfo(**info), [pickle.loads(u) for u in units], config)
     return to_ipc(make_record(output.rows, output.keyframes, video_id=video_id))
 
 
@@ -169,7 +187,14 @@ def error_record(video_id: str, path: str, kind: str, message: str) -> pa.Table:
 
 
 class SourceStage:
-    """Input rows: ``kind`` (video or part), ``key``, ``source``; output: one record per input."""
+    """Input rows: ``kind`` (video or part), ``key``, ``source``; output: one record per input.
+
+    One scan child per stage copy, and, where a long video may be split among the copy's cores
+    (``decode.split_min_s`` > 0 and ``threads`` >= 2), a helper child for each further core: the parts of a
+    split video are scanned in separate processes, not in threads of one, because two scans in one process
+    contend for the GIL (their many short calls into OpenCV and NumPy each hand it over): on 180 s of 720p in
+    two parts, 9.7-9.9 s in two processes against 10.5-10.8 s in two threads (BENCHMARKS.md). A helper loads
+    TransNetV2 when it first needs it, whatever ``load_model`` says, so a copy holds one model eagerly."""
 
     batch_format = "pyarrow"
 
@@ -180,8 +205,12 @@ class SourceStage:
         self._config = config
         self._cores = threads
         storage.configure(options)
-        self._worker = IsolatedWorker(warmup=(warm_child, (config, options, load_model, threads)))
-        self._worker.start()  # its start-up overlaps the worker's
+        self._workers = [IsolatedWorker(warmup=(warm_child, (config, options, load_model, threads)))]
+        if config.decode.split_min_s > 0 and threads >= 2:
+            self._workers += [IsolatedWorker(warmup=(warm_child, (config, options, False, 1)))
+                              for _ in range(threads - 1)]
+        for worker in self._workers:
+            worker.start()  # their start-up overlaps the worker's
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         records = []
@@ -195,18 +224,55 @@ class SourceStage:
 
     def _scan(self, video_id: str, path: str) -> pa.Table:
         timeout = self._config.decode.timeout_s
+        first = self._workers[0]
         try:
-            info = self._worker.call(probe_in_child, (path,), min(PROBE_TIMEOUT_S, timeout))
+            info = first.call(probe_in_child, (path,), min(PROBE_TIMEOUT_S, timeout))
             decode = self._config.decode
-            parts = split_parts(info["duration_s"], decode.split_min_s, self._cores)
+            parts = split_parts(info["duration_s"], decode.split_min_s, len(self._workers))
             n = len(segment_bounds(info["duration_s"], decode.segment_s, parts))
             # The child stops each segment at its deadline and returns what it has; the parent's limit adds a
             # margin for that.
-            data = self._worker.call(scan_in_child, (video_id, path, info, self._config, timeout, self._cores),
-                                     n * timeout + 30)
+            if parts == 1:
+                data = first.call(scan_in_child, (video_id, path, info, self._config, timeout, self._cores),
+                                  n * timeout + 30)
+            else:
+                units = self._scan_parts(video_id, path, info, parts, n)
+                data = first.call(assemble_in_child, (video_id, info, self._config, units), timeout + 30)
         except VideoError as exc:
             return error_record(video_id, path, exc.kind, exc.message)
         return from_ipc(data)
 
+    def _scan_parts(self, video_id: str, path: str, info: dict, parts: int, n: int) -> list[bytes]:
+        """The ``n`` units of a video cut into ``parts`` parts, scanned by the first ``parts`` children at the
+        same time, each taking the next unit when it is free; their pickled results in unit order. A child
+        killed (time limit, crash) fails the video, as it does unsplit."""
+        workers = self._workers[:parts]
+        threads = max(1, self._cores // parts)
+        timeout = self._config.decode.timeout_s
+        pending = list(range(n))
+        lock = threading.Lock()
+        out: dict[int, bytes] = {}
+
+        def serve(worker: IsolatedWorker) -> None:
+            while True:
+                with lock:
+                    if not pending:
+                        return
+                    index = pending.pop(0)
+                out[index] = worker.call(scan_part_in_child, (video_id, path, info, self._config, parts, index,
+                                                              timeout, threads), timeout + 30)
+
+        with ThreadPoolExecutor(len(workers), thread_name_prefix="part") as pool:
+            futures = [pool.submit(serve, worker) for worker in workers]
+            try:
+                for future in futures:
+                    future.result()
+            except BaseException:
+                with lock:
+                    pending.clear()  # the other children stop after their current unit
+                raise
+        return [out[k] for k in range(n)]
+
     def close(self) -> None:
-        self._worker.close()
+        for worker in self._workers:
+            worker.close()

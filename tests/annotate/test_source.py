@@ -1,8 +1,10 @@
-"""The scan stage's child-side work: a long video split among a child's cores gives the rows of one pass."""
+"""The scan stage: a long video split among the stage's cores (one child process each) gives the rows of one
+pass."""
+import pyarrow as pa
 import pytest
 
-from curation.annotate.records import from_ipc
-from curation.annotate.source import scan_in_child, segment_bounds, split_parts, warm_child
+from curation.annotate.records import RECORD_SCHEMA
+from curation.annotate.source import VIDEO, SourceStage, segment_bounds, split_parts
 from curation.config import load_config
 from curation.core.storage import StorageOptions
 from curation.testing.synthetic import Shot, write_video
@@ -36,11 +38,17 @@ def long_video(tmp_path_factory):
 def _rows(path, cores: int) -> tuple[list[dict], list[dict]]:
     cfg = load_config(None, ["annotate.decode.split_min_s=12"]).annotate
     cfg = cfg.model_copy(update={"stages": ["cuts", "motion", "keyframes"]})
-    warm_child(cfg, StorageOptions(), load_model=False, threads=cores)
     info = probe(str(path))
     assert len(segment_bounds(info.duration_s, cfg.decode.segment_s,
                               split_parts(info.duration_s, cfg.decode.split_min_s, cores))) == cores
-    record = from_ipc(scan_in_child("v", str(path), info.to_dict(), cfg, 600.0, cores)).to_pylist()
+    stage = SourceStage(cfg, StorageOptions(), load_model=False, threads=cores)
+    try:
+        assert len(stage._workers) == cores  # a child process per part
+        table = stage(pa.Table.from_pylist([{"kind": VIDEO, "key": "v", "source": str(path)}]))
+    finally:
+        stage.close()
+    assert table.schema.equals(RECORD_SCHEMA)
+    record = table.to_pylist()
     assert len(record) == 1
     return record[0]["rows"], record[0]["keyframes"]
 
@@ -77,19 +85,33 @@ def test_a_truncated_video_split_in_two_is_reported_as_truncated(tmp_path):
     assert [r for r in split if r["row_kind"] == "clip"]
 
 
-@pytest.mark.parametrize("where", [0.3, 0.7])
-def test_a_damaged_packet_is_counted_once_when_parts_overlap(tmp_path, where):
-    """Parts decode a few seconds around their range; an undecodable packet there is counted by the part it
-    belongs to only, so the split video reports what one pass reports."""
-    import numpy as np
+def _damage_packet_at(path, seconds: float, out) -> None:
+    """Copy ``path`` to ``out`` with the first NAL unit's length prefix of the non-key packet nearest
+    ``seconds`` made impossible: the decoder rejects exactly that packet, wherever the encoder's thread count
+    put the bytes (random bytes at a file offset hit one packet, several, or only the container's framing)."""
+    import av
 
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        packets = [(abs(float(p.pts * stream.time_base) - seconds), bytes(p)) for p in container.demux(stream)
+                   if p.size > 64 and not p.is_keyframe]
+    payload = min(packets)[1]
+    data = bytearray(path.read_bytes())
+    offset = data.find(payload)
+    assert offset >= 0 and data.find(payload, offset + 1) < 0
+    data[offset:offset + 4] = b"\xff\xff\xff\xff"
+    out.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("seconds", [14.0, 18.0])
+def test_a_damaged_packet_is_counted_once_when_parts_overlap(tmp_path, seconds):
+    """Parts decode a few seconds around their range; an undecodable packet there is counted by the part it
+    belongs to only, so the split video reports what one pass reports. 32 s split at 16 s, 4 s of context:
+    14 s is the first part's and in the second part's context, 18 s the other way round."""
     full = tmp_path / "full.mkv"
     write_video(full, [Shot(400, (0.5, 0.0), seed=1), Shot(400, seed=2)])
-    data = bytearray(full.read_bytes())
-    offset = int(len(data) * where)  # 0.7: in the second part's range and the first part's context after it
-    data[offset:offset + 6000] = np.random.default_rng(0).integers(0, 256, 6000, dtype=np.uint8).tobytes()
     damaged = tmp_path / "damaged.mkv"
-    damaged.write_bytes(bytes(data))
+    _damage_packet_at(full, seconds, damaged)
     whole, _ = _rows(damaged, 1)
     split, _ = _rows(damaged, 2)
     assert split == whole

@@ -13,6 +13,7 @@ from curation.annotate.shots.clips import Clip, clips_from_shots, frame_end_time
 from curation.annotate.config import AnnotateConfig
 from curation.annotate.shots import Boundary, merge_boundaries
 from curation.annotate.shots.luma import is_black
+from curation.annotate.scan.keyframes import clip_targets, nearest
 from curation.annotate.scan.motion import PairMotion, clip_motion
 from curation.annotate.scan.unit import UnitResult
 from curation.schema import CLIP_COLUMNS, ROW_CLIP, ROW_SHOT, ROW_STATUS, ROW_TRANSITION
@@ -62,13 +63,6 @@ def error_output(video_id: str, path: str, kind: str, message: str, info: VideoI
         row.update(fps=info.fps, width=info.width, height=info.height, rotation=info.rotation, codec=info.codec)
     row.update(error_kind=kind, error=message)
     return VideoOutput([row], [])
-
-
-def _nearest(candidates: np.ndarray, target: int, lo: int, hi: int) -> int | None:
-    inside = candidates[(candidates >= lo) & (candidates <= hi)]
-    if len(inside) == 0:
-        return None
-    return int(inside[np.argmin(np.abs(inside - target))])
 
 
 def assemble_video(video_id: str, info: VideoInfo, units: list[UnitResult], config: AnnotateConfig) -> VideoOutput:
@@ -229,9 +223,8 @@ def _footage_rows(video_id: str, path: str, common: dict, skipped: list, boundar
 
 def _add_keyframes(row: dict, key_rows: list[dict], clip: Clip, clip_id: str, video_id: str,
                    candidates: np.ndarray, keyframes: dict[int, bytes], times: np.ndarray, w: int, h: int) -> None:
-    targets = {"first": clip.start, "middle": (clip.start + clip.end) // 2, "last": clip.end}
-    for position, target in targets.items():
-        frame = _nearest(candidates, target, clip.start, clip.end)
+    for position, target in clip_targets(clip).items():
+        frame = nearest(candidates, target, clip.start, clip.end)
         row[f"keyframe_{position}"] = frame
         if frame is None:
             continue

@@ -17,8 +17,10 @@ import numpy as np
 
 from curation.annotate.config import AnnotateConfig
 from curation.annotate.shots import TINY_SIZE, Boundary, FrameFeatures, TransNetV2Model, build_detector
+from curation.annotate.scan.keyframes import used_candidates
 from curation.annotate.scan.motion import PairMotion, pair_motion
-from curation.video import DecodedFrame, DecodeStats, VideoError, iter_frames, scaled_size
+from curation.annotate.shots.luma import is_black
+from curation.video import DecodedFrame, DecodeStats, KeyframeImage, VideoError, iter_frames, scaled_size
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,12 @@ class UnitResult:
 
 
 class _KeyframeKeeper:
-    """Keeps JPEG keyframe candidates: a time grid, and the frames right next to likely cuts (exact)."""
+    """Keeps keyframe candidates: a time grid, and the frames right next to likely cuts (exact).
+
+    A candidate is held reduced but not converted (:class:`~curation.video.KeyframeImage`) while the unit is
+    scanned, up to ``budget`` bytes (the oldest are encoded when more come); at the end only those a clip can
+    use are converted and encoded as JPEG (:meth:`finish`): most candidates are never used, and the colour
+    conversion and the JPEG were most of their cost."""
 
     def __init__(self, config: AnnotateConfig, size: tuple[int, int], ring: int):
         self._config = config.keyframes
@@ -71,14 +78,25 @@ class _KeyframeKeeper:
         self._next_grid = 0.0
         self._exact_until = -1
         self._reach = config.clips.trim_frames + 1
-        self.kept: dict[int, bytes] = {}
+        self._budget = int(config.keyframes.pending_mb * 2**20)
+        self._pending: dict[int, KeyframeImage] = {}
+        self._pending_bytes = 0
+        self._kept: dict[int, bytes] = {}
 
     def _keep(self, rel: int, frame: DecodedFrame) -> None:
-        if rel >= 0 and rel not in self.kept:
-            image = frame.bgr_keyframe(*self._size)
-            ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self._config.jpeg_quality])
-            if ok:
-                self.kept[rel] = buf.tobytes()
+        if rel >= 0 and rel not in self._kept and rel not in self._pending:
+            image = frame.keyframe_image(*self._size)
+            self._pending[rel] = image
+            self._pending_bytes += image.nbytes
+            while self._pending_bytes > self._budget:
+                self._encode(next(iter(self._pending)))
+
+    def _encode(self, rel: int) -> None:
+        image = self._pending.pop(rel)
+        self._pending_bytes -= image.nbytes
+        ok, buf = cv2.imencode(".jpg", image.bgr(), [cv2.IMWRITE_JPEG_QUALITY, self._config.jpeg_quality])
+        if ok:
+            self._kept[rel] = buf.tobytes()
 
     def push(self, rel: int, frame: DecodedFrame, triggers: list[int], in_range: bool) -> None:
         self._ring.append((rel, frame, in_range))
@@ -100,6 +118,18 @@ class _KeyframeKeeper:
         if self._ring:
             rel, frame, _ = self._ring[-1]
             self._keep(rel, frame)
+
+    def candidates(self, frames: int) -> np.ndarray:
+        """The candidates' frame indices below ``frames``, sorted."""
+        return np.array(sorted(k for k in (*self._kept, *self._pending) if k < frames), dtype=np.int64)
+
+    def finish(self, used: set[int], frames: int) -> dict[int, bytes]:
+        """The JPEG of every candidate in ``used`` (and of those already encoded), below ``frames``."""
+        for rel in [r for r in self._pending if r in used]:
+            self._encode(rel)
+        self._pending.clear()
+        self._pending_bytes = 0
+        return {k: v for k, v in self._kept.items() if k < frames}
 
 
 class _MotionSampler:
@@ -230,6 +260,14 @@ def scan_unit(unit: WorkUnit, config: AnnotateConfig, model: TransNetV2Model | N
         ]
     result.pairs = [p for p in result.pairs if 0 <= p.first < len(times)]
     if keeper is not None:
-        result.keyframes = {k: v for k, v in keeper.kept.items() if k < len(times)}
+        n = len(times)
+        candidates = keeper.candidates(n)
+        # A failed unit's last shot is cut short in assembly (no boundary after it): not final either.
+        used = used_candidates(candidates, result.times, result.boundaries,
+                               is_black(result.luma_mean, result.luma_std, config.clips.black_level),
+                               config.clips, 1.0 / unit.fps if unit.fps > 0 else 1 / 25,
+                               config.cuts.min_shot_frames, open_start=not first_unit,
+                               open_end=unit.n_units > 1 or result.error_kind is not None)
+        result.keyframes = keeper.finish(used, n)
     result.scan_seconds = time.monotonic() - started
     return result
