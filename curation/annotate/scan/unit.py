@@ -124,12 +124,13 @@ class _KeyframeKeeper:
         return np.array(sorted(k for k in (*self._kept, *self._pending) if k < frames), dtype=np.int64)
 
     def finish(self, used: set[int], frames: int) -> dict[int, bytes]:
-        """The JPEG of every candidate in ``used`` (and of those already encoded), below ``frames``."""
+        """The JPEG of every candidate in ``used`` below ``frames``; the rest are dropped (also those the
+        budget made encode early), so they are neither held nor sent on."""
         for rel in [r for r in self._pending if r in used]:
             self._encode(rel)
         self._pending.clear()
         self._pending_bytes = 0
-        return {k: v for k, v in self._kept.items() if k < frames}
+        return {k: v for k, v in self._kept.items() if k < frames and k in used}
 
 
 class _MotionSampler:
