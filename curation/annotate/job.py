@@ -178,11 +178,9 @@ def _run(items: list[dict], graph: list[StageSpec], cfg: AnnotateConfig, scan_on
         workers = max(1, min(len(items), cfg.ray.scan.pool_size or cpus))
         log.info("running in this process (executor %s, %d items, %d scan workers)", cfg.executor, len(items),
                  workers)
-        # TransNetV2 loads in a scan child only when a doubtful candidate needs it (the hybrid detector asks
-        # about few): a job of clean cuts never pays for torch.
-        # Each scan child gets its share of the cores for OpenCV's and torch's threads.
-        source = replace(graph[0], kwargs={**graph[0].kwargs, "load_model": False,
-                                           "threads": max(1, cpus // workers)})
+        # Each scan child gets its share of the cores for OpenCV's threads (the scan copies share one
+        # TransNetV2 process, started with the job so the model is loaded before the first doubtful candidate).
+        source = replace(graph[0], kwargs={**graph[0].kwargs, "threads": max(1, cpus // workers)})
         return run_local(items, [source, *graph[1:]], workers=workers)
     return run_graph(items, graph, cfg.ray.address, cfg.ray.num_cpus)
 

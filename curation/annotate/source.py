@@ -20,11 +20,15 @@ from curation.core import storage
 from curation.annotate.store import AnnotateOutput
 from curation.annotate.records import RECORD_SCHEMA, empty_row, from_ipc, make_record, part_record, to_ipc
 from curation.annotate.config import AnnotateConfig
-from curation.core.isolation import IsolatedWorker
+from curation.core.isolation import IsolatedWorker, ask_parent, in_child
 from curation.video.errors import VideoError
 
 # Probing reads a header and one frame; a minute is generous and still catches a stuck file.
 PROBE_TIMEOUT_S = 60.0
+# The scan stage's service that runs TransNetV2 for its children, and the limit on one call of it (a batch of
+# windows, or a whole video with the ``transnetv2`` detector: about 10 ms a frame on 2 CPU cores).
+TRANSNETV2_SERVICE = "transnetv2"
+TRANSNETV2_TIMEOUT_S = 3600.0
 # Input kinds (column ``kind`` of an input row; ``key`` is the video id or the part name, ``source`` the video
 # URI or the annotate output holding the part).
 VIDEO, PART = "video", "part"
@@ -53,44 +57,111 @@ def split_parts(duration_s: float, split_min_s: float, cores: int) -> int:
     return max(1, min(cores, int(duration_s // split_min_s)))
 
 
+def _load_transnetv2():
+    """TransNetV2 in this process, loaded once (torch is imported here, not at module level)."""
+    global _MODEL
+    if _MODEL is None:
+        import torch
+
+        from curation.annotate.shots import TransNetV2Model
+
+        # A scan worker given a GPU (annotate.ray.scan.num_gpus) sees it; Ray hides GPUs from the others.
+        _MODEL = TransNetV2Model("cuda" if torch.cuda.is_available() else "cpu")
+    return _MODEL
+
+
 class _LazyModel:
-    """TransNetV2, loaded (once per child) the first time the detector asks it something: the hybrid detector
-    asks only about doubtful candidates, so a video without any never pays for torch and the weights."""
-
-    def get(self):
-        global _MODEL
-        if _MODEL is None:
-            import torch
-
-            from curation.annotate.shots import TransNetV2Model
-
-            # A scan worker given a GPU (annotate.ray.scan.num_gpus) sees it; Ray hides GPUs from the others.
-            _MODEL = TransNetV2Model("cuda" if torch.cuda.is_available() else "cpu")
-        return _MODEL
+    """TransNetV2 in this process, loaded the first time the detector asks it something: a scan run in process
+    (tests, benchmarks); the scan stage's children ask the stage's TransNetV2 process (:class:`_RemoteModel`)."""
 
     def predict_windows(self, *args, **kwargs):
-        return self.get().predict_windows(*args, **kwargs)
+        return _load_transnetv2().predict_windows(*args, **kwargs)
 
     def predict_all(self, *args, **kwargs):
-        return self.get().predict_all(*args, **kwargs)
+        return _load_transnetv2().predict_all(*args, **kwargs)
 
 
-def _transnetv2(config: AnnotateConfig) -> _LazyModel | None:
-    """Runs in the child: the TransNetV2 model (loaded when first used) when the detector needs it."""
+class _RemoteModel:
+    """In a scan child: TransNetV2 in the stage's own TransNetV2 process, reached through the stage
+    (``ask_parent``). Only the windows travel: a few frames of 48x27 a doubtful candidate."""
+
+    def predict_windows(self, tiny, centers: list[int], window: int):
+        from curation.annotate.shots.transnetv2 import judge_windows
+
+        if not centers:
+            return []
+        starts, windows = judge_windows(tiny, centers, window)
+        return list(zip(starts, ask_parent(TRANSNETV2_SERVICE, ("judge", windows))))
+
+    def predict_all(self, tiny):
+        return ask_parent(TRANSNETV2_SERVICE, ("predict_all", tiny))
+
+
+def _transnetv2(config: AnnotateConfig) -> _LazyModel | _RemoteModel | None:
+    """The TransNetV2 model when the detector needs it: the stage's TransNetV2 process from a scan child, else
+    loaded in this process when first used."""
     from curation.annotate.shots import needs_transnetv2
 
-    return _LazyModel() if needs_transnetv2(config.cuts) else None
+    if not needs_transnetv2(config.cuts):
+        return None
+    return _RemoteModel() if in_child() else _LazyModel()
 
 
-def warm_child(config: AnnotateConfig, options: storage.StorageOptions, load_model: bool = True,
-               threads: int = 0) -> None:
-    """Runs in a new child before its first video: configures storage, imports the scan, and loads the model
-    when ``load_model`` (a Ray worker: the load overlaps the job's start; a one-video job in this process
-    leaves it to the first doubtful candidate). ``threads`` > 0 caps the threads OpenCV and torch use in the
-    child (0: their defaults, one per core)."""
+def warm_transnetv2(threads: int) -> None:
+    """Runs in a new TransNetV2 process: caps torch's threads at ``threads`` (0: one per core) and loads the
+    model."""
+    if threads:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+    _load_transnetv2()
+
+
+def transnetv2_in_child(method: str, frames):
+    """Runs in the TransNetV2 process: ``judge`` (stacked windows) or ``predict_all`` (a whole sequence)."""
+    return getattr(_load_transnetv2(), method)(frames)
+
+
+class _TransNetV2Process:
+    """One TransNetV2 process shared by every scan stage copy of this process (reference counted): each scan
+    child asks it through its stage, so the model is loaded once, not once per child (torch and the weights
+    cost 1.2-1.5 s of CPU), and ahead of the first doubtful candidate, not at the end of a long video's parts
+    where every part would wait for it. Calls are taken one at a time."""
+
+    _lock = threading.Lock()
+    _shared: _TransNetV2Process | None = None
+    _users = 0
+
+    def __init__(self, threads: int) -> None:
+        self._worker = IsolatedWorker(warmup=(warm_transnetv2, (threads,)))
+        self._call_lock = threading.Lock()
+
+    @classmethod
+    def acquire(cls, threads: int, start: bool) -> _TransNetV2Process:
+        with cls._lock:
+            if cls._shared is None:
+                cls._shared = cls(threads)
+            cls._users += 1
+            if start:
+                cls._shared._worker.start()
+            return cls._shared
+
+    def release(self) -> None:
+        with self._lock:
+            type(self)._users -= 1
+            if type(self)._users == 0:
+                self._worker.close()
+                type(self)._shared = None
+
+    def __call__(self, method: str, frames):
+        with self._call_lock:
+            return self._worker.call(transnetv2_in_child, (method, frames), TRANSNETV2_TIMEOUT_S)
+
+
+def warm_child(config: AnnotateConfig, options: storage.StorageOptions, threads: int = 0) -> None:
+    """Runs in a new child before its first video: configures storage and imports the scan. ``threads`` > 0
+    caps the threads OpenCV uses in the child (0: its default, one per core)."""
     if threads:
         # Several scan children share the machine: each library's own pool of one thread per core would
-        # oversubscribe the cores (and OpenMP's waiting threads spin). Set before torch is first imported.
+        # oversubscribe the cores.
         import cv2
 
         os.environ["OMP_NUM_THREADS"] = str(threads)
@@ -99,9 +170,6 @@ def warm_child(config: AnnotateConfig, options: storage.StorageOptions, load_mod
     import curation.annotate.scan.unit  # noqa: F401
 
     storage.configure(options)
-    model = _transnetv2(config)
-    if load_model and model is not None:
-        model.get()
 
 
 def probe_in_child(path: str) -> dict:
@@ -193,21 +261,29 @@ class SourceStage:
     (``decode.split_min_s`` > 0 and ``threads`` >= 2), a helper child for each further core: the parts of a
     split video are scanned in separate processes, not in threads of one, because two scans in one process
     contend for the GIL (their many short calls into OpenCV and NumPy each hand it over): on 180 s of 720p in
-    two parts, 9.7-9.9 s in two processes against 10.5-10.8 s in two threads (BENCHMARKS.md). A helper loads
-    TransNetV2 when it first needs it, whatever ``load_model`` says, so a copy holds one model eagerly."""
+    two parts, 9.7-9.9 s in two processes against 10.5-10.8 s in two threads (BENCHMARKS.md). When the detector
+    uses TransNetV2, the children ask one TransNetV2 process, shared by the copies in this process
+    (:class:`_TransNetV2Process`)."""
 
     batch_format = "pyarrow"
 
     def __init__(self, config: AnnotateConfig, options: storage.StorageOptions, load_model: bool = True,
                  threads: int = 0):
         """``threads``: OpenCV and torch threads in the scan child, and the cores a long video is split among
-        (``decode.split_min_s``) (default 0: the libraries' defaults, no split)."""
+        (``decode.split_min_s``) (default 0: the libraries' defaults, no split). ``load_model``: start the
+        TransNetV2 process (and load the model) now, overlapping the job's start, rather than at the first
+        doubtful candidate (default True)."""
+        from curation.annotate.shots import needs_transnetv2
+
         self._config = config
         self._cores = threads
         storage.configure(options)
-        self._workers = [IsolatedWorker(warmup=(warm_child, (config, options, load_model, threads)))]
+        self._transnetv2 = (_TransNetV2Process.acquire(threads, start=load_model)
+                            if needs_transnetv2(config.cuts) else None)
+        services = {TRANSNETV2_SERVICE: self._transnetv2} if self._transnetv2 is not None else {}
+        self._workers = [IsolatedWorker(warmup=(warm_child, (config, options, threads)), services=services)]
         if config.decode.split_min_s > 0 and threads >= 2:
-            self._workers += [IsolatedWorker(warmup=(warm_child, (config, options, False, 1)))
+            self._workers += [IsolatedWorker(warmup=(warm_child, (config, options, 1)), services=services)
                               for _ in range(threads - 1)]
         for worker in self._workers:
             worker.start()  # their start-up overlaps the worker's
@@ -276,3 +352,6 @@ class SourceStage:
     def close(self) -> None:
         for worker in self._workers:
             worker.close()
+        if self._transnetv2 is not None:
+            self._transnetv2.release()
+            self._transnetv2 = None

@@ -44,7 +44,33 @@ def _child_main(fd: int, parent_pid: int) -> None:
     _child_loop(Connection(fd))
 
 
+# In a child: its connection to the parent, for ask_parent during a call.
+_PARENT: Connection | None = None
+_ASK_LOCK = threading.Lock()
+
+
+def in_child() -> bool:
+    """Is this process an isolated child (so :func:`ask_parent` can reach a parent)?"""
+    return _PARENT is not None
+
+
+def ask_parent(service: str, args: tuple) -> Any:
+    """In a child, inside a call: run the parent's ``service`` (one of the ``services`` its
+    :class:`IsolatedWorker` was given) on ``args`` and return the result. The parent serves it while it waits for
+    the call, within the call's time limit. Re-raises a VideoError from the service."""
+    if _PARENT is None:
+        raise RuntimeError("ask_parent outside an isolated child")
+    with _ASK_LOCK:
+        _PARENT.send(("ask", service, args))
+        status, payload = _PARENT.recv()
+    if status == "video_error":
+        raise VideoError(*payload)
+    return payload
+
+
 def _child_loop(conn: Connection) -> None:
+    global _PARENT
+    _PARENT = conn
     while True:
         try:
             data = conn.recv_bytes()
@@ -84,10 +110,14 @@ class IsolatedWorker:
 
     ``warmup``: ``(fn, args)`` run in every new child before its first call (imports, model loading); its
     result is discarded, an exception from it is re-raised as :class:`WorkerCrashed` by the next ``call``.
+    ``services``: functions of this process a call may ask for by name (:func:`ask_parent`), run in the thread
+    that waits for the call; a VideoError from one goes back to the child, any other exception raises here.
     """
 
-    def __init__(self, warmup: tuple[Callable, tuple] | None = None) -> None:
+    def __init__(self, warmup: tuple[Callable, tuple] | None = None,
+                 services: dict[str, Callable] | None = None) -> None:
         self._warmup = warmup
+        self._services = dict(services or {})
         self._process: subprocess.Popen | None = None
         self._conn: Connection | None = None
         self._warming = False
@@ -157,29 +187,51 @@ class IsolatedWorker:
         self.start()
         if self._warming:
             self._finish_warmup()
+        deadline = time.monotonic() + timeout_s
         try:
             self._conn.send((fn, args))
-            ready = self._conn.poll(timeout_s)
         except (BrokenPipeError, EOFError, OSError):
-            ready, crashed = False, True
+            message = None
         else:
-            crashed = False
-        if not ready:
-            died = crashed or self._process.poll() is not None
+            message = self._receive(deadline)
+        while message is not None and message[0] == "ask":
+            try:
+                self._serve(*message[1:])
+            except (BrokenPipeError, OSError):
+                message = None
+                break
+            message = self._receive(deadline)
+        if message is None:
+            # Nothing before the deadline from a live child: it is hung. Anything else: it died.
+            died = self._process.poll() is not None or time.monotonic() < deadline
             code = self._stop_and_replace()
             if died:
                 raise VideoError("worker_crashed", f"the decoding process died (exit code {code})")
             raise VideoError("timeout", f"no result within the {timeout_s:g} s per-video time limit; killed")
-        try:
-            status, payload = self._conn.recv()
-        except (EOFError, OSError):
-            code = self._stop_and_replace()
-            raise VideoError("worker_crashed", f"the decoding process died (exit code {code})") from None
+        status, payload = message
         if status == "ok":
             return payload
         if status == "video_error":
             raise VideoError(*payload)
         raise WorkerCrashed(payload)
+
+    def _receive(self, deadline: float):
+        """The child's next message, or None when it sends none before ``deadline`` or its end of the pipe is
+        gone (it died)."""
+        try:
+            if not self._conn.poll(max(0.0, deadline - time.monotonic())):
+                return None
+            return self._conn.recv()
+        except (EOFError, OSError):
+            return None
+
+    def _serve(self, service: str, args: tuple) -> None:
+        """Answer a child's :func:`ask_parent`."""
+        try:
+            reply = ("ok", self._services[service](*args))
+        except VideoError as exc:
+            reply = ("video_error", (exc.kind, exc.message))
+        self._conn.send(reply)
 
     def close(self) -> None:
         """Kill the child: it holds nothing to save (results travel back with each call), and asking it to exit

@@ -116,3 +116,37 @@ def test_a_damaged_packet_is_counted_once_when_parts_overlap(tmp_path, seconds):
     split, _ = _rows(damaged, 2)
     assert split == whole
     assert {r["decode_errors"] for r in whole} == {1}
+
+
+def _modules(names):
+    import sys
+
+    return [name for name in names if name in sys.modules]
+
+
+def test_scan_children_ask_one_transnetv2_process_and_give_the_rows_of_an_in_process_scan(tmp_path):
+    """The hybrid detector's doubtful candidate is judged by the stage's TransNetV2 process: the scan children
+    never import torch, two stage copies share one such process, and the rows equal a scan in this process with
+    the model loaded here."""
+    from curation.annotate.records import from_ipc
+    from curation.annotate.source import scan_in_child
+    from curation.testing.synthetic import failure_family_specs
+
+    path = tmp_path / "fast_pans.mp4"
+    write_video(path, failure_family_specs(0)["fast_pans"])  # one candidate TransNetV2 decides (fused<luma)
+    cfg = load_config(None, ["annotate.stages=[cuts,motion,keyframes]"]).annotate
+    assert cfg.cuts.detector == "hybrid"
+    first = SourceStage(cfg, StorageOptions(), threads=1)
+    second = SourceStage(cfg, StorageOptions(), threads=1)
+    try:
+        assert first._transnetv2 is second._transnetv2
+        table = first(pa.Table.from_pylist([{"kind": VIDEO, "key": "v", "source": str(path)}]))
+        assert first._workers[0].call(_modules, (["torch", "curation.annotate.scan.unit"],), 30) == [
+            "curation.annotate.scan.unit"]
+    finally:
+        first.close()
+        second.close()
+    rows = table.to_pylist()[0]["rows"]
+    assert any("fused<" in (r["boundary_source"] or "") for r in rows)
+    here = from_ipc(scan_in_child("v", str(path), probe(str(path)).to_dict(), cfg, 600.0, 1)).to_pylist()
+    assert rows == here[0]["rows"]

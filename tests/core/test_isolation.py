@@ -86,3 +86,37 @@ def test_warmup_does_not_count_against_the_time_limit_and_its_failure_is_reporte
             worker.call(_sleep, (0,), timeout_s=30)
     finally:
         worker.close()
+
+
+def _ask(service, value):
+    from curation.core.isolation import ask_parent, in_child
+
+    assert in_child()
+    try:
+        return ask_parent(service, (value,)), os.getpid()
+    except VideoError as exc:
+        return f"{exc.kind}: {exc.message}", os.getpid()
+
+
+def _refuse(value):
+    raise VideoError("bad_input", f"no {value}")
+
+
+def test_a_call_asks_the_parent_for_a_service_and_gets_its_answer_or_its_video_error():
+    from curation.core.isolation import in_child
+
+    served = []
+
+    def double(value):
+        served.append(os.getpid())
+        return 2 * value
+
+    worker = IsolatedWorker(services={"double": double, "refuse": _refuse})
+    try:
+        value, child = worker.call(_ask, ("double", 21), timeout_s=30)
+        assert value == 42 and served == [os.getpid()] and child != os.getpid()
+        assert worker.call(_ask, ("refuse", 7), timeout_s=30)[0] == "bad_input: no 7"
+        assert worker.call(_sleep, (0,), timeout_s=30) == 0  # the child still answers calls
+        assert not in_child()
+    finally:
+        worker.close()

@@ -81,9 +81,24 @@ class TransNetV2Model:
         """Probabilities on a window of ``window`` frames around each centre: [(first index, probs)]."""
         if not centers:
             return []
-        n = len(tiny)
-        starts = [min(max(0, c - window // 2), max(0, n - window)) for c in centers]
-        return list(zip(starts, self._probabilities(tiny, starts, min(window, n), JUDGE_BATCH)))
+        starts, windows = judge_windows(tiny, centers, window)
+        return list(zip(starts, self.judge(windows)))
+
+    def judge(self, windows: np.ndarray) -> np.ndarray:
+        """Per-frame probabilities [k, length] of ``k`` stacked windows [k, length, 27, 48, 3]
+        (:func:`judge_windows`), ``JUDGE_BATCH`` windows per network call."""
+        return self._probabilities(windows.reshape(-1, *windows.shape[2:]),
+                                   list(range(0, len(windows) * windows.shape[1], windows.shape[1])),
+                                   windows.shape[1], JUDGE_BATCH)
+
+
+def judge_windows(tiny: np.ndarray, centers: list[int], window: int) -> tuple[list[int], np.ndarray]:
+    """The windows :meth:`TransNetV2Model.predict_windows` judges: their first frames, and the frames stacked
+    [len(centers), min(window, len(tiny)), ...] (a window is moved inside the sequence, never padded)."""
+    n = len(tiny)
+    starts = [min(max(0, c - window // 2), max(0, n - window)) for c in centers]
+    length = min(window, n)
+    return starts, np.stack([tiny[s:s + length] for s in starts])
 
 
 class TransNetV2Detector(ShotDetector):
