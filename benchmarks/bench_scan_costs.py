@@ -213,8 +213,8 @@ def main() -> None:
     print("| --- | --- |")
     print(f"| Python start-up alone | {bare:.2f} |")
     print(f"| + the CLI's and the scan's imports | {start_up:.2f} |")
-    print(f"| import torch + load TransNetV2 (once per scan process, at its first doubtful candidate) | "
-          f"{torch_load:.2f} |")
+    print("| import torch + load TransNetV2 (once per scan worker, in its TransNetV2 process, started with the job) "
+          f"| {torch_load:.2f} |")
 
 
 if __name__ == "__main__":
