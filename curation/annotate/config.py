@@ -47,10 +47,10 @@ class DecodeConfig(Section):
     split_min_s: a scan worker with several cores to itself (a job of fewer videos than cores) cuts a long video
         into equal parts scanned at the same time, each in its own child process: as many parts as its cores,
         each at least this long (a video shorter than twice this is not split). The parts' decoders share
-        ``threads`` (0: one thread each). Seconds; default 60; 0 never splits. With the cascade detectors the rows are those of one pass
-        (parts overlap by ``segment_overlap_s``, like segments); ``transnetv2`` alone may differ near a part's
-        edges, where its 100-frame windows fall differently. One decoder thread per part costs less CPU a frame
-        than FFmpeg's frame threads and keeps every core busy.
+        ``threads`` (0: one thread each). Seconds; default 60; 0 never splits. With the cascade detectors the
+        rows are those of one pass (parts overlap by ``segment_overlap_s``, like segments); ``transnetv2``
+        alone may differ near a part's edges, where its 100-frame windows fall differently. One decoder thread
+        per part costs less CPU a frame than FFmpeg's frame threads and keeps every core busy.
     """
 
     threads: int = Field(0, ge=0)

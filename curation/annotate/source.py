@@ -117,14 +117,16 @@ def warm_transnetv2(threads: int) -> None:
 
 def transnetv2_in_child(method: str, frames):
     """Runs in the TransNetV2 process: ``judge`` (stacked windows) or ``predict_all`` (a whole sequence)."""
-    return getattr(_load_transnetv2(), method)(frames)
+    model = _load_transnetv2()
+    return {"judge": model.judge, "predict_all": model.predict_all}[method](frames)
 
 
 class _TransNetV2Process:
     """One TransNetV2 process shared by every scan stage copy of this process (reference counted): each scan
     child asks it through its stage, so the model is loaded once, not once per child (torch and the weights
     cost 1.2-1.5 s of CPU), and ahead of the first doubtful candidate, not at the end of a long video's parts
-    where every part would wait for it. Calls are taken one at a time."""
+    where every part would wait for it. Calls are taken one at a time; the first copy's ``threads`` sets its
+    torch threads."""
 
     _lock = threading.Lock()
     _shared: _TransNetV2Process | None = None
@@ -178,6 +180,14 @@ def probe_in_child(path: str) -> dict:
     return probe(path).to_dict()
 
 
+def _record(video_id: str, video, results: list, config: AnnotateConfig) -> bytes:
+    """The video's record (Arrow IPC bytes) from its scanned units (``UnitResult``, in any order)."""
+    from curation.annotate.scan.assemble import assemble_video
+
+    output = assemble_video(video_id, video, results, config)
+    return to_ipc(make_record(output.rows, output.keyframes, video_id=video_id))
+
+
 def _units(video_id: str, path: str, video, config: AnnotateConfig, parts: int) -> list:
     """The video's work units: its segments, or ``parts`` equal parts (:func:`segment_bounds`)."""
     from curation.annotate.scan.unit import WorkUnit
@@ -193,7 +203,6 @@ def scan_in_child(video_id: str, path: str, info: dict, config: AnnotateConfig, 
     assembled into the video's record (Arrow IPC bytes). ``cores``: the cores this child may use (default 0:
     not known); the video is decoded with that many threads unless ``decode.threads`` sets them. A long video
     split among several children is scanned by :func:`scan_part_in_child` and :func:`assemble_in_child`."""
-    from curation.annotate.scan.assemble import assemble_video
     from curation.annotate.scan.unit import scan_unit
     from curation.video import VideoInfo
 
@@ -209,8 +218,7 @@ def scan_in_child(video_id: str, path: str, info: dict, config: AnnotateConfig, 
         results.append(scan_unit(unit, config, model, deadline=time.monotonic() + timeout_s, decode_threads=threads))
         if results[-1].error_kind is not None:
             break
-    output = assemble_video(video_id, video, results, config)
-    return to_ipc(make_record(output.rows, output.keyframes, video_id=video_id))
+    return _record(video_id, video, results, config)
 
 
 def scan_part_in_child(video_id: str, path: str, info: dict, config: AnnotateConfig, parts: int, index: int,
@@ -240,11 +248,9 @@ def assemble_in_child(video_id: str, info: dict, config: AnnotateConfig, units: 
     """Runs in a child: the record (Arrow IPC bytes) of a video from its parts' pickled results
     (:func:`scan_part_in_child`). A failed part ends the video where it failed (``assemble_video`` uses the
     parts up to it), as in one pass; the later parts' work is wasted."""
-    from curation.annotate.scan.assemble import assemble_video
     from curation.video import VideoInfo
 
-    output = assemble_video(video_id, VideoInfo(**info), [pickle.loads(u) for u in units], config)
-    return to_ipc(make_record(output.rows, output.keyframes, video_id=video_id))
+    return _record(video_id, VideoInfo(**info), [pickle.loads(u) for u in units], config)
 
 
 def error_record(video_id: str, path: str, kind: str, message: str) -> pa.Table:
@@ -260,8 +266,9 @@ class SourceStage:
     One scan child per stage copy, and, where a long video may be split among the copy's cores
     (``decode.split_min_s`` > 0 and ``threads`` >= 2), a helper child for each further core: the parts of a
     split video are scanned in separate processes, not in threads of one, because two scans in one process
-    contend for the GIL (their many short calls into OpenCV and NumPy each hand it over): on 180 s of 720p in
-    two parts, 9.7-9.9 s in two processes against 10.5-10.8 s in two threads (BENCHMARKS.md). When the detector
+    contend for the GIL (their many short calls into OpenCV and NumPy each hand it over): in process, 180 s of
+    720p in two parts with the ``fast`` detector took 9.7-9.9 s in two processes against 10.5-10.8 s in two
+    threads (BENCHMARKS.md). When the detector
     uses TransNetV2, the children ask one TransNetV2 process, shared by the copies in this process
     (:class:`_TransNetV2Process`)."""
 
@@ -269,8 +276,9 @@ class SourceStage:
 
     def __init__(self, config: AnnotateConfig, options: storage.StorageOptions, load_model: bool = True,
                  threads: int = 0):
-        """``threads``: OpenCV and torch threads in the scan child, and the cores a long video is split among
-        (``decode.split_min_s``) (default 0: the libraries' defaults, no split). ``load_model``: start the
+        """``threads``: OpenCV threads in the scan child, torch threads in the TransNetV2 process, and the cores a
+        long video is split among (``decode.split_min_s``) (default 0: the libraries' defaults, no split).
+        ``load_model``: start the
         TransNetV2 process (and load the model) now, overlapping the job's start, rather than at the first
         doubtful candidate (default True)."""
         from curation.annotate.shots import needs_transnetv2

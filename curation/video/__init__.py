@@ -3,4 +3,5 @@ from curation.video.decode import DecodedFrame, DecodeStats, KeyframeImage, iter
 from curation.video.errors import VideoError
 from curation.video.probe import VideoInfo, probe
 
-__all__ = ["DecodedFrame", "DecodeStats", "KeyframeImage", "VideoError", "VideoInfo", "iter_frames", "probe", "scaled_size"]
+__all__ = ["DecodedFrame", "DecodeStats", "KeyframeImage", "VideoError", "VideoInfo", "iter_frames", "probe",
+           "scaled_size"]

@@ -102,9 +102,9 @@ class DecodedFrame:
         return self.keyframe_image(width, height).bgr()
 
     def keyframe_image(self, width: int, height: int) -> KeyframeImage:
-        """:meth:`bgr_keyframe` in two steps: this one reduces the planes (no plane is larger than ``width`` x
-        ``height`` afterwards; what is smaller is kept as it is, copied), and :meth:`KeyframeImage.bgr` merges and
-        converts them, the costlier part, for the candidates that are used. Holds no reference to the decoder's
+        """:meth:`bgr_keyframe` in two steps: this one reduces each plane at least ``width`` x ``height`` to that
+        size (any other plane is copied as it is), and :meth:`KeyframeImage.bgr` resizes the rest, merges and
+        converts, the costlier part, for the candidates that are used. Holds no reference to the decoder's
         buffers."""
         f = self.frame
         dw, dh = self.display_size
@@ -113,11 +113,9 @@ class DecodedFrame:
         planes = []
         for plane in (_rotate(p, self.rotation) for p in self._yuv_planes()):
             h, w = plane.shape[:2]
-            if w >= width and h >= height:
-                reduced = _area(plane, width, height)
-                planes.append(reduced if reduced is not plane else plane.copy())
-            else:
-                planes.append(plane.copy())  # upscaled in bgr(): the same bilinear step, later
+            # A smaller plane is resized in bgr(): the same bilinear step, later, and held at its own size.
+            reduced = _area(plane, width, height) if w >= width and h >= height else plane
+            planes.append(plane.copy() if reduced is plane else reduced)
         full = f.color_range == _FULL_RANGE or f.format.name == "yuvj420p"
         return KeyframeImage(width, height, tuple(planes), _yuv_to_bgr(f.colorspace, full))
 
@@ -132,8 +130,8 @@ class DecodedFrame:
 
 @dataclass(frozen=True)
 class KeyframeImage:
-    """A frame on its way to a keyframe (:meth:`DecodedFrame.keyframe_image`): ``planes`` are Y, U, V, none
-    larger than ``width`` x ``height``, and ``matrix`` the 3x4 YUV-to-BGR transform; or ``planes`` is one
+    """A frame on its way to a keyframe (:meth:`DecodedFrame.keyframe_image`): ``planes`` are Y, U, V, each
+    reduced to ``width`` x ``height`` or smaller in one direction, and ``matrix`` the 3x4 YUV-to-BGR transform; or ``planes`` is one
     finished BGR image and ``matrix`` None."""
 
     width: int

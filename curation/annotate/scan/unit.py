@@ -123,14 +123,14 @@ class _KeyframeKeeper:
         """The candidates' frame indices below ``frames``, sorted."""
         return np.array(sorted(k for k in (*self._kept, *self._pending) if k < frames), dtype=np.int64)
 
-    def finish(self, used: set[int], frames: int) -> dict[int, bytes]:
-        """The JPEG of every candidate in ``used`` below ``frames``; the rest are dropped (also those the
-        budget made encode early), so they are neither held nor sent on."""
+    def finish(self, used: set[int]) -> dict[int, bytes]:
+        """The JPEG of every candidate in ``used`` (from :meth:`candidates`); the rest are dropped (also those
+        the budget made encode early), so they are neither held nor sent on."""
         for rel in [r for r in self._pending if r in used]:
             self._encode(rel)
         self._pending.clear()
         self._pending_bytes = 0
-        return {k: v for k, v in self._kept.items() if k < frames and k in used}
+        return {k: v for k, v in self._kept.items() if k in used}
 
 
 class _MotionSampler:
@@ -261,14 +261,13 @@ def scan_unit(unit: WorkUnit, config: AnnotateConfig, model: TransNetV2Model | N
         ]
     result.pairs = [p for p in result.pairs if 0 <= p.first < len(times)]
     if keeper is not None:
-        n = len(times)
-        candidates = keeper.candidates(n)
+        candidates = keeper.candidates(len(times))
         # A failed unit's last shot is cut short in assembly (no boundary after it): not final either.
         used = used_candidates(candidates, result.times, result.boundaries,
                                is_black(result.luma_mean, result.luma_std, config.clips.black_level),
                                config.clips, 1.0 / unit.fps if unit.fps > 0 else 1 / 25,
                                config.cuts.min_shot_frames, open_start=not first_unit,
                                open_end=unit.n_units > 1 or result.error_kind is not None)
-        result.keyframes = keeper.finish(used, n)
+        result.keyframes = keeper.finish(used)
     result.scan_seconds = time.monotonic() - started
     return result

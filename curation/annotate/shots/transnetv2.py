@@ -51,19 +51,26 @@ class TransNetV2Model:
         self.device = device
         self.model = load_transnetv2(device)
 
+    def _batch(self, batch: dict[str, int]) -> int:
+        """Windows per network call on this model's device (``batch[device type]``, else 1)."""
+        import torch
+
+        return batch.get(torch.device(self.device).type, 1)
+
+    def _network(self, windows: np.ndarray) -> np.ndarray:
+        """One network call: per-frame transition probabilities [k, length] of ``k`` stacked windows."""
+        import torch
+
+        with torch.inference_mode():
+            single, _ = self.model.predict_raw(torch.from_numpy(windows).to(self.device))
+        return single[:, :, 0].float().cpu().numpy()
+
     def _probabilities(self, frames: np.ndarray, starts: list[int], length: int, batch: dict[str, int]) -> np.ndarray:
         """Per-frame transition probabilities [len(starts), length] of the windows ``frames[s:s + length]``,
         ``batch[device type]`` windows per network call."""
-        import torch
-
-        size = batch.get(torch.device(self.device).type, 1)
-        out = []
-        for b in range(0, len(starts), size):
-            windows = np.stack([frames[s:s + length] for s in starts[b:b + size]])
-            with torch.inference_mode():
-                single, _ = self.model.predict_raw(torch.from_numpy(windows).to(self.device))
-            out.append(single[:, :, 0].float().cpu().numpy())
-        return np.concatenate(out)
+        size = self._batch(batch)
+        return np.concatenate([self._network(np.stack([frames[s:s + length] for s in starts[b:b + size]]))
+                               for b in range(0, len(starts), size)])
 
     def predict_all(self, tiny: np.ndarray) -> np.ndarray:
         """Per-frame transition probability for a whole sequence, with TransNetV2's windowing (windows of 100
@@ -87,9 +94,8 @@ class TransNetV2Model:
     def judge(self, windows: np.ndarray) -> np.ndarray:
         """Per-frame probabilities [k, length] of ``k`` stacked windows [k, length, 27, 48, 3]
         (:func:`judge_windows`), ``JUDGE_BATCH`` windows per network call."""
-        return self._probabilities(windows.reshape(-1, *windows.shape[2:]),
-                                   list(range(0, len(windows) * windows.shape[1], windows.shape[1])),
-                                   windows.shape[1], JUDGE_BATCH)
+        size = self._batch(JUDGE_BATCH)
+        return np.concatenate([self._network(windows[b:b + size]) for b in range(0, len(windows), size)])
 
 
 def judge_windows(tiny: np.ndarray, centers: list[int], window: int) -> tuple[list[int], np.ndarray]:
