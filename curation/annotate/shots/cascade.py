@@ -241,12 +241,13 @@ class CascadeDetector(ShotDetector):
                     accepted.append(Boundary(cand.start, cand.end, support, f"fused<{cand.source}"))
         return accepted
 
-    def _ends_kept(self, span: _Candidate, cuts: list[int]) -> float:
-        """The least share of the picture kept between a slow span's two ends, they and the frames up to
-        ``SPAN_SLACK`` outside them (not across a hard cut) compared."""
+    def _ends_keep(self, span: _Candidate, cuts: list[int]) -> bool:
+        """Do a slow span's two ends keep at least ``local_share`` of the picture, they and the frames up to
+        ``SPAN_SLACK`` outside them (not across a hard cut) compared: every pairing of an end with an end?"""
         first = max([span.start - 1 - SPAN_SLACK] + [i for i in cuts if i <= span.start - 1])
         last = min([span.end + SPAN_SLACK] + [i - 1 for i in cuts if i > span.end])
-        return min(self._luma.ends_kept(a, b) for a in {span.start - 1, first} for b in {span.end, last})
+        return all(self._luma.ends_keep(a, b, self._config.local_share)
+                   for a in {span.start - 1, first} for b in {span.end, last})
 
     def finish(self) -> list[Boundary]:
         c = self._config
@@ -270,10 +271,10 @@ class CascadeDetector(ShotDetector):
         # and one whose ends keep most of the picture is a graphic, a caption or an inset changing, sliding
         # in or cutting while the camera drifts (the drift adds up over k frames to a coherent-looking
         # change): neither is a transition. A span's ends may sit inside the transition (a wipe's half-way
-        # picture keeps the part not yet wiped), so frames outside them are compared too (:meth:`_ends_kept`).
+        # picture keeps the part not yet wiped), so frames outside them are compared too (:meth:`_ends_keep`).
         slow = [x for x in hsv_slow + luma_slow
                 if self._luma.ends_similarity(x.start - 1, x.end) < c.same_picture
-                and self._ends_kept(x, cuts) < c.local_share]
+                and not self._ends_keep(x, cuts)]
         accepted = slow + [x for x in native if x.confident or not hybrid]
         boundaries = [Boundary(x.start, x.end, x.score, x.source) for x in accepted]
         if hybrid:

@@ -115,7 +115,7 @@ def cell_change(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     if h < AREA_CELL or w < AREA_CELL:
         return float((diff > AREA_LEVEL).mean()), 0.0
     # One resize of the five planes gives each cell's mean difference and both frames' first two moments.
-    cells = _cells(np.dstack([diff, a, a * a, b, b * b]))
+    cells = _cells(cv2.merge([diff, a, a * a, b, b * b]))
     changed = cells[..., 0]
     spread = np.sqrt(np.maximum(np.minimum(cells[..., 2] - cells[..., 1] ** 2, cells[..., 4] - cells[..., 3] ** 2),
                                 0.0))
@@ -134,8 +134,14 @@ def _shifted_kept(a: np.ndarray, b: np.ndarray, dy: float, dx: float) -> float:
     # (the overlap is cropped evenly on both sides, so it must leave two cells each way)
     if _too_far(a.shape, dy, dx) or h - 2 * my < 2 * AREA_CELL or w - 2 * mx < 2 * AREA_CELL:
         return 0.0
-    moved = cv2.warpAffine(b, np.float32([[1, 0, -dx], [0, 1, -dy]]), (w, h), flags=cv2.INTER_LINEAR)
-    return cell_change(a[my:h - my, mx:w - mx], moved[my:h - my, mx:w - mx])[1]
+    if float(dy).is_integer() and float(dx).is_integer():
+        # A whole-pixel move is a slice (equal to the interpolated image, at a fraction of the cost).
+        iy, ix = int(dy), int(dx)
+        moved = b[my + iy:h - my + iy, mx + ix:w - mx + ix]
+    else:
+        moved = cv2.warpAffine(b, np.float32([[1, 0, -dx], [0, 1, -dy]]), (w, h),
+                               flags=cv2.INTER_LINEAR)[my:h - my, mx:w - mx]
+    return cell_change(a[my:h - my, mx:w - mx], moved)[1]
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
@@ -378,23 +384,32 @@ class LumaScorer:
         (:func:`cell_change` on the thumbnails), over the motions between them within ``ENDS_SEARCH`` pixels
         of a guess, refined to a quarter pixel (an edge off by half a pixel no longer looks kept): most of the
         frame when only a graphic or an inset changed between them, none of it across a transition."""
+        return max(self._kept_shares(before, after))
+
+    def ends_keep(self, before: int, after: int, share: float) -> bool:
+        """Is :meth:`ends_kept` at least ``share``? The search stops at the first motion that keeps it (a
+        graphic changing is told after a few motions; only a transition is searched in full)."""
+        return any(kept >= share for kept in self._kept_shares(before, after))
+
+    def _kept_shares(self, before: int, after: int):
+        """The kept shares that :meth:`ends_kept` takes the largest of, one per motion, as they are computed:
+        the whole-pixel motions around each guess, then the quarter pixels around the best of them."""
         a, b = self._thumb(before), self._thumb(after)
         scored: dict[tuple[float, float], float] = {}
-
-        def kept(sy: float, sx: float) -> float:
-            if (sy, sx) not in scored:
-                scored[(sy, sx)] = _shifted_kept(a, b, sy, sx)
-            return scored[(sy, sx)]
-
         for cy, cx in self._guesses(before, after):
             for ey in range(-ENDS_SEARCH, ENDS_SEARCH + 1):
                 for ex in range(-ENDS_SEARCH, ENDS_SEARCH + 1):
-                    kept(float(cy + ey), float(cx + ex))
+                    motion = (float(cy + ey), float(cx + ex))
+                    if motion not in scored:
+                        scored[motion] = _shifted_kept(a, b, *motion)
+                        yield scored[motion]
         sy, sx = max(scored, key=scored.get)
         for fy in np.arange(-0.75, 0.8, 0.25):
             for fx in np.arange(-0.75, 0.8, 0.25):
-                kept(sy + float(fy), sx + float(fx))
-        return max(scored.values())
+                motion = (sy + float(fy), sx + float(fx))
+                if motion not in scored:
+                    scored[motion] = _shifted_kept(a, b, *motion)
+                    yield scored[motion]
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """(change, persist); where no later frame exists, persist equals change (treated as lasting)."""
