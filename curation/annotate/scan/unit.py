@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from curation.annotate.config import AnnotateConfig
-from curation.annotate.shots import TINY_SIZE, Boundary, FrameFeatures, TransNetV2Model, build_detector
+from curation.annotate.shots import Boundary, FrameFeatures, TransNetV2Model, build_detector
 from curation.annotate.scan.keyframes import used_candidates
 from curation.annotate.scan.motion import PairMotion, pair_motion
 from curation.annotate.shots.luma import is_black
@@ -225,11 +225,7 @@ def scan_unit(unit: WorkUnit, config: AnnotateConfig, model: TransNetV2Model | N
                 mean, std = cv2.meanStdDev(gray)
                 luma_mean.append(float(mean[0, 0]))
                 luma_std.append(float(std[0, 0]))
-            tiny = None
-            if detector.needs_tiny:
-                tiny = cv2.cvtColor(cv2.resize(bgr, (TINY_SIZE[1], TINY_SIZE[0]), interpolation=cv2.INTER_AREA),
-                                    cv2.COLOR_BGR2RGB)
-            triggers = detector.push(FrameFeatures(decode_index, bgr, tiny, gray))
+            triggers = detector.push(FrameFeatures(decode_index, bgr, gray))
             if keeper is not None:
                 keeper.push(rel, frame, [t - (first_rel or 0) for t in triggers] if first_rel is not None else [],
                             in_range)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from curation.annotate.config import CutsConfig
-from curation.annotate.shots.base import TINY_SIZE, Boundary, FrameFeatures, ShotDetector
+from curation.annotate.shots.base import TINY_SIZE, Boundary, FrameFeatures, ShotDetector, tiny_picture
 from curation.annotate.shots.cascade import CascadeDetector, merge_boundaries
 from curation.annotate.shots.pyscenedetect import PySceneDetectDetector
 from curation.annotate.shots.transnetv2 import TransNetV2Detector, TransNetV2Model
@@ -23,5 +23,5 @@ def build_detector(config: CutsConfig, model: TransNetV2Model | None = None) -> 
     return PySceneDetectDetector(config, config.detector)
 
 
-__all__ = ["TINY_SIZE", "Boundary", "FrameFeatures", "ShotDetector", "TransNetV2Model", "build_detector",
+__all__ = ["TINY_SIZE", "Boundary", "FrameFeatures", "ShotDetector", "TransNetV2Model", "build_detector", "tiny_picture",
            "merge_boundaries", "needs_transnetv2"]

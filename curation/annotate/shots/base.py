@@ -4,6 +4,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 # TransNetV2's fixed input size (height, width).
@@ -29,14 +30,20 @@ class Boundary:
         return self.start == self.end
 
 
+def tiny_picture(bgr: np.ndarray) -> np.ndarray:
+    """TransNetV2's input picture: a small BGR frame area-averaged to ``TINY_SIZE``, as RGB uint8."""
+    return cv2.cvtColor(cv2.resize(bgr, (TINY_SIZE[1], TINY_SIZE[0]), interpolation=cv2.INTER_AREA),
+                        cv2.COLOR_BGR2RGB)
+
+
 @dataclass
 class FrameFeatures:
-    """What detectors see of one frame: a small BGR image (PySceneDetect scores), optionally its luma at any
-    small size (else derived from ``bgr``) and, when a TransNetV2 detector is in use, a 48x27 RGB image."""
+    """What detectors see of one frame: a small BGR image (PySceneDetect scores; detectors that run TransNetV2
+    make its picture from it, :func:`tiny_picture`) and optionally its luma at any small size (else derived
+    from ``bgr``). Detectors may hold on to both: neither is written to afterwards."""
 
     index: int
     bgr: np.ndarray
-    tiny_rgb: np.ndarray | None = None
     gray: np.ndarray | None = None
 
 
@@ -48,7 +55,6 @@ class ShotDetector(ABC):
     """
 
     name: str = "detector"
-    needs_tiny: bool = False
 
     @abstractmethod
     def push(self, features: FrameFeatures) -> list[int]:

@@ -26,13 +26,14 @@ is kept narrow and the windows short: on real footage a few windows per minute.
 """
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from curation.annotate.config import CutsConfig
-from curation.annotate.shots.base import Boundary, FrameFeatures, ShotDetector
+from curation.annotate.shots.base import Boundary, FrameFeatures, ShotDetector, tiny_picture
 from curation.annotate.shots.luma import HELD_LUMA_MAX, LumaScorer, hold_aware_ratio
 from curation.annotate.shots.scores import ContentScorer
 from curation.annotate.shots.transnetv2 import TransNetV2Model, transition_runs
@@ -70,12 +71,14 @@ class CascadeDetector(ShotDetector):
         self._config = config
         self._model = model if config.detector == "hybrid" else None
         self.name = f"cascade-{config.detector}"
-        self.needs_tiny = self._model is not None
         self._scorers = [ContentScorer(step) for step in config.levels]
         # The sliding luma slow level runs at the slowest cascade step only (k=4 fired on handheld shake).
         self._luma_steps = tuple(config.levels[-1:]) if len(config.levels) > 1 else ()
         self._luma = LumaScorer(self._luma_steps)
-        self._tiny: list[np.ndarray] = []
+        # TransNetV2's pictures, per frame; None where no window can need one (:meth:`_keep_tiny`).
+        self._tiny: list[np.ndarray | None] = []
+        self._tiny_pending: deque[tuple[int, np.ndarray]] = deque(maxlen=config.judge_window + 1)
+        self._tiny_until = -1
         self._recent: list[float] = []
         self._recent_luma: list[float] = []
 
@@ -92,13 +95,39 @@ class CascadeDetector(ShotDetector):
                 level1 = score
         gray = features.gray if features.gray is not None else cv2.cvtColor(features.bgr, cv2.COLOR_BGR2GRAY)
         luma = self._luma.push(features.index, LumaScorer.prepare(gray))
-        if self.needs_tiny:
-            self._tiny.append(features.tiny_rgb)
+        if self._model is not None:
+            self._keep_tiny(features, level1)
         # Causal version of the level-1 cut rules, so the caller keeps the frames next to likely cuts.
         c = self._config
         hsv_hit = _causal_hit(self._recent, level1, c.min_content_val, c)
         luma_hit = _causal_hit(self._recent_luma, luma, c.luma_floor, c)
         return [features.index] if hsv_hit or luma_hit else []
+
+    def _keep_tiny(self, features: FrameFeatures, level1: float) -> None:
+        """Make TransNetV2's picture of the frames a judged window can hold, and of no other (on real footage
+        about a quarter of them; the 48x27 area filter costs ~40 us a frame). A window holds frames at most
+        ``judge_window`` from a doubtful candidate (:meth:`_judge`), and a candidate is doubtful only if its
+        frame passes this causal superset of :meth:`_level1_candidates`' tests: a score of at least
+        ``candidate_ratio`` times its floor (the HSV score; or the luma change, with its changed area), not
+        local, not an exposure change. The last ``judge_window`` frames' pictures wait here until a later
+        frame says whether they are needed."""
+        c = self._config
+        index = features.index
+        change, area, kept, same = self._luma.latest()
+        relax = c.candidate_ratio * (1.0 - 1e-9)  # the tests divide; this multiplies
+        suspect = ((level1 >= relax * c.min_content_val
+                    or (change >= relax * c.luma_floor and area >= relax * c.luma_min_area))
+                   and kept < c.local_share and same < c.same_picture)
+        self._tiny.append(None)
+        if suspect:
+            for i, bgr in self._tiny_pending:
+                self._tiny[i] = tiny_picture(bgr)
+            self._tiny_pending.clear()
+            self._tiny_until = index + c.judge_window
+        if index <= self._tiny_until:
+            self._tiny[index] = tiny_picture(features.bgr)
+        else:
+            self._tiny_pending.append((index, features.bgr))
 
     # -- decisions -----------------------------------------------------------------------------------
     def _level1_candidates(self, scores: np.ndarray, relax: float) -> list[_Candidate]:
@@ -218,7 +247,7 @@ class CascadeDetector(ShotDetector):
             else:
                 groups.append([cand])
         centers = [(g[0].start + g[-1].end) // 2 for g in groups]
-        tiny = np.stack(self._tiny)
+        tiny = self._tiny
         accepted = []
         for group, (first, probs) in zip(groups, self._model.predict_windows(tiny, centers, window)):
             runs = transition_runs(probs, c.transnetv2_threshold, offset=first, source="transnetv2")
@@ -301,10 +330,10 @@ class CascadeDetector(ShotDetector):
         return params
 
 
-def _grey(tiny: np.ndarray, index: int) -> bool:
+def _grey(tiny: list[np.ndarray | None], index: int) -> bool:
     """Are the frames on both sides of a cut at ``index`` grey-scale: the mean spread between the largest and
     the smallest RGB channel of each 48x27 picture below ``GREY_CHROMA`` levels?"""
-    pair = tiny[max(0, index - 1):index + 1].astype(np.int16)
+    pair = np.stack(tiny[max(0, index - 1):index + 1]).astype(np.int16)
     return bool((pair.max(axis=-1) - pair.min(axis=-1)).mean(axis=(1, 2)).max() < GREY_CHROMA)
 
 

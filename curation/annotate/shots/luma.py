@@ -316,6 +316,11 @@ class LumaScorer:
         self._positions.append(position)
         return change
 
+    def latest(self) -> tuple[float, float, float, float]:
+        """(change, area, kept, similarity) of the last frame pushed (see :meth:`arrays`, :meth:`area`,
+        :meth:`kept`, :meth:`similarity`)."""
+        return self._change[-1], self._area[-1], self._kept[-1], self._similarity[-1]
+
     def moved_apart(self, start: int, end: int) -> bool:
         """Did the picture move so far between frames ``start`` and ``end`` (accumulated translation) that
         the two no longer overlap by ``MIN_OVERLAP``? Then a large change between them is motion."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from curation.annotate.config import CutsConfig
-from curation.annotate.shots.base import Boundary, FrameFeatures, ShotDetector
+from curation.annotate.shots.base import Boundary, FrameFeatures, ShotDetector, tiny_picture
 
 # Windows judged per network call: batching amortises the per-call cost; more gains nothing on CPU, while a
 # GPU takes every window of a video in a few calls.
@@ -98,19 +98,18 @@ class TransNetV2Model:
         return np.concatenate([self._network(windows[b:b + size]) for b in range(0, len(windows), size)])
 
 
-def judge_windows(tiny: np.ndarray, centers: list[int], window: int) -> tuple[list[int], np.ndarray]:
+def judge_windows(tiny, centers: list[int], window: int) -> tuple[list[int], np.ndarray]:
     """The windows :meth:`TransNetV2Model.predict_windows` judges: their first frames, and the frames stacked
-    [len(centers), min(window, len(tiny)), ...] (a window is moved inside the sequence, never padded)."""
+    [len(centers), min(window, len(tiny)), ...] (a window is moved inside the sequence, never padded).
+    ``tiny``: the sequence's pictures, an array or a list (a frame no window holds may be None)."""
     n = len(tiny)
     starts = [min(max(0, c - window // 2), max(0, n - window)) for c in centers]
     length = min(window, n)
-    return starts, np.stack([tiny[s:s + length] for s in starts])
+    return starts, np.stack([np.stack(tiny[s:s + length]) for s in starts])
 
 
 class TransNetV2Detector(ShotDetector):
     """TransNetV2 on every frame: the most accurate and, on CPU, the slowest."""
-
-    needs_tiny = True
 
     def __init__(self, config: CutsConfig, model: TransNetV2Model):
         self.name = "transnetv2"
@@ -119,7 +118,7 @@ class TransNetV2Detector(ShotDetector):
         self._tiny: list[np.ndarray] = []
 
     def push(self, features: FrameFeatures) -> list[int]:
-        self._tiny.append(features.tiny_rgb)
+        self._tiny.append(tiny_picture(features.bgr))
         return []
 
     def finish(self) -> list[Boundary]:

@@ -9,7 +9,10 @@ import pytest
 from curation.config import load_config
 from curation.annotate.shots import TransNetV2Model
 from curation.testing.evaluation import score_boundaries
+from curation.annotate.scan import unit
 from curation.annotate.scan.unit import WorkUnit, scan_unit
+from curation.annotate.shots import tiny_picture
+from curation.annotate.shots.cascade import CascadeDetector
 from curation.testing.synthetic import GRAPHICS, failure_families
 from curation.video import probe
 
@@ -88,3 +91,35 @@ def test_hard_variants(tmp_path, model, family, variant):
     result = scan(tmp_path / f"{family}.mp4", "hybrid", model)
     score = score_boundaries([(b.start, b.end) for b in result.boundaries], truth.cuts, truth.gradual)
     assert (score.false_positives, score.false_negatives) == (0, 0), (result.boundaries, truth)
+
+
+class _EveryPicture(CascadeDetector):
+    """The hybrid cascade making TransNetV2's picture of every frame (as it did before it made only those a
+    judged window can hold): the reference the lazy pictures must match."""
+
+    def _keep_tiny(self, features, level1):
+        self._tiny.append(tiny_picture(features.bgr))
+
+
+def test_pictures_only_near_doubtful_candidates_change_nothing(families, model, monkeypatch):
+    """The hybrid detector makes TransNetV2's 48x27 pictures only near frames that may be doubtful candidates;
+    on every family the boundaries equal those of the cascade with every frame's picture, windows were judged,
+    and most frames got no picture."""
+    made = []
+
+    def lazy(config, model):
+        made.append(CascadeDetector(config, model))
+        return made[-1]
+
+    judged = frames = pictures = 0
+    for key, (path, _) in families.items():
+        monkeypatch.setattr(unit, "build_detector", lambda config, model: _EveryPicture(config, model))
+        reference = scan(path, "hybrid", model)
+        monkeypatch.setattr(unit, "build_detector", lazy)
+        result = scan(path, "hybrid", model)
+        assert result.boundaries == reference.boundaries, key
+        judged += sum(b.source.startswith(("fused<", "transnetv2<", "grey<")) for b in result.boundaries)
+        frames += len(made[-1]._tiny)
+        pictures += sum(t is not None for t in made[-1]._tiny)
+    assert judged >= 2
+    assert pictures < 0.6 * frames, (pictures, frames)

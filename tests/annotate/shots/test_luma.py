@@ -85,5 +85,10 @@ def test_scorer_ends_of_a_span():
     assert scorer.ends_similarity(2, 11) < 0.5 and scorer.ends_kept(2, 11) < 0.1
     assert scorer.ends_similarity(13, 19) > 0.95
     assert scorer.ends_kept(20, 23) > 0.5
+    # ends_keep stops at the first motion that keeps the share, and answers as the largest share would.
+    for before, after in ((2, 11), (13, 19), (20, 23), (22, 25)):
+        largest = scorer.ends_kept(before, after)
+        for share in (0.05, 0.3, 0.5, 0.8, largest, largest + 1e-9):
+            assert scorer.ends_keep(before, after, share) == (largest >= share), (before, after, share)
     kept = scorer.kept()
     assert kept[25] > 0.5
