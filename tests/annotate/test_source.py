@@ -1,10 +1,12 @@
 """The scan stage: a long video split among the stage's cores (one child process each) gives the rows of one
 pass."""
+import time
+
 import pyarrow as pa
 import pytest
 
 from curation.annotate.records import RECORD_SCHEMA
-from curation.annotate.source import VIDEO, SourceStage, segment_bounds, split_parts
+from curation.annotate.source import VIDEO, SourceStage, scan_part_in_child, segment_bounds, split_parts
 from curation.config import load_config
 from curation.core.storage import StorageOptions
 from curation.testing.synthetic import Shot, write_video
@@ -35,6 +37,18 @@ def long_video(tmp_path_factory):
     return path, truth
 
 
+def _recording(call, number: int, parts: list):
+    """``IsolatedWorker.call`` that also notes when child ``number`` scanned a part."""
+    def recorded(function, args, timeout):
+        start = time.monotonic()
+        try:
+            return call(function, args, timeout)
+        finally:
+            if function is scan_part_in_child:
+                parts.append((number, start, time.monotonic()))
+    return recorded
+
+
 def _rows(path, cores: int) -> tuple[list[dict], list[dict]]:
     cfg = load_config(None, ["annotate.decode.split_min_s=12"]).annotate
     cfg = cfg.model_copy(update={"stages": ["cuts", "motion", "keyframes"]})
@@ -42,11 +56,18 @@ def _rows(path, cores: int) -> tuple[list[dict], list[dict]]:
     assert len(segment_bounds(info.duration_s, cfg.decode.segment_s,
                               split_parts(info.duration_s, cfg.decode.split_min_s, cores))) == cores
     stage = SourceStage(cfg, StorageOptions(), load_model=False, threads=cores)
+    parts: list[tuple[int, float, float]] = []  # (child, start, end) of each part's scan
+    for number, worker in enumerate(stage._workers):
+        worker.call = _recording(worker.call, number, parts)
     try:
         assert len(stage._workers) == cores  # a child process per part
         table = stage(pa.Table.from_pylist([{"kind": VIDEO, "key": "v", "source": str(path)}]))
     finally:
         stage.close()
+    if cores > 1:
+        # Each part in its own child, at the same time.
+        assert sorted(child for child, _, _ in parts) == list(range(cores)), parts
+        assert max(start for _, start, _ in parts) < min(end for _, _, end in parts), parts
     assert table.schema.equals(RECORD_SCHEMA)
     record = table.to_pylist()
     assert len(record) == 1
