@@ -170,7 +170,9 @@ def warm_child(config: AnnotateConfig, options: storage.StorageOptions, threads:
         cv2.setNumThreads(threads)
     import curation.annotate.scan.assemble  # noqa: F401
     import curation.annotate.scan.unit  # noqa: F401
+    from curation.core.arrow import skip_pandas_probe
 
+    skip_pandas_probe()
     storage.configure(options)
 
 

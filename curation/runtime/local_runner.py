@@ -14,6 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import pyarrow as pa
 
+from curation.core.arrow import skip_pandas_probe
 from curation.runtime.ray_runner import StageSpec
 
 
@@ -82,6 +83,7 @@ def run_local(items: list[dict] | pa.Table, stages: list[StageSpec], workers: in
     last stage's rows (pyarrow-format stages only). ``workers``: copies of the first stage, each called from
     its own thread (default 1: everything in the calling thread, in input order); with more, the last stage's
     rows come in completion order."""
+    skip_pandas_probe()
     built: list = []
     try:
         first = [_build(stages[0]) for _ in range(max(1, workers))]
