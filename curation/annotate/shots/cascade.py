@@ -105,7 +105,7 @@ class CascadeDetector(ShotDetector):
 
     def _keep_tiny(self, features: FrameFeatures, level1: float) -> None:
         """Make TransNetV2's picture of the frames a judged window can hold, and of no other (on real footage
-        about a quarter of them; the 48x27 area filter costs ~40 us a frame). A window holds frames at most
+        about a quarter of them on the benchmark's inputs; the 48x27 area filter costs ~40 us a frame). A window holds frames at most
         ``judge_window`` from a doubtful candidate (:meth:`_judge`), and a candidate is doubtful only if its
         frame passes this causal superset of :meth:`_level1_candidates`' tests: a score of at least
         ``candidate_ratio`` times its floor (the HSV score; or the luma change, with its changed area), not

@@ -401,20 +401,19 @@ class LumaScorer:
         the whole-pixel motions around each guess, then the quarter pixels around the best of them."""
         a, b = self._thumb(before), self._thumb(after)
         scored: dict[tuple[float, float], float] = {}
-        for cy, cx in self._guesses(before, after):
-            for ey in range(-ENDS_SEARCH, ENDS_SEARCH + 1):
-                for ex in range(-ENDS_SEARCH, ENDS_SEARCH + 1):
-                    motion = (float(cy + ey), float(cx + ex))
-                    if motion not in scored:
-                        scored[motion] = _shifted_kept(a, b, *motion)
-                        yield scored[motion]
-        sy, sx = max(scored, key=scored.get)
-        for fy in np.arange(-0.75, 0.8, 0.25):
-            for fx in np.arange(-0.75, 0.8, 0.25):
-                motion = (sy + float(fy), sx + float(fx))
+
+        def score(motions):
+            for motion in motions:
                 if motion not in scored:
                     scored[motion] = _shifted_kept(a, b, *motion)
                     yield scored[motion]
+
+        whole = range(-ENDS_SEARCH, ENDS_SEARCH + 1)
+        yield from score((float(cy + ey), float(cx + ex)) for cy, cx in self._guesses(before, after)
+                         for ey in whole for ex in whole)
+        sy, sx = max(scored, key=scored.get)
+        quarter = np.arange(-0.75, 0.8, 0.25)
+        yield from score((sy + float(fy), sx + float(fx)) for fy in quarter for fx in quarter)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """(change, persist); where no later frame exists, persist equals change (treated as lasting)."""

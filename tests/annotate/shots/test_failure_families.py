@@ -7,11 +7,10 @@ nothing was tuned on."""
 import pytest
 
 from curation.config import load_config
-from curation.annotate.shots import TransNetV2Model
+from curation.annotate.shots import TransNetV2Model, tiny_picture
 from curation.testing.evaluation import score_boundaries
 from curation.annotate.scan import unit
 from curation.annotate.scan.unit import WorkUnit, scan_unit
-from curation.annotate.shots import tiny_picture
 from curation.annotate.shots.cascade import CascadeDetector
 from curation.testing.synthetic import GRAPHICS, failure_families
 from curation.video import probe
