@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation.core import storage
-from curation.annotate.records import flat
+from curation.annotate.records import COUNTERS, flat
 from curation.annotate.store import AnnotateOutput, part_name
 from curation.schema import ROW_CLIP, ROW_SHOT, ROW_TRANSITION, STAGE_COLUMNS
 
@@ -19,8 +19,10 @@ COMPLETION_SCHEMA = pa.schema(
      ("video_seconds", pa.float64()), ("warned", pa.bool_()), ("error_kinds", pa.list_(pa.string())),
      # the rows that never became a clip: their kind, skip reason and duration (see curation.annotate.footage.footage_lost)
      ("lost_kinds", pa.list_(pa.string())), ("lost_reasons", pa.list_(pa.string())),
-     ("lost_seconds", pa.list_(pa.float64()))]
-    + [(f"{kind}_{stage}", pa.int32()) for stage in STAGE_COLUMNS for kind in ("computed", "failed")])
+     ("lost_seconds", pa.list_(pa.float64())),
+     # the reports (tracebacks) of internal errors met by this record's inputs in this job, for the job's log
+     ("internal_errors", pa.list_(pa.string()))]
+    + [(f"{kind}_{stage}", pa.int32()) for stage in STAGE_COLUMNS for kind in COUNTERS])
 
 
 class CommitStage:
@@ -52,10 +54,11 @@ def _completion(record: pa.RecordBatch, part: str, new_video: bool) -> dict:
     lost = [i for i, k in enumerate(kinds) if k in (ROW_SHOT, ROW_TRANSITION)]
     reasons, seconds = rows["skip_reason"].to_pylist(), rows["duration_s"].to_pylist()
     counters = {name: record[name][0].as_py() for name in COMPLETION_SCHEMA.names if name in record.schema.names
-                and name.split("_", 1)[0] in ("computed", "failed")}
+                and name.split("_", 1)[0] in COUNTERS}
     return {"key": record["video_id"][0].as_py() or part, "part": part, "new_video": new_video,
             "clips": kinds.count(ROW_CLIP), "video_seconds": rows["video_duration_s"][0].as_py() or 0.0,
             "warned": rows["warning"][0].as_py() is not None,
             "error_kinds": [k for k in rows["error_kind"].to_pylist() if k is not None],
             "lost_kinds": [kinds[i] for i in lost], "lost_reasons": [reasons[i] for i in lost],
-            "lost_seconds": [seconds[i] for i in lost], **counters}
+            "lost_seconds": [seconds[i] for i in lost],
+            "internal_errors": record["internal_errors"][0].as_py() or [], **counters}

@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from curation.core import storage
+from curation.core.errors import log_internal
 from curation.annotate.commit import CommitStage
 from curation.annotate.source import PART, VIDEO, SourceStage
 from curation.annotate.store import AnnotateOutput
@@ -33,6 +34,8 @@ from curation.runtime.ray_runner import StageSpec, run_graph
 
 log = logging.getLogger("curate.annotate")
 
+# The exit status of a job that completed, every input with its rows, but met internal errors (bugs) on some.
+EXIT_INTERNAL_ERRORS = 3
 # Records (videos) per model-stage call: resources.batch_size / this. Short videos hold a few clips each;
 # gathering several keeps a model call near its batch size (the stage splits what it gets into batches).
 CLIPS_PER_VIDEO = 2
@@ -51,6 +54,13 @@ class Summary:
     model_errors: Counter = field(default_factory=Counter)
     random_models: list[str] = field(default_factory=list)
     lost: FootageLost = field(default_factory=FootageLost)
+    internal_errors: int = 0  # inputs (videos, clips) whose handling met a bug; each report is in the job's log
+
+    @property
+    def exit_code(self) -> int:
+        """The command's exit status: 0, or :data:`EXIT_INTERNAL_ERRORS` when the job completed with internal
+        errors (every input still has its rows)."""
+        return EXIT_INTERNAL_ERRORS if self.internal_errors else 0
 
     def text(self) -> str:
         errors = ", ".join(f"{k} {v}" for k, v in sorted(self.errors.items())) or "none"
@@ -64,10 +74,18 @@ class Summary:
             out += f"\nmodel stages: {stages}"
         if self.random_models:
             out += f"\nRANDOM WEIGHTS (not for real curation): {', '.join(self.random_models)}"
+        if self.internal_errors:
+            out += (f"\nINTERNAL ERRORS: {self.internal_errors} inputs (videos or clips) met a bug in curation; "
+                    "their rows have error_kind internal_error, their tracebacks are in the job's log; every other "
+                    "input was annotated. Please report them.")
         return out
 
     def add(self, done: dict) -> None:
-        """Count one completion record (see :data:`curation.annotate.commit.COMPLETION_SCHEMA`)."""
+        """Count one completion record (see :data:`curation.annotate.commit.COMPLETION_SCHEMA`); its internal
+        errors' reports go to the job's log."""
+        for report in done["internal_errors"] or ():
+            self.internal_errors += 1
+            log_internal(report)
         for stage in MODEL_STAGES:
             if done[f"computed_{stage}"]:
                 self.model_clips[stage] += done[f"computed_{stage}"]

@@ -16,11 +16,15 @@ from curation.schema import KEYFRAME_SCHEMA, ROW_STATUS, STAGE_COLUMNS, TABLE_CO
 ROW_TYPE = pa.struct(list(TABLE_SCHEMA))
 KEYFRAME_TYPE = pa.struct(list(KEYFRAME_SCHEMA))
 # video_id: the video of a new record (null for a part record); part: the committed part a record rewrites (null
-# for a new video); computed_/failed_<stage>: clips the stage computed in this job, and how many of them failed.
+# for a new video); computed_/failed_<stage> (COUNTERS): clips the stage computed in this job, and how many of them
+# failed; internal_errors: the traceback of each internal error met by this record's inputs in this job (the video,
+# a clip), carried to the driver, which writes them to the job's log (a Ray worker's own output stays on its node).
+COUNTERS = ("computed", "failed")
 RECORD_SCHEMA = pa.schema(
     [pa.field("video_id", pa.string()), pa.field("part", pa.string()),
-     pa.field("rows", pa.list_(ROW_TYPE)), pa.field("keyframes", pa.list_(KEYFRAME_TYPE))]
-    + [pa.field(f"{kind}_{stage}", pa.int32()) for stage in STAGE_COLUMNS for kind in ("computed", "failed")])
+     pa.field("rows", pa.list_(ROW_TYPE)), pa.field("keyframes", pa.list_(KEYFRAME_TYPE)),
+     pa.field("internal_errors", pa.list_(pa.string()))]
+    + [pa.field(f"{kind}_{stage}", pa.int32()) for stage in STAGE_COLUMNS for kind in COUNTERS])
 
 
 def empty_row(video_id: str, path: str, row_kind: str = ROW_STATUS) -> dict:
@@ -31,12 +35,13 @@ def empty_row(video_id: str, path: str, row_kind: str = ROW_STATUS) -> dict:
 
 
 def make_record(rows: list[dict], keyframes: list[dict], video_id: str | None = None,
-                part: str | None = None) -> pa.Table:
-    """One record row from table rows (dicts; missing columns are null) and keyframe rows."""
-    counters = {f"{kind}_{stage}": [0] for stage in STAGE_COLUMNS for kind in ("computed", "failed")}
+                part: str | None = None, internal_errors: list[str] | None = None) -> pa.Table:
+    """One record row from table rows (dicts; missing columns are null) and keyframe rows; ``internal_errors``:
+    tracebacks of internal errors met by its inputs (default none)."""
+    counters = {f"{kind}_{stage}": [0] for stage in STAGE_COLUMNS for kind in COUNTERS}
     return pa.Table.from_pydict(
-        {"video_id": [video_id], "part": [part], "rows": [rows], "keyframes": [keyframes], **counters},
-        schema=RECORD_SCHEMA)
+        {"video_id": [video_id], "part": [part], "rows": [rows], "keyframes": [keyframes],
+         "internal_errors": [internal_errors or []], **counters}, schema=RECORD_SCHEMA)
 
 
 def part_record(part: str, rows: pa.Table, keyframes: pa.Table) -> pa.Table:

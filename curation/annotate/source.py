@@ -12,6 +12,7 @@ import os
 import pickle
 import threading
 import time
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
@@ -20,7 +21,9 @@ from curation.core import storage
 from curation.annotate.store import AnnotateOutput
 from curation.annotate.records import RECORD_SCHEMA, empty_row, from_ipc, make_record, part_record, to_ipc
 from curation.annotate.config import AnnotateConfig
-from curation.core.isolation import IsolatedWorker, ask_parent, in_child
+from curation.core.errors import INTERNAL_ERROR, internal_report
+from curation.core.faults import inject
+from curation.core.isolation import CallFailed, IsolatedWorker, WorkerCrashed, ask_parent, in_child
 from curation.video.errors import VideoError
 
 # Probing reads a header and one frame; a minute is generous and still catches a stuck file.
@@ -179,6 +182,7 @@ def warm_child(config: AnnotateConfig, options: storage.StorageOptions, threads:
 def probe_in_child(path: str) -> dict:
     from curation.video import probe
 
+    inject("probe", path)
     return probe(path).to_dict()
 
 
@@ -208,6 +212,7 @@ def scan_in_child(video_id: str, path: str, info: dict, config: AnnotateConfig, 
     from curation.annotate.scan.unit import scan_unit
     from curation.video import VideoInfo
 
+    inject("scan", path)
     video = VideoInfo(**info)
     model = _transnetv2(config)
     # FFmpeg's own choice is a frame thread per core of the machine and one more. A child given a share of the
@@ -234,6 +239,7 @@ def scan_part_in_child(video_id: str, path: str, info: dict, config: AnnotateCon
     from curation.annotate.scan.unit import scan_unit
     from curation.video import VideoInfo
 
+    inject("scan", path)
     unit = _units(video_id, path, VideoInfo(**info), config, parts)[index]
     before = cv2.getNumThreads()
     # The parts keep the cores busy: OpenCV's own pool per call would only add waiting threads.
@@ -260,6 +266,15 @@ def error_record(video_id: str, path: str, kind: str, message: str) -> pa.Table:
     row = empty_row(video_id, path)
     row.update(error_kind=kind, error=message)
     return make_record([row], [], video_id=video_id)
+
+
+def internal_error_record(video_id: str, path: str, exc_type: str, message: str, trace: str) -> pa.Table:
+    """The record of a video whose handling raised an unexpected exception: one status row of kind
+    ``internal_error`` naming the exception; the record carries the traceback to the driver, for the job's log
+    (:func:`~curation.core.errors.internal_report`)."""
+    row = empty_row(video_id, path)
+    row.update(error_kind=INTERNAL_ERROR, error=f"{exc_type}: {message}")
+    return make_record([row], [], video_id=video_id, internal_errors=[internal_report(path, trace)])
 
 
 class SourceStage:
@@ -313,6 +328,7 @@ class SourceStage:
         first = self._workers[0]
         try:
             info = first.call(probe_in_child, (path,), min(PROBE_TIMEOUT_S, timeout))
+            inject("source", path)
             decode = self._config.decode
             parts = split_parts(info["duration_s"], decode.split_min_s, len(self._workers))
             n = len(segment_bounds(info["duration_s"], decode.segment_s, parts))
@@ -324,9 +340,17 @@ class SourceStage:
             else:
                 units = self._scan_parts(video_id, path, info, parts, n)
                 data = first.call(assemble_in_child, (video_id, info, self._config, units), timeout + 30)
+            return from_ipc(data)
         except VideoError as exc:
             return error_record(video_id, path, exc.kind, exc.message)
-        return from_ipc(data)
+        # The per-file boundary: nothing in a file's bytes may end the job. An exception its handling raised,
+        # in the child (CallFailed) or here, costs that file alone; a child that cannot start is no file's doing.
+        except CallFailed as exc:
+            return internal_error_record(video_id, path, exc.exc_type, exc.message, exc.child_traceback)
+        except WorkerCrashed:
+            raise
+        except Exception as exc:  # noqa: BLE001 - made a row (see above), with its traceback in the job log
+            return internal_error_record(video_id, path, type(exc).__name__, str(exc), traceback.format_exc())
 
     def _scan_parts(self, video_id: str, path: str, info: dict, parts: int, n: int) -> list[bytes]:
         """The ``n`` units of a video cut into ``parts`` parts, scanned by the first ``parts`` children at the

@@ -234,7 +234,10 @@ def _annotate(args) -> int:
     print(f"annotations: {args.output}/annotations/", flush=True)
     if log.kept:
         print(f"ray log: {log.path}")
-    return 0
+    if summary.internal_errors:
+        print(f"curate: the job completed with {summary.internal_errors} internal errors (exit status "
+              f"{summary.exit_code}); tracebacks: {log.path if log.kept else 'above'}", file=sys.stderr)
+    return summary.exit_code
 
 
 def _models(args) -> int:

@@ -11,9 +11,10 @@ ROOT = Path(__file__).resolve().parents[2]
 OFFLINE_CONFIG = ROOT / "configs" / "offline.yaml"
 
 
-def run_all(inputs: list[str], output: str, config: Config, overwrite: bool = False, progress: bool = True) -> str:
+def run_all(inputs: list[str], output: str, config: Config, overwrite: bool = False,
+            progress: bool = True) -> tuple[str, int]:
     """annotate -> filter -> report -> shard under ``output`` (a folder or an object-store prefix); returns the
-    report's path or URI."""
+    report's path or URI, and the exit status (annotate's: non-zero when it met internal errors)."""
     from curation.annotate.job import run_annotate
     from curation.curate.filter_job import run_filter
     from curation.curate.report_job import run_report
@@ -29,7 +30,7 @@ def run_all(inputs: list[str], output: str, config: Config, overwrite: bool = Fa
     index = run_shard(filtered, storage.join(output, "shards"), config, progress=progress)
     print(f"shards: {len(index['shards'])} with {index['samples']} samples ({len(index['failed'])} failed): "
           f"{index['pattern']}")
-    return report
+    return report, summary.exit_code
 
 
 def main(args) -> int:
@@ -67,13 +68,14 @@ def _command(args) -> int:
         out = Path(args.output)
         for name, truth in demo_corpus(out / "videos").items():
             print(f"{out / 'videos' / name}: {truth.frames} frames, cuts {truth.cuts}, transitions {truth.gradual}")
-        report = run_all([str(out / "videos")], str(out), load_config(OFFLINE_CONFIG), progress=not args.quiet)
+        report, code = run_all([str(out / "videos")], str(out), load_config(OFFLINE_CONFIG), progress=not args.quiet)
         print(f"report: {report}")
-        return 0
+        return code
     config = load_config(args.config, _overrides(args))
     if args.command == "run":
-        report = run_all(args.inputs, args.output, config, overwrite=args.overwrite, progress=not args.quiet)
+        report, code = run_all(args.inputs, args.output, config, overwrite=args.overwrite, progress=not args.quiet)
         print(f"report: {report}")
+        return code
     elif args.command == "filter":
         from curation.curate.filter_job import run_filter
 

@@ -57,7 +57,8 @@ def in_child() -> bool:
 def ask_parent(service: str, args: tuple) -> Any:
     """In a child, inside a call: run the parent's ``service`` (one of the ``services`` its
     :class:`IsolatedWorker` was given) on ``args`` and return the result. The parent serves it while it waits for
-    the call, within the call's time limit. Re-raises a VideoError from the service."""
+    the call, within the call's time limit. Re-raises a VideoError from the service; raises
+    :class:`ServiceFailed` for any other exception of the service."""
     if _PARENT is None:
         raise RuntimeError("ask_parent outside an isolated child")
     with _ASK_LOCK:
@@ -65,7 +66,14 @@ def ask_parent(service: str, args: tuple) -> Any:
         status, payload = _PARENT.recv()
     if status == "video_error":
         raise VideoError(*payload)
+    if status == "exception":
+        exc_type, message, parent_traceback = payload
+        raise ServiceFailed(f"the parent's {service!r} raised {exc_type}: {message}\n{parent_traceback}")
     return payload
+
+
+class ServiceFailed(RuntimeError):
+    """In a child: a service of the parent (:func:`ask_parent`) raised an unexpected exception."""
 
 
 def _child_loop(conn: Connection) -> None:
@@ -82,18 +90,29 @@ def _child_loop(conn: Connection) -> None:
         except VideoError as exc:
             reply = ("video_error", (exc.kind, exc.message))
         except Exception as exc:  # noqa: BLE001 - re-raised in the parent with the child's traceback
-            reply = ("exception", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+            reply = ("exception", (type(exc).__name__, str(exc), traceback.format_exc()))
         try:
             try:
                 conn.send(reply)
             except (pickle.PicklingError, TypeError, AttributeError) as exc:  # an unpicklable result
-                conn.send(("exception", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+                conn.send(("exception", (type(exc).__name__, str(exc), traceback.format_exc())))
         except OSError:  # the parent is gone
             return
 
 
 class WorkerCrashed(RuntimeError):
-    """The child raised an unexpected exception (a bug), or could not start: re-raised in the parent."""
+    """The child could not start, or raised an unexpected exception (:class:`CallFailed`): raised in the
+    parent."""
+
+
+class CallFailed(WorkerCrashed):
+    """A call raised an unexpected exception in the child (not a VideoError): a bug met while handling the
+    call's input. ``exc_type`` and ``message`` are the exception's type name and text, ``child_traceback`` the
+    child's traceback. The child lives on for the next call."""
+
+    def __init__(self, exc_type: str, message: str, child_traceback: str):
+        super().__init__(f"{exc_type}: {message}\n{child_traceback}")
+        self.exc_type, self.message, self.child_traceback = exc_type, message, child_traceback
 
 
 def _kill_process(process: subprocess.Popen) -> None:
@@ -178,12 +197,14 @@ class IsolatedWorker:
                 raise WorkerCrashed(f"the child process did not start within {STARTUP_TIMEOUT_S:g} s")
             if reply is None:
                 raise WorkerCrashed(f"the child process died while starting (exit code {code})")
-            raise WorkerCrashed(f"starting the child process failed: {reply[1]}")
+            exc_type, message, child_traceback = reply[1]
+            raise WorkerCrashed(f"starting the child process failed: {exc_type}: {message}\n{child_traceback}")
 
     def call(self, fn: Callable, args: tuple, timeout_s: float) -> Any:
         """``fn(*args)`` in the child. Raises VideoError('timeout') after ``timeout_s`` seconds (the child is
-        killed), VideoError('worker_crashed') if the child dies, and re-raises VideoError from ``fn``. The
-        child's start-up and warm-up do not count against ``timeout_s``."""
+        killed), VideoError('worker_crashed') if the child dies, re-raises VideoError from ``fn``, raises
+        :class:`CallFailed` for any other exception from ``fn``, and :class:`WorkerCrashed` when the child
+        cannot start. The child's start-up and warm-up do not count against ``timeout_s``."""
         self.start()
         if self._warming:
             self._finish_warmup()
@@ -200,6 +221,9 @@ class IsolatedWorker:
             except (BrokenPipeError, OSError):
                 message = None
                 break
+            except BaseException:
+                self._kill()  # the child is inside the call, waiting: it must not answer the next one
+                raise
             message = self._receive(deadline)
         if message is None:
             # Nothing before the deadline from a live child: it is hung. Anything else: it died.
@@ -213,7 +237,7 @@ class IsolatedWorker:
             return payload
         if status == "video_error":
             raise VideoError(*payload)
-        raise WorkerCrashed(payload)
+        raise CallFailed(*payload)
 
     def _receive(self, deadline: float):
         """The child's next message, or None when it sends none before ``deadline`` or its end of the pipe is
@@ -226,11 +250,18 @@ class IsolatedWorker:
             return None
 
     def _serve(self, service: str, args: tuple) -> None:
-        """Answer a child's :func:`ask_parent`."""
+        """Answer a child's :func:`ask_parent`; an unexpected exception of the service goes back to the child
+        (which raises :class:`ServiceFailed` in its call), so the child is never left waiting for an answer."""
         try:
             reply = ("ok", self._services[service](*args))
         except VideoError as exc:
             reply = ("video_error", (exc.kind, exc.message))
+        except CallFailed as exc:  # the service's own child failed on this input
+            reply = ("exception", (exc.exc_type, exc.message, exc.child_traceback))
+        except WorkerCrashed:
+            raise  # the service cannot run at all (it did not start): not the input's doing
+        except Exception as exc:  # noqa: BLE001 - reported by the child's call, with this traceback
+            reply = ("exception", (type(exc).__name__, str(exc), traceback.format_exc()))
         self._conn.send(reply)
 
     def close(self) -> None:

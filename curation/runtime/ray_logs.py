@@ -5,7 +5,9 @@ started (``ray``, ``ray.data``: token authentication, the streaming executor's p
 disabled"), and its C++ core worker, which writes straight to file descriptor 2 (e.g. the actor "constructor
 arguments in the object store" error line). Only a file-descriptor redirect catches all three, so
 :func:`ray_output_to` points fd 2, and with it ``sys.stderr``, at a log file for the duration of a job; our
-own output goes to :func:`terminal` (the progress line, and the root logger's handlers are moved there).
+own output goes to :func:`terminal` (the progress line, and the root logger's handlers are moved there). The
+tracebacks of internal errors (:data:`curation.core.errors.INTERNAL_LOGGER`) go to the log file too: the
+terminal gets the summary's count, the file the details.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from curation.core import storage
+from curation.core.errors import INTERNAL_LOGGER
 
 # OUTPUT/_logs/ray-<UTC time>.log holds Ray's output of the job that wrote OUTPUT.
 LOG_DIR = "_logs"
@@ -66,11 +69,18 @@ def ray_output_to(output: str | None) -> Iterator[RayLog]:
     for handler in moved:
         handler.setStream(terminal)
     _terminal = terminal
+    internal = logging.getLogger(INTERNAL_LOGGER)
+    to_file = logging.StreamHandler(sys.stderr)  # fd 2, the log file
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    internal.addHandler(to_file)
+    internal.propagate = False
     log = RayLog(target)
     try:
         yield log
     finally:
         sys.stderr.flush()
+        internal.removeHandler(to_file)
+        internal.propagate = True
         os.dup2(terminal_fd, 2)  # fd 2 is the terminal again; ``terminal`` still owns terminal_fd
         for handler in moved:
             handler.setStream(sys.stderr)

@@ -1,7 +1,8 @@
 """Streaming decode with PyAV: the only code that decodes video frames.
 
 Frames are yielded one at a time (never a whole video in memory) with presentation timestamps from their
-PTS, so variable-frame-rate files get true times. Undecodable packets are counted, not fatal. The container
+PTS, so variable-frame-rate files get true times; timestamps that cannot be right (not advancing, going
+back, jumping by minutes or hours) are repaired and counted. Undecodable packets are counted, not fatal. The container
 is always closed. Conversions to analysis sizes take the fast path (planes + OpenCV resize) for 8-bit 4:2:0,
 the common case, and go through swscale otherwise; all apply the display rotation.
 """
@@ -19,20 +20,28 @@ import cv2
 import numpy as np
 
 from curation.video.errors import VideoError
-from curation.video.probe import open_container, rotation_clockwise
+from curation.video.guard import MAX_FPS, frame_format, pyav, rotation_clockwise, stream_facts, video_stream
+from curation.video.probe import open_container
 
 _FAST_FORMATS = {"yuv420p", "yuvj420p"}
+# Consecutive frames closer than this (seconds) are not believed: no footage is stored at more than MAX_FPS.
+MIN_STEP_S = 1.0 / MAX_FPS
+# A jump forward between consecutive frames larger than this (seconds) is a broken clock, not a frame held on
+# screen (a static screen recording holds a frame for seconds, not minutes).
+MAX_GAP_S = 60.0
 
 
 @dataclass
 class DecodeStats:
     """Counters of one decode: frames yielded, undecodable packets (and each one's time from the stream start,
-    seconds, None where the packet has no timestamp), whether the stream ended early."""
+    seconds, None where the packet has no timestamp), whether the stream ended early, and the frames whose
+    timestamps were repaired (:func:`_repair_time`)."""
 
     frames: int = 0
     decode_errors: int = 0
     error_times: list[float | None] = field(default_factory=list)
     stopped_early: str | None = None
+    timestamp_repairs: int = 0
 
     def errors_between(self, start_s: float, end_s: float | None) -> int:
         """Undecodable packets timed in ``[start_s, end_s)`` (``end_s`` None: to the end), and the untimed ones:
@@ -49,17 +58,31 @@ class DecodedFrame:
     rotation: int = 0
     _planes: tuple | None = field(default=None, repr=False)
     _luma: dict = field(default_factory=dict, repr=False)  # (width, height) -> resized luma, shared by gray/bgr
+    _format: str | None = field(default=None, repr=False)
+
+    @property
+    def pix_fmt(self) -> str:
+        """The frame's pixel format name (checked: a frame without one is ``damaged_stream``)."""
+        if self._format is None:
+            self._format = frame_format(self.frame)
+        return self._format
 
     def _yuv_planes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self._planes is None:
             f = self.frame
-            h, w = f.height, f.width
-            ch, cw = (h + 1) // 2, (w + 1) // 2
-            y = np.frombuffer(f.planes[0], np.uint8).reshape(h, f.planes[0].line_size)[:, :w]
-            u = np.frombuffer(f.planes[1], np.uint8).reshape(ch, f.planes[1].line_size)[:, :cw]
-            v = np.frombuffer(f.planes[2], np.uint8).reshape(ch, f.planes[2].line_size)[:, :cw]
+            with pyav("reading a frame's planes", kind="decode_error"):
+                h, w = f.height, f.width
+                ch, cw = (h + 1) // 2, (w + 1) // 2
+                y = np.frombuffer(f.planes[0], np.uint8).reshape(h, f.planes[0].line_size)[:, :w]
+                u = np.frombuffer(f.planes[1], np.uint8).reshape(ch, f.planes[1].line_size)[:, :cw]
+                v = np.frombuffer(f.planes[2], np.uint8).reshape(ch, f.planes[2].line_size)[:, :cw]
             self._planes = (y, u, v)
         return self._planes
+
+    def _reformat(self, width: int, height: int, format: str, **options) -> np.ndarray:
+        """The frame through swscale at ``width`` x ``height`` (coded orientation) in ``format``."""
+        with pyav("converting a frame", kind="decode_error"):
+            return self.frame.reformat(width=width, height=height, format=format, **options).to_ndarray()
 
     def _small_luma(self, width: int, height: int) -> np.ndarray:
         """The luma plane at an analysis size, computed once per size (``gray`` and ``bgr`` share it)."""
@@ -76,20 +99,20 @@ class DecodedFrame:
 
     def gray(self, width: int, height: int) -> np.ndarray:
         """Luma at ``width`` x ``height`` (display orientation), uint8; shared, do not modify it."""
-        if self.frame.format.name in _FAST_FORMATS:
+        if self.pix_fmt in _FAST_FORMATS:
             return self._small_luma(width, height)
         cw, chh = _coded_size(width, height, self.rotation)
-        out = _rotate(self.frame.reformat(width=cw, height=chh, format="gray").to_ndarray(), self.rotation)
+        out = _rotate(self._reformat(cw, chh, "gray"), self.rotation)
         return np.ascontiguousarray(out)
 
     def bgr(self, width: int, height: int) -> np.ndarray:
         """BGR at ``width`` x ``height`` (display orientation), uint8. Fast path for analysis sizes."""
-        if self.frame.format.name in _FAST_FORMATS:
+        if self.pix_fmt in _FAST_FORMATS:
             _, u, v = (_rotate(p, self.rotation) for p in self._yuv_planes())
             yuv = cv2.merge([self._small_luma(width, height), _resize(u, width, height), _resize(v, width, height)])
             return cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR)
         cw, chh = _coded_size(width, height, self.rotation)
-        out = self.frame.reformat(width=cw, height=chh, format="bgr24", interpolation="BILINEAR").to_ndarray()
+        out = self._reformat(cw, chh, "bgr24", interpolation="BILINEAR")
         return np.ascontiguousarray(_rotate(out, self.rotation))
 
     def bgr_keyframe(self, width: int, height: int) -> np.ndarray:
@@ -108,7 +131,7 @@ class DecodedFrame:
         buffers."""
         f = self.frame
         dw, dh = self.display_size
-        if f.format.name not in _FAST_FORMATS or width > dw or height > dh:
+        if self.pix_fmt not in _FAST_FORMATS or width > dw or height > dh:
             return KeyframeImage(width, height, (self.bgr_exact(width, height),), None)
         planes = []
         for plane in (_rotate(p, self.rotation) for p in self._yuv_planes()):
@@ -116,15 +139,17 @@ class DecodedFrame:
             # A smaller plane is resized in bgr(): the same bilinear step, later, and held at its own size.
             reduced = _area(plane, width, height) if w >= width and h >= height else plane
             planes.append(plane.copy() if reduced is plane else reduced)
-        full = f.color_range == _FULL_RANGE or f.format.name == "yuvj420p"
-        return KeyframeImage(width, height, tuple(planes), _yuv_to_bgr(f.colorspace, full))
+        with pyav("the frame's colour tags", kind="decode_error"):
+            color_range, colorspace = f.color_range, f.colorspace
+        full = color_range == _FULL_RANGE or self.pix_fmt == "yuvj420p"
+        return KeyframeImage(width, height, tuple(planes), _yuv_to_bgr(colorspace, full))
 
     def bgr_exact(self, width: int, height: int) -> np.ndarray:
         """BGR at ``width`` x ``height`` through swscale with the stream's colour matrix (for keyframes).
         swscale's bilinear filter widens with the reduction, so it does not alias, at a third of the cost of
         its area filter."""
         cw, chh = _coded_size(width, height, self.rotation)
-        out = self.frame.reformat(width=cw, height=chh, format="bgr24", interpolation="BILINEAR").to_ndarray()
+        out = self._reformat(cw, chh, "bgr24", interpolation="BILINEAR")
         return np.ascontiguousarray(_rotate(out, self.rotation))
 
 
@@ -158,7 +183,7 @@ _KR_KB = {1: (0.2126, 0.0722), 9: (0.2627, 0.0593)}
 
 def _yuv_to_bgr(colorspace: int, full_range: bool) -> np.ndarray:
     """The 3x4 affine matrix taking (Y, U, V, 1) to (B, G, R) for ``cv2.transform``."""
-    kr, kb = _KR_KB.get(int(colorspace), (0.299, 0.114))
+    kr, kb = _KR_KB.get(colorspace if isinstance(colorspace, int) else -1, (0.299, 0.114))
     kg = 1.0 - kr - kb
     y_scale, c_scale, y_offset = (1.0, 1.0, 0.0) if full_range else (255 / 219, 255 / 224, 16.0)
     m = np.array([[y_scale, c_scale * 2 * (1 - kb), 0.0],
@@ -299,23 +324,45 @@ def iter_frames(
     return prefetched(frames, prefetch) if prefetch > 0 else frames
 
 
+def _repair_time(t: float, last: float, shift: float, period: float, from_start: bool,
+                 stats: DecodeStats) -> tuple[float, float]:
+    """A frame's time ``t`` (seconds) after the previous frame's ``last``, repaired where a broken or hostile
+    file's timestamps cannot be right: a time that does not advance by :data:`MIN_STEP_S` (a frame rate of 0 or
+    1e9, a timestamp going backwards, as in two recordings joined) becomes ``last + period``; a jump forward of
+    more than :data:`MAX_GAP_S` (a clock jump of hours) too, and the later frames move with it (``shift``,
+    returned updated); so does a first frame more than :data:`MAX_GAP_S` after the stream's start, when the
+    decode starts there (``from_start``). Counted in ``stats.timestamp_repairs``."""
+    if last == -np.inf:
+        if from_start and t > MAX_GAP_S:
+            stats.timestamp_repairs += 1
+            return 0.0, shift - t
+        return t, shift
+    if last + MIN_STEP_S <= t <= last + MAX_GAP_S:
+        return t, shift
+    stats.timestamp_repairs += 1
+    repaired = last + period
+    return repaired, (shift + repaired - t) if t > last else shift
+
+
 def _decode(path: str, start_s: float, end_s: float | None, threads: int, max_decode_errors: int,
             stats: DecodeStats, deadline: float | None) -> Iterator[DecodedFrame]:
     container = open_container(path)
     with container:
-        if not container.streams.video:
-            raise VideoError("no_video_stream", "no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        if threads:
-            stream.codec_context.thread_count = threads
-        time_base = Fraction(stream.time_base) if stream.time_base else None
-        start_pts = stream.start_time if stream.start_time is not None else 0
+        stream = video_stream(container)
+        facts = stream_facts(container, stream)
+        with pyav("the video stream's decoder"):
+            stream.thread_type = "AUTO"
+            if threads:
+                stream.codec_context.thread_count = threads
+        time_base = facts.time_base
+        start_pts = facts.start_pts
         if start_s > 0 and time_base:
             target = int(start_s / time_base) + start_pts
-            container.seek(target, stream=stream, backward=True, any_frame=False)
-        fps = float(stream.average_rate or stream.guessed_rate or 25)
+            with pyav("seeking", kind="decode_error"):
+                container.seek(target, stream=stream, backward=True, any_frame=False)
+        fps = facts.fps or 25.0
         last_time = -np.inf
+        shift = 0.0  # seconds added to every later timestamp since a jump was repaired
         decoded_before_start = 0
         rotation: int | None = None
 
@@ -349,12 +396,10 @@ def _decode(path: str, start_s: float, end_s: float | None, threads: int, max_de
                 continue
             for frame in frames_of(packet):
                 if frame.pts is not None and time_base:
-                    t = float((frame.pts - start_pts) * time_base)
+                    t = float((frame.pts - start_pts) * time_base) + shift
                 else:
-                    t = (stats.frames + decoded_before_start) / fps
-                # Guard against non-monotonic timestamps in broken files: time never goes backwards.
-                if t <= last_time:
-                    t = last_time + 1e-6
+                    t = (stats.frames + decoded_before_start) / fps + shift
+                t, shift = _repair_time(t, last_time, shift, 1.0 / fps, start_s == 0, stats)
                 last_time = t
                 if t < start_s:
                     decoded_before_start += 1

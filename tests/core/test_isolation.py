@@ -120,3 +120,53 @@ def test_a_call_asks_the_parent_for_a_service_and_gets_its_answer_or_its_video_e
         assert not in_child()
     finally:
         worker.close()
+
+
+def _ask_plain(service, value):
+    from curation.core.isolation import ask_parent
+
+    return ask_parent(service, (value,))
+
+
+def test_an_exception_in_a_call_is_call_failed_with_its_type_message_and_traceback():
+    from curation.core.isolation import CallFailed
+
+    worker = IsolatedWorker()
+    try:
+        with pytest.raises(CallFailed) as info:
+            worker.call(_fail, (), timeout_s=30)
+        assert info.value.exc_type == "KeyError" and info.value.message == "'bug'"
+        assert "Traceback" in info.value.child_traceback and "_fail" in info.value.child_traceback
+        assert worker.call(_sleep, (0,), timeout_s=30) == 0 and worker.starts == 1
+    finally:
+        worker.close()
+
+
+def test_a_service_that_raises_fails_the_call_not_the_worker():
+    from curation.core.isolation import CallFailed
+
+    def broken(value):
+        raise ZeroDivisionError(f"in the parent, on {value}")
+
+    worker = IsolatedWorker(services={"broken": broken})
+    try:
+        with pytest.raises(CallFailed) as info:
+            worker.call(_ask_plain, ("broken", 3), timeout_s=30)
+        # The child's call raised ServiceFailed, naming the parent's exception and its traceback.
+        assert info.value.exc_type == "ServiceFailed" and "ZeroDivisionError: in the parent, on 3" in info.value.message
+        assert worker.call(_sleep, (0,), timeout_s=30) == 0 and worker.starts == 1  # no stale answer left
+    finally:
+        worker.close()
+
+
+def test_a_service_that_cannot_start_raises_here_and_the_child_is_replaced():
+    def not_started(value):
+        raise WorkerCrashed("the service's process did not start")
+
+    worker = IsolatedWorker(services={"gone": not_started})
+    try:
+        with pytest.raises(WorkerCrashed, match="did not start"):
+            worker.call(_ask_plain, ("gone", 1), timeout_s=30)
+        assert worker.call(_sleep, (0,), timeout_s=30) == 0 and worker.starts == 2
+    finally:
+        worker.close()

@@ -9,11 +9,14 @@ row per clip with ``clip_id``, the three keyframes as JPEG bytes (``jpeg_first``
 stage's columns (named once, in :mod:`curation.annotate.enrich.registry`) and ``<stage>_error``, one table value
 per clip: None where there is no value (the clip failed, or e.g. a similarity without text), an error None when
 fine. A failure on one clip is that clip's ``<stage>_error`` (and its row's ``error_kind`` ``<stage>_failed``
-when it had no error), never a lost batch.
+when it had no error), never a lost batch. An unexpected exception met by one clip's input (a bug, not a model
+failure) is that clip's too: its row's ``error_kind`` is ``internal_error``, its traceback goes to the job's
+log, and the stage's ``internal_<stage>`` counter tells the summary.
 """
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +28,8 @@ import pyarrow.compute as pc
 from curation.annotate.config import AnnotateConfig
 from curation.annotate.enrich.registry import BY_NAME
 from curation.annotate.records import flat, with_rows
+from curation.core.errors import INTERNAL_ERROR, internal_report
+from curation.core.faults import inject
 from curation.runtime.stage import Batch, Stage, StageResources
 from curation.schema import ROW_CLIP, STAGE_COLUMNS
 
@@ -32,13 +37,31 @@ log = logging.getLogger(__name__)
 
 POSITIONS = ("first", "middle", "last")
 INPUT_COLUMNS = ("clip_id", "jpeg_first", "jpeg_middle", "jpeg_last", "text")
+# The key of annotate_clips' output holding each clip's internal-error report (not a table column).
+INTERNAL_REPORTS = "internal_reports"
 # A failure of the model on some input (bad image, out of memory, numerical trouble) is a per-clip error;
-# anything else (TypeError, AttributeError, ...) is a bug and stops the job.
+# anything else (TypeError, AttributeError, ...) is a bug: met by one clip alone, it is that clip's internal
+# error (InternalFailure).
 ROW_ERRORS = (RuntimeError, ValueError, OSError, cv2.error)
 
 
 class ClipFailure(Exception):
     """One clip cannot be processed (e.g. a missing or undecodable keyframe)."""
+
+
+class InternalFailure(ClipFailure):
+    """An unexpected exception (a bug) met by one clip's input alone; ``report`` holds its traceback for the
+    job's log (:func:`~curation.core.errors.internal_report`)."""
+
+    def __init__(self, message: str, report: str):
+        super().__init__(message)
+        self.report = report
+
+
+def _internal(what: str, exc: Exception) -> InternalFailure:
+    """The InternalFailure of ``exc``, being handled now, met while handling ``what``."""
+    return InternalFailure(f"{INTERNAL_ERROR}: {type(exc).__name__}: {exc}",
+                           internal_report(what, traceback.format_exc()))
 
 
 def decode_rgb(jpeg: bytes, what: str) -> np.ndarray:
@@ -50,18 +73,20 @@ def decode_rgb(jpeg: bytes, what: str) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def run_guarded(fn: Callable[[list[Any]], list[dict]], items: list[Any]) -> list[dict | str]:
-    """``fn`` on the whole batch; when the model fails on it, again one item at a time, so one bad clip costs
-    only its own row. Returns a result dict, or the error text, per item."""
+def run_guarded(fn: Callable[[list[Any]], list[dict]], items: list[Any],
+                what: str = "a clip") -> list[dict | str | ClipFailure]:
+    """``fn`` on the whole batch; when it fails, again one item at a time, so one bad clip costs only its own
+    row. Returns per item a result dict, the error text of a model failure (:data:`ROW_ERRORS`), or an
+    :class:`InternalFailure` for any other exception met by that item alone (its report names ``what``)."""
     if not items:
         return []
     try:
         return list(fn(items))
-    except ROW_ERRORS as exc:
+    except Exception as exc:  # noqa: BLE001 - per item below: a model failure or an internal error
         if len(items) == 1:
-            return [f"{type(exc).__name__}: {exc}"]
-        log.warning("batch of %d failed (%s); retrying one by one", len(items), exc)
-        return [run_guarded(fn, [item])[0] for item in items]
+            return [f"{type(exc).__name__}: {exc}" if isinstance(exc, ROW_ERRORS) else _internal(what, exc)]
+        log.warning("batch of %d failed (%s: %s); retrying one by one", len(items), type(exc).__name__, exc)
+        return [run_guarded(fn, [item], what)[0] for item in items]
 
 
 class ModelStage(Stage):
@@ -98,27 +123,38 @@ class ModelStage(Stage):
 
     def annotate_clips(self, batch: Batch) -> dict[str, list]:
         """The stage's columns and ``<stage>_error`` for a clip batch (every row is computed), as lists of table
-        values: None where a clip failed (its error says why) or a value does not exist."""
+        values: None where a clip failed (its error says why) or a value does not exist; and under
+        :data:`INTERNAL_REPORTS` the report of each clip's internal error (None where it had none)."""
         n = len(batch["clip_id"])
         out: dict[str, list] = {c: [None] * n for c in self.columns}
         errors: list[str | None] = [None] * n
+        reports: list[str | None] = [None] * n
         todo, items = [], []
         for i in range(n):
             row = {c: batch[c][i] for c in INPUT_COLUMNS + self.extra_columns if c in batch}
             try:
+                inject("clip", str(row.get("clip_id")))
                 items.append(self.prepare(row))
                 todo.append(i)
             except ClipFailure as exc:
                 errors[i] = str(exc)
+            except Exception as exc:  # noqa: BLE001 - this clip's internal error, reported with its traceback
+                failure = _internal(f"clip {row.get('clip_id')} in stage {self.name}", exc)
+                errors[i], reports[i] = str(failure), failure.report
         chunk = max(1, self.resources.batch_size)
-        results = [r for s in range(0, len(items), chunk) for r in run_guarded(self.compute, items[s:s + chunk])]
+        results = [r for s in range(0, len(items), chunk)
+                   for r in run_guarded(self.compute, items[s:s + chunk], f"a clip in stage {self.name}")]
         for i, result in zip(todo, results):
-            if isinstance(result, (str, ClipFailure)):
+            if isinstance(result, InternalFailure):
+                errors[i], reports[i] = str(result), result.report.replace(
+                    "a clip in stage", f"clip {batch['clip_id'][i]} in stage", 1)
+            elif isinstance(result, (str, ClipFailure)):
                 errors[i] = str(result)
             else:
                 for column in self.columns:
                     out[column][i] = _value(result[column])  # a column the stage left out is a bug: KeyError
         out[f"{self.name}_error"] = errors
+        out[INTERNAL_REPORTS] = reports
         return out
 
     def __call__(self, records: pa.Table) -> pa.Table:
@@ -136,9 +172,11 @@ class ModelStage(Stage):
                  **{f"jpeg_{p}": [images.get((c, p), b"") for c in clip_ids] for p in POSITIONS},
                  **{c: rows[c].take(index).to_pylist() for c in self.extra_columns}}
         out = self.annotate_clips(batch)
+        reports = out.pop(INTERNAL_REPORTS)
         columns = {name: rows[name].to_pylist() for name, _, _ in STAGE_COLUMNS[self.name]}
         error_kind, error = rows["error_kind"].to_pylist(), rows["error"].to_pylist()
         failed = np.zeros(rows.num_rows, bool)
+        internal = np.zeros(rows.num_rows, bool)
         for j, i in enumerate(index):
             message = out[f"{self.name}_error"][j]
             columns[f"{self.name}_model"][i] = self.label
@@ -148,7 +186,11 @@ class ModelStage(Stage):
                 columns[column][i] = out[column][j]
             if message:
                 failed[i] = True
-                if error_kind[i] is None:
+                internal[i] = reports[j] is not None
+                if internal[i] and error_kind[i] in (None, f"{self.name}_failed"):
+                    # An internal error outranks a model failure: the summary and the exit status look for it.
+                    error_kind[i], error[i] = INTERNAL_ERROR, f"{self.name}: {message}"
+                elif error_kind[i] is None:
                     error_kind[i], error[i] = f"{self.name}_failed", f"{self.name}: {message}"
         for name, values in {**columns, "error_kind": error_kind, "error": error}.items():
             rows = rows.set_column(rows.schema.get_field_index(name), rows.schema.field(name),
@@ -159,6 +201,14 @@ class ModelStage(Stage):
         computed = np.bincount(owner[index], minlength=records.num_rows)
         failures = np.bincount(owner[failed], minlength=records.num_rows)
         records = with_rows(records, rows)
+        if internal.any():
+            # Each record carries its inputs' internal-error reports to the driver (the job's log).
+            new = records["internal_errors"].to_pylist()
+            for j, i in enumerate(index):
+                if reports[j] is not None:
+                    new[owner[i]] = [*(new[owner[i]] or []), reports[j]]
+            records = records.set_column(records.schema.get_field_index("internal_errors"), "internal_errors",
+                                         pa.array(new, pa.list_(pa.string())))
         for kind, counts in (("computed", computed), ("failed", failures)):
             name = f"{kind}_{self.name}"
             total = pc.add(records[name], pa.array(counts, pa.int32()))

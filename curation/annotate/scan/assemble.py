@@ -106,11 +106,16 @@ def assemble_video(video_id: str, info: VideoInfo, units: list[UnitResult], conf
     if stopped:
         warnings.append(stopped[0])
         problem_kind = "truncated"
+    repairs = sum(u.timestamp_repairs for u in units)
+    if repairs:
+        warnings.append(f"timestamps repaired at {repairs} frames (not advancing, going back, or jumping ahead)")
+    warnings.extend(info.notes)
     if failure is None and n_frames:
         if info.frame_count > 0 and n_frames < TRUNCATION_SHARE * info.frame_count:
             warnings.append(f"truncated: {n_frames} of {info.frame_count} declared frames decoded")
             problem_kind = "truncated"
-        elif info.duration_s > 0 and all_times[-1] < TRUNCATION_SHARE * info.duration_s - 1.0:
+        elif not repairs and info.duration_s > 0 and all_times[-1] < TRUNCATION_SHARE * info.duration_s - 1.0:
+            # (Repaired times no longer measure against the declared duration.)
             warnings.append(f"truncated: decoded {all_times[-1]:.2f} s of {info.duration_s:.2f} s declared")
             problem_kind = "truncated"
     warning = "; ".join(warnings) or None

@@ -59,6 +59,7 @@ class UnitResult:
     luma_std: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     decode_errors: int = 0
     stopped_early: str | None = None
+    timestamp_repairs: int = 0
     detector: dict = field(default_factory=dict)
     scan_seconds: float = 0.0
 
@@ -242,6 +243,7 @@ def scan_unit(unit: WorkUnit, config: AnnotateConfig, model: TransNetV2Model | N
     # Only this unit's own packets: those in the context around it belong to its neighbours.
     result.decode_errors = stats.errors_between(-np.inf if first_unit else unit.start_s, unit.end_s)
     result.stopped_early = stats.stopped_early
+    result.timestamp_repairs = stats.timestamp_repairs
     result.frames = len(times)
     result.times = np.asarray(times, dtype=np.float64)
     result.luma_mean = np.asarray(luma_mean, dtype=np.float32)

@@ -1,7 +1,6 @@
-"""Per-clip failures are data: a model error on a batch costs only the clips it really fails on."""
-import pytest
-
-from curation.annotate.enrich.base import run_guarded
+"""Per-clip failures are data: a model error on a batch costs only the clips it really fails on, and a bug met by
+one clip's input is that clip's internal error, not the job's end."""
+from curation.annotate.enrich.base import InternalFailure, run_guarded
 
 
 def test_a_model_error_on_one_item_does_not_drop_the_batch():
@@ -19,9 +18,27 @@ def test_a_model_error_on_one_item_does_not_drop_the_batch():
     assert calls == [3, 1, 1, 1]
 
 
-def test_programming_errors_are_not_swallowed():
-    def broken(items):
-        raise TypeError("a bug")
+def test_a_bug_met_by_one_item_is_that_items_internal_error():
+    def model(items):
+        if "odd" in items:
+            raise TypeError("a bug this input meets")
+        return [{"value": item.upper()} for item in items]
 
-    with pytest.raises(TypeError):
-        run_guarded(broken, ["a", "b"])
+    out = run_guarded(model, ["a", "odd", "c"], "stage x")
+    assert out[0] == {"value": "A"} and out[2] == {"value": "C"}
+    assert isinstance(out[1], InternalFailure)
+    assert str(out[1]) == "internal_error: TypeError: a bug this input meets"
+    # its report, for the job's log, names what was being handled and holds the traceback
+    assert "stage x" in out[1].report and "Traceback" in out[1].report and "a bug this input meets" in out[1].report
+
+
+def test_a_bug_met_by_every_item_fails_each_one_alone():
+    calls = []
+
+    def broken(items):
+        calls.append(len(items))
+        raise AttributeError("a bug")
+
+    out = run_guarded(broken, ["a", "b"])
+    assert [type(o) for o in out] == [InternalFailure, InternalFailure]
+    assert calls == [2, 1, 1]

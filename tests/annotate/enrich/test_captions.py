@@ -113,8 +113,11 @@ def test_bad_output_is_the_clip_error_never_a_crash(video_stage, monkeypatch):
     assert errors[1].startswith("refusal") and "over max_chars 1000" in errors[2] and errors[3] is None
     assert out["video_caption"] == [None, None, None, "A dog runs on a beach."]
     monkeypatch.setattr(video_stage, "generate", lambda prompts: [None for _ in prompts])
-    with pytest.raises(TypeError):  # a programming error is not a clip's error
-        video_stage.annotate_clips(batch(1))
+    # A bug (here: the model gives None, which the checks cannot read) is the clip's internal error, with its
+    # report for the job's log, not the job's end.
+    out = video_stage.annotate_clips(batch(1))
+    assert out["video_caption_error"][0].startswith("internal_error: TypeError")
+    assert "Traceback" in out["internal_reports"][0] and "clip c0 in stage video_caption" in out["internal_reports"][0]
 
 
 def test_output_rules_come_from_the_config_through_the_real_model(tiny):
