@@ -41,3 +41,9 @@ def videos(tmp_path_factory) -> dict:
     out["moving_2x"] = (root / "moving_2x.mp4",
                         write_video(root / "moving_2x.mp4", [Shot(100, (2.0, 0.0), seed=22)], 640, 360, scale=2.0))
     return out
+
+
+def pytest_addoption(parser):
+    parser.addoption("--fuzz-mutants", type=int, default=84, metavar="N",
+                     help="mutants in the fuzz test (default 84: every container with every damage kind, twice; "
+                          "the long run takes hundreds, e.g. 600)")

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from curation.video.errors import VideoError
-from curation.video.guard import MAX_FPS, frame_format, pyav, rotation_clockwise, stream_facts, video_stream
+from curation.video.guard import MAX_FPS, PYAV_FAULTS, frame_format, pyav, rotation_clockwise, stream_facts, video_stream
 from curation.video.probe import open_container
 
 _FAST_FORMATS = {"yuv420p", "yuvj420p"}
@@ -324,6 +324,27 @@ def iter_frames(
     return prefetched(frames, prefetch) if prefetch > 0 else frames
 
 
+class _BestEffort:
+    """A decoded frame's timestamp: its pts, or its dts where the pts have gone wrong more often than the dts
+    (FFmpeg's own best-effort rule): an AVI with B-frames gives frames in display order whose pts are shuffled
+    and whose dts are right."""
+
+    def __init__(self) -> None:
+        self.faulty_pts = self.faulty_dts = 0
+        self.last_pts = self.last_dts = None
+
+    def choose(self, pts: int | None, dts: int | None) -> int | None:
+        if dts is not None:
+            self.faulty_dts += self.last_dts is not None and dts <= self.last_dts
+            self.last_dts = dts
+        if pts is not None:
+            self.faulty_pts += self.last_pts is not None and pts <= self.last_pts
+            self.last_pts = pts
+        if pts is not None and (self.faulty_pts <= self.faulty_dts or dts is None):
+            return pts
+        return dts
+
+
 def _repair_time(t: float, last: float, shift: float, period: float, from_start: bool,
                  stats: DecodeStats) -> tuple[float, float]:
     """A frame's time ``t`` (seconds) after the previous frame's ``last``, repaired where a broken or hostile
@@ -363,6 +384,7 @@ def _decode(path: str, start_s: float, end_s: float | None, threads: int, max_de
         fps = facts.fps or 25.0
         last_time = -np.inf
         shift = 0.0  # seconds added to every later timestamp since a jump was repaired
+        stamps = _BestEffort()
         decoded_before_start = 0
         rotation: int | None = None
 
@@ -387,6 +409,10 @@ def _decode(path: str, start_s: float, end_s: float | None, threads: int, max_de
             except av.error.FFmpegError as exc:
                 # A truncated or damaged container ends the stream; what was decoded stays valid.
                 stats.stopped_early = f"demux stopped: {exc}"
+            except PYAV_FAULTS as exc:
+                # PyAV's own reading of a damaged container (e.g. an MPEG-TS stream appearing mid-file, which
+                # PyAV's stream list does not hold: IndexError) ends the demux too.
+                stats.stopped_early = f"demux stopped: {type(exc).__name__}: {exc}"
             yield None
 
         for packet in packets():
@@ -395,8 +421,9 @@ def _decode(path: str, start_s: float, end_s: float | None, threads: int, max_de
             if packet is not None and packet.size == 0:
                 continue
             for frame in frames_of(packet):
-                if frame.pts is not None and time_base:
-                    t = float((frame.pts - start_pts) * time_base) + shift
+                stamp = stamps.choose(frame.pts, frame.dts)
+                if stamp is not None and time_base:
+                    t = float((stamp - start_pts) * time_base) + shift
                 else:
                     t = (stats.frames + decoded_before_start) / fps + shift
                 t, shift = _repair_time(t, last_time, shift, 1.0 / fps, start_s == 0, stats)
