@@ -5,7 +5,13 @@ and files/s, the outcome of each mutant (its status row's error kind, or "clips"
 and the peak memory of the job's processes. ``--sources DIR`` adds your own videos as sources (their mutants are
 written to ``--work``; the files are read, never changed).
 
+``--vs-pyscenedetect`` also runs, on the same mutants, the loop a user would write around PySceneDetect 0.7
+(``scenedetect.detect(path, AdaptiveDetector())`` per file, in one process, each exception caught): how many
+files raise, which exceptions, how many kill the process (the loop is then restarted after that file) or hang
+past the time limit, and its wall time.
+
     .venv/bin/python benchmarks/bench_fuzz.py [--mutants 600] [--seed 0] [--work DIR] [--sources DIR]
+                                              [--vs-pyscenedetect]
 """
 from __future__ import annotations
 
@@ -37,6 +43,7 @@ def main() -> None:
     parser.add_argument("--work", help="folder for sources, mutants and output (default: a temporary one)")
     parser.add_argument("--sources", help="a folder of your own videos to mutate as well")
     parser.add_argument("--timeout-s", type=int, default=60, help="annotate.decode.timeout_s (default 60)")
+    parser.add_argument("--vs-pyscenedetect", action="store_true", help="also run a PySceneDetect loop on them")
     args = parser.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="bench-fuzz-"))
     sources = fuzz_sources(work / "sources")
@@ -79,6 +86,67 @@ def main() -> None:
     for kind, counts in outcomes.items():
         print(f"| {kind} | " + ", ".join(f"{k} {v}" for k, v in counts.most_common()) + " |")
     print(run.stdout.strip().splitlines()[0] if run.stdout.strip() else "")
+    if args.vs_pyscenedetect:
+        pyscenedetect_loop([m.path for m in mutants], args.timeout_s)
+
+
+# The loop a user would write: one process, each file's exception caught and reported.
+_LOOP = """
+import sys
+from scenedetect import AdaptiveDetector, detect
+for path in sys.stdin.read().split("\\n"):
+    print("start", path, flush=True)
+    try:
+        detect(path, AdaptiveDetector())
+        print("ok", flush=True)
+    except Exception as exc:
+        print("raised", type(exc).__name__, flush=True)
+"""
+
+
+def pyscenedetect_loop(paths: list[Path], timeout_s: float) -> None:
+    """Run :data:`_LOOP` over ``paths``, restarting it after a file that kills it or hangs past ``timeout_s``."""
+    outcomes: collections.Counter = collections.Counter()
+    raised: collections.Counter = collections.Counter()
+    todo = [str(p) for p in paths]
+    started = time.monotonic()
+    while todo:
+        process = subprocess.Popen([sys.executable, "-c", _LOOP], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL, text=True)
+        process.stdin.write("\n".join(todo))
+        process.stdin.close()
+        current, done = None, 0
+        deadline = time.monotonic() + timeout_s
+        import selectors
+
+        selector = selectors.DefaultSelector()
+        selector.register(process.stdout, selectors.EVENT_READ)
+        while True:
+            if not selector.select(max(0.0, deadline - time.monotonic())):
+                process.kill()
+                outcomes["hung (killed)"] += 1
+                done += 1
+                break
+            line = process.stdout.readline()
+            if not line:
+                if current is not None:
+                    outcomes[f"killed the process (exit {process.wait()})"] += 1
+                    done += 1
+                break
+            word, *rest = line.split()
+            if word == "start":
+                current, deadline = rest[0], time.monotonic() + timeout_s
+                continue
+            outcomes["ok" if word == "ok" else "raised"] += 1
+            if word == "raised":
+                raised[rest[0]] += 1
+            current, done = None, done + 1
+        process.wait()
+        todo = todo[done:]
+    wall = time.monotonic() - started
+    print(f"PySceneDetect loop: {len(paths)} files in {wall:.1f} s ({len(paths) / wall:.1f} files/s): "
+          + ", ".join(f"{k} {v}" for k, v in outcomes.most_common())
+          + ("; raised: " + ", ".join(f"{k} {v}" for k, v in raised.most_common()) if raised else ""))
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ CLIP_COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("boundary_source", pa.string(), "Which detector source found the boundary that starts the clip's shot, or the transition (`level1`: HSV content score; `luma`: aligned luma change; `level4`/`level16`: the slow cascade levels; `transnetv2<...>`: confirmed by TransNetV2); null at video start."),
     ("decode_errors", pa.int32(), "Undecodable packets skipped in the whole video (not fatal)."),
     ("warning", pa.string(), "Non-fatal problem of the video, e.g. truncated or packets skipped; null when none."),
-    ("error_kind", pa.string(), "Short failure kind (empty_file, not_a_video, no_video_stream, decode_error, timeout, too_short, ...); null when fine."),
+    ("error_kind", pa.string(), "Short failure kind (empty_file, not_a_video, no_video_stream, damaged_stream, unsupported, decode_error, timeout, too_short, truncated, corrupt_frames, <stage>_failed, ...; internal_error: a bug met by this input, see the job's log); null when fine."),
     ("error", pa.string(), "Human-readable failure; null when fine. Rows with an error are status rows unless clip_index is set."),
 ]
 

@@ -3,6 +3,7 @@ corpus. Each is a real file written with PyAV, then patched where its container 
 
 - ``no_codec_context.mkv``: a track naming an unknown codec, so its stream has no codec context;
 - ``huge_frame_size.avi``: raw video whose header declares 16000 x 16000 frames (a 384 MB frame each);
+- ``frame_size_grows.ts``: 128 x 72 frames, then one of 8200 x 8200 that the header did not declare;
 - ``huge_frame_count.mp4``: an MP4 whose sample table declares 2**31 - 1 frames;
 - ``fps_zero.mp4`` / ``fps_1e9.mp4``: timestamps that do not advance / advance by a nanosecond a frame;
 - ``hours_over_bytes.mkv``: a few kilobytes declaring a duration of 10 hours;
@@ -171,6 +172,26 @@ def _huge_frame_size(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+def _frame_size_grows(path: Path, side: int = 8200) -> None:
+    """Two MPEG-TS recordings joined: 60 frames of 128 x 72 (the size the header gives), then one frame of
+    ``side`` x ``side`` (past MAX_PIXELS; a flat grey frame, a few hundred kilobytes)."""
+    small = path.with_name(f".{path.stem}-small.ts")
+    write_video(small, [Shot(60, (1.0, 0.0), seed=1)], 128, 72)
+    big = path.with_name(f".{path.stem}-big.ts")
+    with av.open(str(big), "w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(25))
+        stream.width, stream.height, stream.pix_fmt = side, side, "yuv420p"
+        stream.options = {"preset": "ultrafast"}
+        frame = av.VideoFrame.from_ndarray(np.full((side, side), 100, np.uint8), format="gray")
+        frame.pts = 0
+        for packet in stream.encode(frame.reformat(format="yuv420p")):
+            container.mux(packet)
+        _flush(stream, container)
+    path.write_bytes(small.read_bytes() + big.read_bytes())
+    small.unlink()
+    big.unlink()
+
+
 def _many_streams(path: Path, streams: int = 300) -> None:
     """One H.264 stream (a pan of 75 frames) and ``streams - 1`` subtitle streams, in MKV."""
     with av.open(str(path), "w") as container:
@@ -209,6 +230,7 @@ HOSTILE = {
     "fps_zero.mp4": (lambda p: _mp4(p, delta=0), Expect(None, clips=True)),
     "fps_1e9.mp4": (lambda p: _mp4(p, timescale=1_000_000_000, delta=1), Expect(None, clips=True)),
     "hours_over_bytes.mkv": (_hours_over_bytes, Expect(None, clips=True)),
+    "frame_size_grows.ts": (_frame_size_grows, Expect("unsupported", clips=True)),
     "many_streams.mkv": (_many_streams, Expect(None, clips=True)),
     "timestamps_backwards.ts": (_timestamps_backwards, Expect(None, clips=True)),
     "timestamps_jump.mkv": (_timestamps_jump, Expect(None, clips=True)),

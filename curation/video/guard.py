@@ -163,13 +163,17 @@ def stream_facts(container: av.container.InputContainer, stream: av.video.stream
 
 
 def frame_format(frame: av.VideoFrame) -> str:
-    """The decoded frame's pixel format name; ``damaged_stream`` when it has none or no size."""
+    """The decoded frame's pixel format name; ``damaged_stream`` when it has none or no size, ``unsupported``
+    when its size passes :data:`MAX_PIXELS`."""
     with pyav("a decoded frame"):
         fmt = frame.format
         name = fmt.name if fmt is not None else None
         width, height = frame.width, frame.height
     if not name or not width or not height:
         raise VideoError("damaged_stream", f"a decoded frame has no pixel format or size ({name}, {width}x{height})")
+    if width * height > MAX_PIXELS:
+        # The header promised less: a stream whose frame size grows mid-file (a new sequence header).
+        raise VideoError("unsupported", f"a decoded frame of {width}x{height} exceeds {MAX_PIXELS} pixels")
     return name
 
 

@@ -16,6 +16,7 @@ from curation.annotate.store import read_annotations, read_keyframes
 from curation.annotate.scan.assemble import assemble_video
 from curation.config import load_config
 from curation.annotate.scan.unit import WorkUnit, scan_unit
+from curation.testing.hostile import HOSTILE, hostile_corpus
 from curation.testing.synthetic import Shot, write_video
 from curation.video import probe
 
@@ -66,6 +67,7 @@ def corpus(tmp_path_factory):
     mp4 = root / "full.mp4"
     write_video(mp4, [Shot(100, seed=6)])
     (bad / "truncated_moov.mp4").write_bytes(mp4.read_bytes()[:3000])
+    hostile_corpus(root / "hostile")
     return root
 
 
@@ -74,8 +76,8 @@ def test_bad_inputs_get_error_rows_and_the_job_finishes(corpus, tmp_path):
     listing = tmp_path / "inputs.txt"
     listing.write_text(f"{corpus / 'good'}\n# a comment\n\n")
     # Every stage, with the offline models: bad videos must not trouble the model stages either.
-    run = curate("annotate", listing, corpus / "bad" / "audio_only.m4a", corpus / "bad", "--output", out, "-q",
-                 "--config", "configs/offline.yaml")
+    run = curate("annotate", listing, corpus / "bad" / "audio_only.m4a", corpus / "bad", corpus / "hostile",
+                 "--output", out, "-q", "--config", "configs/offline.yaml")
     assert run.returncode == 0, run.stderr
     assert "errors:" in run.stdout
     # Quiet by default: Ray's loggers and its C++ worker lines go to the job's log file; our warnings stay.
@@ -106,6 +108,13 @@ def test_bad_inputs_get_error_rows_and_the_job_finishes(corpus, tmp_path):
         status = rows[rows.row_kind == "status"]
         assert len(status) == 1 and status.error_kind.iloc[0] in ("truncated", "corrupt_frames"), rows
         assert rows.clip_index.notna().any(), f"{name}: the decodable part must still give clips"
+    # Hostile headers: a clear error, or clips from what the file holds (its clock repaired where needed).
+    for name, (_, expect) in HOSTILE.items():
+        rows = by_name[name]
+        status = rows[rows.row_kind == "status"]
+        assert list(status.error_kind) == ([expect.error_kind] if expect.error_kind else []), (name, status)
+        assert rows.clip_index.notna().any() == expect.clips, name
+    assert "internal_error" not in set(table.error_kind.dropna())
     keyframes = read_keyframes(str(out))
     assert keyframes.num_rows == 3 * int(table.clip_index.notna().sum())
     clips = table[table.clip_index.notna()]

@@ -91,3 +91,14 @@ class _Frame:
                                               (math.inf, 0), (None, 0)])
 def test_rotation_of_a_damaged_display_matrix_is_none(angle, clockwise):
     assert rotation_clockwise(_Frame(angle)) == clockwise
+
+
+def test_a_frame_larger_than_the_header_said_stops_the_decode_with_what_came_before(hostile):
+    path = hostile["frame_size_grows.ts"]
+    assert probe(path).width == 128
+    frames = []
+    with pytest.raises(VideoError) as info:
+        for frame in iter_frames(str(path)):
+            frame.gray(64, 36)
+            frames.append(frame.time_s)
+    assert info.value.kind == "unsupported" and "8200x8200" in info.value.message and len(frames) == 60
