@@ -19,9 +19,28 @@ def _suffix(uri: str) -> str:
     return os.path.splitext(storage.name(uri))[1].lower()
 
 
+def shown_path(path: str) -> str:
+    """``path`` as a table can hold it: itself, or, where it is not valid UTF-8 (a local file name whose bytes are
+    not), with ``\\x`` escapes for the bytes that are not. Such a file cannot be named in the output, so the job
+    reports it (``unreadable``) instead of opening it."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _text(listing: str, data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{shown_path(listing)}: a list of inputs must be UTF-8 text ({exc.reason} at byte "
+                          f"{exc.start})") from None
+
+
 def _remote(item: str) -> list[str]:
     if _suffix(item) in LIST_EXTENSIONS and storage.exists(item) and not storage.is_dir(item):
-        return _listed(item, storage.read_text(item), storage.parent(item))
+        return _listed(item, _text(item, storage.read_bytes(item)), storage.parent(item))
     if storage.is_dir(item):
         return storage.list_files(item, tuple(VIDEO_EXTENSIONS), recursive=True)
     if storage.exists(item):
@@ -66,11 +85,11 @@ def discover(inputs: list[str]) -> list[str]:
                     if Path(name).suffix.lower() in VIDEO_EXTENSIONS:
                         found.append(os.path.join(root, name))
         elif path.suffix.lower() in LIST_EXTENSIONS and path.is_file():
-            found.extend(_listed(str(path), path.read_text(), str(path.parent)))
+            found.extend(_listed(str(path), _text(str(path), path.read_bytes()), str(path.parent)))
         elif path.exists() or path.is_symlink():
             found.append(str(path))
         else:
-            raise ConfigError(f"input does not exist: {item}")
+            raise ConfigError(f"input does not exist: {shown_path(item)}")
     seen: set[str] = set()
     unique = []
     for p in found:

@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from curation.core import storage
 from curation.core.errors import log_internal
 from curation.annotate.commit import CommitStage
-from curation.annotate.source import PART, VIDEO, SourceStage
+from curation.annotate.source import PART, REFUSED, VIDEO, SourceStage
 from curation.annotate.store import AnnotateOutput
 from curation.annotate.scan.assemble import video_id_for
 from curation.annotate.config import MODEL_STAGES, SCAN_STAGES, AnnotateConfig
 from curation.config import Config, to_dict
 from curation.runtime.stage import StageResources
 from curation.annotate.footage import FootageLost, footage_lost
-from curation.annotate.inputs import discover
+from curation.annotate.inputs import discover, shown_path
 from curation.core.lease import Lease
 from curation.annotate.enrich.registry import BY_NAME, EnrichStage, enabled, stage_weights
 from curation.runtime.ray_logs import terminal
@@ -144,8 +144,9 @@ def run_annotate(inputs: list[str], output: str, config: Config, overwrite: bool
         # A rerun skips the videos done, and with a model stage completes every clip of the output that lacks it.
         state = out.state(parts, stages)
         done, completing, started_stages = state.done, state.incomplete, state.started
-        videos = [(video_id_for(p), p) for p in paths]
-        todo = [(v, p) for v, p in videos if v not in done]
+        # A file whose name is not valid UTF-8 is reported under its escaped name, not opened (REFUSED).
+        videos = [(video_id_for(shown_path(p)), shown_path(p), shown_path(p) == p) for p in paths]
+        todo = [(v, p, ok) for v, p, ok in videos if v not in done]
         _check_scan_config(out, cfg, bool(todo), bool(parts))
         for stage in stages:
             out.check_section(stage, to_dict(getattr(cfg, stage)), f"annotate.{stage}",
@@ -159,7 +160,7 @@ def run_annotate(inputs: list[str], output: str, config: Config, overwrite: bool
         for line in summary.random_models:
             log.warning("RANDOM WEIGHTS: %s; its rows are flagged in the output", line)
         items = [{"kind": PART, "key": p, "source": output} for p in completing]
-        items += [{"kind": VIDEO, "key": v, "source": p} for v, p in todo]
+        items += [{"kind": VIDEO if ok else REFUSED, "key": v, "source": p} for v, p, ok in todo]
         if items:
             bar = Progress(len(todo)) if progress else None
             # A Ray scan worker given several CPUs caps its libraries' threads at them and splits a long video

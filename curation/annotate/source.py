@@ -33,8 +33,9 @@ PROBE_TIMEOUT_S = 60.0
 TRANSNETV2_SERVICE = "transnetv2"
 TRANSNETV2_TIMEOUT_S = 3600.0
 # Input kinds (column ``kind`` of an input row; ``key`` is the video id or the part name, ``source`` the video
-# URI or the annotate output holding the part).
-VIDEO, PART = "video", "part"
+# URI or the annotate output holding the part). REFUSED: a video the job cannot name in its output (a file name
+# that is not UTF-8; ``source`` is its escaped name), reported and never opened.
+VIDEO, PART, REFUSED = "video", "part", "refused"
 
 _MODEL = None
 
@@ -319,6 +320,9 @@ class SourceStage:
             if kind == PART:
                 rows, keyframes = AnnotateOutput(source).read_part(key)
                 records.append(part_record(key, rows, keyframes))
+            elif kind == REFUSED:
+                records.append(error_record(key, source, "unreadable", "the file name is not valid UTF-8 (shown "
+                                            "with \\x escapes); rename the file to annotate it"))
             else:
                 records.append(self._scan(key, source))
         return pa.concat_tables(records) if records else RECORD_SCHEMA.empty_table()

@@ -67,6 +67,8 @@ def corpus(tmp_path_factory):
     mp4 = root / "full.mp4"
     write_video(mp4, [Shot(100, seed=6)])
     (bad / "truncated_moov.mp4").write_bytes(mp4.read_bytes()[:3000])
+    # A file name that is not UTF-8 (bytes a local file system allows): the table cannot name it.
+    (bad / os.fsdecode(b"name\xff.mp4")).write_bytes(mp4.read_bytes())
     hostile_corpus(root / "hostile")
     return root
 
@@ -93,7 +95,7 @@ def test_bad_inputs_get_error_rows_and_the_job_finishes(corpus, tmp_path):
         assert clips.error.isna().all() and len(clips) >= 1
     expected = {"empty.mp4": "empty_file", "text.mp4": "not_a_video", "one_frame.mp4": "too_short",
                 "audio_only.m4a": "no_video_stream", "dangling.mp4": "unreadable",
-                "truncated_moov.mp4": "not_a_video"}
+                "truncated_moov.mp4": "not_a_video", "name\\xff.mp4": "unreadable"}
     for name, kind in expected.items():
         rows = by_name[name]
         status = rows[rows.row_kind == "status"]
