@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field

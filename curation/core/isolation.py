@@ -39,7 +39,19 @@ def _watch_parent(parent_pid: int) -> None:
             os._exit(1)
 
 
+def _first_to_go_when_memory_runs_out() -> None:
+    """Ask Linux's out-of-memory killer to pick this child first: a file whose decode exhausts memory then costs
+    its own row (``worker_crashed``), not the job's driver or a Ray daemon. (Raising one's own score needs no
+    privilege; elsewhere this does nothing.)"""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+    except OSError:
+        pass
+
+
 def _child_main(fd: int, parent_pid: int) -> None:
+    _first_to_go_when_memory_runs_out()
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     _child_loop(Connection(fd))
 

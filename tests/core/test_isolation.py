@@ -170,3 +170,19 @@ def test_a_service_that_cannot_start_raises_here_and_the_child_is_replaced():
         assert worker.call(_sleep, (0,), timeout_s=30) == 0 and worker.starts == 2
     finally:
         worker.close()
+
+
+def _oom_score_adj():
+    with open("/proc/self/oom_score_adj") as f:
+        return int(f.read()), os.getpid()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/oom_score_adj"), reason="Linux only")
+def test_the_child_is_the_first_the_out_of_memory_killer_takes():
+    worker = IsolatedWorker()
+    try:
+        score, pid = worker.call(_oom_score_adj, (), timeout_s=30)
+        assert score == 1000 and pid != os.getpid()
+        assert _oom_score_adj()[0] < 1000  # not this process
+    finally:
+        worker.close()

@@ -82,4 +82,4 @@ def test_on_ray_a_probe_and_a_model_stages_clips_meeting_bugs_cost_only_themselv
                        WHERE video_path LIKE '%a.mp4' AND row_kind = 'clip'""").fetchall()
     assert len(a) == 2 and all(score is not None and error is None for score, error in a)
     log = _job_log(out)  # the tracebacks came from Ray's workers to the driver with their records
-    assert log.count("Traceback") >= 3 and f"in stage aesthetic" in log and str(videos / "p.mp4") in log
+    assert log.count("Traceback") >= 3 and "in stage aesthetic" in log and str(videos / "p.mp4") in log
