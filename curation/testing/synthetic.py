@@ -67,6 +67,24 @@ class Truth:
 BLACK = -1  # the seed of an all-black shot (for fades from and to black)
 
 
+@dataclass(frozen=True)
+class Broadcast:
+    """A channel's graphics drawn over a whole video, the same across its cuts (:func:`_broadcast`).
+
+    style: ``news`` (dense: a programme bar with a clock, a logo, a headline band, a scrolling ticker, a
+    subtitle line and a vertical caption on the left: about 40 % of the frame), ``lower_third`` (a logo and a
+    two-line name strap: about 20 %), ``score`` (a score bug with a running clock and a logo: about 8 %).
+    ticker_speed: pixels a frame the ticker scrolls (news). subtitles: frames at which the subtitle line
+    changes its text (news; chosen off the cuts). headlines: frames at which the headline band changes its
+    text (news and lower_third: a graphic changing inside a shot). seed: the texts' choice."""
+
+    style: str
+    seed: int = 0
+    ticker_speed: float = 2.0
+    subtitles: tuple[int, ...] = ()
+    headlines: tuple[int, ...] = ()
+
+
 def texture(seed: int, width: int, height: int) -> np.ndarray:
     """A colourful texture with structure at several scales (BGR uint8), different for every seed; all black
     for ``BLACK``."""
@@ -266,10 +284,82 @@ def _overlay(frame: np.ndarray, shot: Shot, i: int) -> np.ndarray:
     return frame
 
 
+_WORDS = ("MARKETS", "RALLY", "STORM", "WARNING", "ELECTION", "RESULTS", "TRAFFIC", "DELAYS", "MINISTER",
+          "RESIGNS", "FLOODS", "NORTH", "TEAM", "WINS", "FINAL", "PRICES", "RISE", "TALKS", "RESUME", "LIVE")
+
+
+def _words(seed: int, n: int) -> str:
+    rng = np.random.default_rng(seed)
+    return " ".join(rng.choice(_WORDS, n))
+
+
+def _text(frame: np.ndarray, text: str, x: int, y: int, height_px: float, colour, outline=None) -> None:
+    """``text`` with its baseline at (x, y), letters about ``height_px`` pixels high."""
+    scale = max(0.25, height_px / 22.0)
+    thickness = max(1, int(round(scale * 1.6)))
+    if outline is not None:
+        cv2.putText(frame, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, outline, thickness + 2, cv2.LINE_AA)
+    cv2.putText(frame, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness, cv2.LINE_AA)
+
+
+def _broadcast(frame: np.ndarray, graphics: Broadcast, i: int) -> np.ndarray:
+    """Frame ``i`` of a video with ``graphics`` drawn (:class:`Broadcast`): the same on every frame except the
+    ticker (scrolling every frame), the clock (every 25 frames), and the subtitle and headline texts (at their
+    own frames)."""
+    h, w = frame.shape[:2]
+    frame = frame.copy()
+    seed = graphics.seed
+    clock = f"{12 + (i // 1500) % 12:02d}:{(i // 25) // 60 % 60:02d}:{(i // 25) % 60:02d}"
+    if graphics.style == "news":
+        bar = int(0.09 * h)
+        cv2.rectangle(frame, (0, 0), (w, bar), (90, 40, 10), -1)
+        _text(frame, "NEWS 24  LIVE", int(0.03 * w), int(0.72 * bar), 0.6 * bar, (255, 255, 255))
+        _text(frame, clock, int(0.62 * w), int(0.72 * bar), 0.6 * bar, (255, 255, 255))
+        # the logo, top right, over the picture
+        lx, ly = int(0.84 * w), int(0.11 * h)
+        cv2.rectangle(frame, (lx, ly), (int(0.97 * w), int(0.22 * h)), (30, 30, 200), -1)
+        _text(frame, "N24", lx + int(0.01 * w), int(0.20 * h), 0.09 * h, (255, 255, 255))
+        # a vertical caption on the left
+        vx = int(0.06 * w)
+        cv2.rectangle(frame, (0, int(0.12 * h)), (vx, int(0.62 * h)), (20, 20, 20), -1)
+        for k, letter in enumerate("EXCLUSIVE"):
+            _text(frame, letter, int(0.012 * w), int(0.17 * h + k * 0.05 * h), 0.04 * h, (0, 220, 255))
+        # the subtitle line, in the picture above the bands (changes at its own frames)
+        line = _words(seed * 31 + _stage(graphics.subtitles, i), 4).lower()
+        _text(frame, line, int(0.15 * w), int(0.66 * h), 0.055 * h, (255, 255, 255), (0, 0, 0))
+        # the headline band
+        cv2.rectangle(frame, (0, int(0.70 * h)), (w, int(0.84 * h)), (20, 20, 190), -1)
+        _text(frame, _words(seed * 17 + _stage(graphics.headlines, i), 3), int(0.03 * w), int(0.80 * h),
+              0.08 * h, (255, 255, 255))
+        # the ticker, scrolling left
+        cv2.rectangle(frame, (0, int(0.85 * h)), (w, h), (235, 235, 235), -1)
+        ticker = "   +++   ".join(_words(seed * 7 + k, 5) for k in range(6))
+        offset = int(graphics.ticker_speed * i) % max(1, int(len(ticker) * 0.05 * h))
+        _text(frame, ticker, int(0.02 * w) - offset, int(0.96 * h), 0.07 * h, (10, 10, 10))
+    elif graphics.style == "lower_third":
+        lx, ly = int(0.85 * w), int(0.05 * h)
+        cv2.rectangle(frame, (lx, ly), (int(0.96 * w), int(0.16 * h)), (200, 200, 200), -1)
+        _text(frame, "TV", lx + int(0.015 * w), int(0.14 * h), 0.08 * h, (40, 40, 40))
+        cv2.rectangle(frame, (int(0.05 * w), int(0.74 * h)), (int(0.70 * w), int(0.84 * h)), (150, 60, 20), -1)
+        _text(frame, _words(seed * 13 + _stage(graphics.headlines, i), 2), int(0.07 * w), int(0.815 * h),
+              0.07 * h, (255, 255, 255))
+        cv2.rectangle(frame, (int(0.05 * w), int(0.84 * h)), (int(0.55 * w), int(0.91 * h)), (240, 240, 240), -1)
+        _text(frame, "correspondent, " + _words(seed * 5, 1).lower(), int(0.07 * w), int(0.895 * h), 0.045 * h,
+              (20, 20, 20))
+    elif graphics.style == "score":
+        cv2.rectangle(frame, (int(0.04 * w), int(0.05 * h)), (int(0.40 * w), int(0.14 * h)), (25, 25, 25), -1)
+        _text(frame, f"HOME 2 - 1 AWAY  {clock[3:]}", int(0.05 * w), int(0.12 * h), 0.06 * h, (255, 255, 255))
+        cv2.rectangle(frame, (int(0.86 * w), int(0.05 * h)), (int(0.96 * w), int(0.14 * h)), (255, 255, 255), -1)
+    else:
+        raise ValueError(f"unknown broadcast style {graphics.style!r}")
+    return frame
+
+
 def write_video(path: str | Path, shots: list[Shot], width: int = 320, height: int = 180, fps: int = 25,
-                scale: float = 1.0, crf: int = 18) -> Truth:
+                scale: float = 1.0, crf: int = 18, broadcast: Broadcast | None = None) -> Truth:
     """Encode ``shots`` to H.264 (yuv420p) at ``path``; returns the ground truth. ``width``/``height`` are the
-    output size; ``scale`` (output size / scene size) renders the same scene at another resolution."""
+    output size; ``scale`` (output size / scene size) renders the same scene at another resolution;
+    ``broadcast``: graphics drawn over every frame, the same across the cuts (default none)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     truth = Truth(fps=float(fps))
@@ -302,6 +392,8 @@ def write_video(path: str | Path, shots: list[Shot], width: int = 320, height: i
             frames.extend(content)
             truth.shots.append((start, len(frames) - 1))
     truth.frames = len(frames)
+    if broadcast is not None:
+        frames = [_broadcast(frame, broadcast, i) for i, frame in enumerate(frames)]
     with H264Writer(str(path), width, height, fps, crf=crf) as writer:
         for image in frames:
             writer.write_array(image, "bgr24")
@@ -421,11 +513,87 @@ def failure_family_specs(variant: int = 0) -> dict[str, list[Shot]]:
 GRAPHICS = ("map", "counter", "captions", "slide", "pip", "split", "focus", "exposure")
 
 
+@dataclass(frozen=True)
+class BroadcastSpec:
+    """A broadcast family's video: its shots, output size and graphics."""
+
+    shots: list[Shot]
+    width: int
+    height: int
+    graphics: Broadcast
+
+
+def broadcast_family_specs(variant: int = 0) -> dict[str, BroadcastSpec]:
+    """Hard cuts under a channel's graphics that stay on screen across them (:class:`Broadcast`), at broadcast
+    resolutions, with exact truth once written: the graphics take much of the frame's texture where the shots
+    are dark or flat, and change inside the shots (a ticker scrolling through every cut, a clock, subtitles and
+    headlines changing away from the cuts, one during a pan). None of the graphics' changes is a cut.
+
+    - ``broadcast_news``: dense news graphics (about 40 % of the frame) at 352 x 240 over textured, dark and
+      grey-subject shots, some panning;
+    - ``broadcast_dark``: the same graphics over dark and flat shots only (the graphics hold most of the
+      texture);
+    - ``broadcast_lower_third``: a logo and a name strap at 640 x 360, two dark shots joined by one of its cuts;
+    - ``broadcast_score``: a score bug over fast, blurred pans at 640 x 360 (sport).
+    """
+    rng = np.random.default_rng(5000 + variant)
+    base = 100 * variant + 7000
+
+    def n(lo: int, hi: int) -> int:
+        return int(rng.integers(lo, hi + 1))
+
+    def subject(k: int, length: int) -> Shot:
+        zoom = float(rng.uniform(0.8, 1.5))
+        return Shot(length, (float(rng.uniform(-0.3, 0.3)), 0.0), seed=base + k,
+                    subject=(zoom, float(rng.uniform(0.35, 0.65)), float(rng.uniform(0.3, 0.45))))
+
+    def pan(k: int, length: int, brightness: float = 1.0) -> Shot:
+        return Shot(length, (float(rng.uniform(-1.5, 1.5)), float(rng.uniform(-0.3, 0.3))), seed=base + k,
+                    brightness=brightness)
+
+    def inside(shots: list[Shot], which: list[int]) -> tuple[int, ...]:
+        """One frame in the middle third of each shot of ``which``: away from its cuts."""
+        starts = np.cumsum([0] + [s.frames for s in shots])
+        return tuple(int(starts[k] + n(s.frames // 3, 2 * s.frames // 3)) for k, s in
+                     ((k, shots[k]) for k in which))
+
+    news = [subject(1, n(35, 55)), pan(2, n(35, 55), brightness=0.3), pan(3, n(35, 55)), subject(4, n(35, 55)),
+            Shot(n(35, 55), seed=base + 5, brightness=0.3), pan(6, n(35, 55))]
+    dark = [Shot(n(35, 50), seed=base + 11, brightness=float(rng.uniform(0.2, 0.35))), subject(12, n(35, 50)),
+            pan(13, n(35, 50), brightness=float(rng.uniform(0.2, 0.35))), subject(14, n(35, 50)),
+            Shot(n(35, 50), seed=base + 15, brightness=float(rng.uniform(0.2, 0.35)))]
+    lower = [pan(21, n(40, 60)), Shot(n(40, 60), seed=base + 22, brightness=0.3),
+             pan(23, n(40, 60), brightness=0.3), subject(24, n(40, 60)), pan(25, n(40, 60))]
+    speed = float(rng.uniform(6, 10))
+    score = [Shot(n(40, 60), (speed, 0.5), seed=base + 31, blur=2), Shot(n(40, 60), (-speed, 0.0), seed=base + 32,
+                                                                          blur=2),
+             Shot(n(40, 60), (speed * 0.7, -0.5), seed=base + 33, blur=2), pan(34, n(40, 60))]
+    seed = 3 * variant
+    return {
+        "broadcast_news": BroadcastSpec(news, 352, 240, Broadcast(
+            "news", seed, float(rng.uniform(1.5, 3.0)), inside(news, [0, 3, 4]), inside(news, [2]))),
+        "broadcast_dark": BroadcastSpec(dark, 352, 240, Broadcast(
+            "news", seed + 1, float(rng.uniform(1.5, 3.0)), inside(dark, [1, 2]), inside(dark, [3]))),
+        "broadcast_lower_third": BroadcastSpec(lower, 640, 360, Broadcast(
+            "lower_third", seed + 2, headlines=inside(lower, [0, 4]))),
+        "broadcast_score": BroadcastSpec(score, 640, 360, Broadcast("score", seed)),
+    }
+
+
+# The broadcast families (broadcast_family_specs).
+BROADCAST = ("broadcast_news", "broadcast_dark", "broadcast_lower_third", "broadcast_score")
+
+
 def failure_families(directory: str | Path, variant: int = 0) -> dict[str, Truth]:
-    """Write every failure family of :func:`failure_family_specs` to ``directory``; name -> truth."""
+    """Write every failure family of :func:`failure_family_specs` and :func:`broadcast_family_specs` to
+    ``directory``; name -> truth."""
     directory = Path(directory)
-    return {name: write_video(directory / f"{name}.mp4", shots)
-            for name, shots in failure_family_specs(variant).items()}
+    out = {name: write_video(directory / f"{name}.mp4", shots)
+           for name, shots in failure_family_specs(variant).items()}
+    for name, spec in broadcast_family_specs(variant).items():
+        out[name] = write_video(directory / f"{name}.mp4", spec.shots, spec.width, spec.height,
+                                broadcast=spec.graphics)
+    return out
 
 
 def tiny_shards(folder: str | Path, shards: int, per_shard: int) -> Path:
