@@ -49,6 +49,11 @@ CUT_SHARE = 0.6
 JUDGE_SLACK = 3
 # Frames outside a slow span's ends also compared to tell a graphic changing from a transition.
 SPAN_SLACK = 8
+# A change of at least this share of the frame's cells whose kept cells are graphics on screen (kept for
+# luma.PERSIST_FRAMES on both sides) is a cut under graphics, not local. Graphics changing inside a shot change
+# less: a caption band or an inset a quarter to a third of the frame, a split screen's half 0.5; a cut under
+# dense news graphics at 240p changes 0.78-0.80, under a lower third 0.92 (the synthetic broadcast families).
+GRAPHICS_CUT_AREA = 0.6
 # A picture whose RGB channels differ by less than this on average (0..255) is grey-scale (black-and-white
 # footage, or colour so faded that it carries no hue).
 GREY_CHROMA = 6.0
@@ -115,9 +120,11 @@ class CascadeDetector(ShotDetector):
         index = features.index
         change, area, kept, same = self._luma.latest()
         relax = c.candidate_ratio * (1.0 - 1e-9)  # the tests divide; this multiplies
+        # (A frame keeping local_share may still be a cut under graphics when it changes GRAPHICS_CUT_AREA:
+        # whether what it keeps is graphics is known only luma.PERSIST_FRAMES later.)
         suspect = ((level1 >= relax * c.min_content_val
                     or (change >= relax * c.luma_floor and area >= relax * c.luma_min_area))
-                   and kept < c.local_share and same < c.same_picture)
+                   and (kept < c.local_share or area >= relax * GRAPHICS_CUT_AREA) and same < c.same_picture)
         self._tiny.append(None)
         if suspect:
             for i, bgr in self._tiny_pending:
@@ -148,7 +155,10 @@ class CascadeDetector(ShotDetector):
         c = self._config
         change, persist = self._luma.arrays()
         area = self._luma.area()
-        local = self._luma.kept() >= c.local_share
+        # What a change of most of the frame keeps must be live picture, not graphics on screen, for it to be
+        # local: a cut under a channel's bars, logo, ticker and subtitles keeps those, and only those.
+        graphic = np.where(area >= GRAPHICS_CUT_AREA, self._luma.graphic(), 0.0)
+        local = self._luma.kept() - graphic >= c.local_share
         exposure = self._luma.similarity() >= c.same_picture
         hsv = np.minimum(hold_aware_ratio(scores, c.window_width, np.inf) / c.adaptive_threshold,
                          scores / c.min_content_val)

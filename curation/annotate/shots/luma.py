@@ -63,6 +63,14 @@ BLACK_LEVEL = 32.0
 BLACK_FLATNESS = 8.0
 # Alignments that leave less than this share of the frame overlapping are not trusted.
 MIN_OVERLAP = 0.4
+# Graphics on screen (a channel's bars, logo, ticker, subtitles) keep their picture for this many frames on
+# both sides of a cut, while live picture kept across a change inside a shot drifts, shakes or is noisy over
+# them: cells kept across a frame and for PERSIST_FRAMES before and after it are graphics (``graphic``).
+PERSIST_FRAMES = 12
+# ... and at least this many frames on a side are needed to call a cell persistent on that side.
+PERSIST_MIN = 4
+# Frames keeping less than this share of their cells are not examined for graphics (nothing to tell apart).
+GRAPHIC_MIN_KEPT = 0.1
 
 
 def _too_far(shape: tuple[int, ...], dy: int, dx: int) -> bool:
@@ -110,10 +118,17 @@ def cell_change(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     ``TEXTURE_LEVEL`` in both frames, difference below ``KEPT_LEVEL`` or ``KEPT_SHARE`` of it). A cut changes
     most of the frame and keeps none of it; a caption appearing or a small object moving changes a few cells, and a graphic or an inset
     changing leaves the rest of the picture kept."""
-    diff = cv2.absdiff(a, b)
-    h, w = diff.shape[:2]
+    h, w = a.shape[:2]
     if h < AREA_CELL or w < AREA_CELL:
-        return float((diff > AREA_LEVEL).mean()), 0.0
+        return float((cv2.absdiff(a, b) > AREA_LEVEL).mean()), 0.0
+    changed, kept = cell_maps(a, b)
+    return float(np.count_nonzero(changed)) / changed.size, float(np.count_nonzero(kept)) / kept.size
+
+
+def cell_maps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per ``AREA_CELL`` x ``AREA_CELL`` cell: did it change, did it keep its picture (:func:`cell_change`);
+    two boolean arrays of the cells' grid. The images must hold at least one cell."""
+    diff = cv2.absdiff(a, b)
     # One resize of the five planes gives each cell's mean difference and both frames' first two moments.
     cells = _cells(cv2.merge([diff, a, a * a, b, b * b]))
     changed = cells[..., 0]
@@ -122,7 +137,7 @@ def cell_change(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     # Kept: changed by less than KEPT_LEVEL or than KEPT_SHARE of the cell's texture (a sub-pixel shift left
     # after aligning moves an edge by a fraction of its contrast; two different textures differ by ~1.6x it).
     kept = (spread > TEXTURE_LEVEL) & (changed < np.maximum(KEPT_LEVEL, KEPT_SHARE * spread))
-    return float(np.count_nonzero(changed > AREA_LEVEL)) / changed.size, float(np.count_nonzero(kept)) / kept.size
+    return changed > AREA_LEVEL, kept
 
 
 def _shifted_kept(a: np.ndarray, b: np.ndarray, dy: float, dx: float) -> float:
@@ -250,6 +265,10 @@ class LumaScorer:
         self._thumbs: list[np.ndarray] = []
         self._black: list[bool] = []
         self._positions: list[tuple[int, int]] = []
+        # The last 2 * PERSIST_FRAMES + 2 analysis images, for the graphics test; its results per frame, None
+        # until the frames after it have come.
+        self._recent: deque[tuple[int, np.ndarray]] = deque(maxlen=2 * PERSIST_FRAMES + 2)
+        self._graphic: list[float | None] = []
 
     @staticmethod
     def prepare(gray: np.ndarray) -> np.ndarray:
@@ -314,7 +333,38 @@ class LumaScorer:
                     self._persist[i] = d
         self._ring.append((index, gray, spectrum, position))
         self._positions.append(position)
+        self._recent.append((index, gray))
+        self._graphic.append(None)
+        if index >= PERSIST_FRAMES:
+            self._settle(index - PERSIST_FRAMES)
         return change
+
+    def _settle(self, j: int) -> None:
+        """Work out ``graphic[j]``: the share of frame ``j``'s cells kept from frame ``j - 1`` that also kept
+        their picture from ``PERSIST_FRAMES`` frames before ``j - 1`` and until ``PERSIST_FRAMES`` frames after
+        ``j`` (each end compared with the other directly, unaligned: graphics do not move with the camera),
+        using the frames seen so far (at least ``PERSIST_MIN`` on each side, else 0)."""
+        frames = dict(self._recent)
+        last = max(frames)
+        before, after = max(0, j - 1 - PERSIST_FRAMES), min(last, j + PERSIST_FRAMES)
+        share = 0.0
+        if (j >= 1 and self._kept[j] >= GRAPHIC_MIN_KEPT and j - 1 - before >= PERSIST_MIN
+                and after - j >= PERSIST_MIN and before in frames and after in frames):
+            a, b = frames[j - 1], frames[j]
+            if min(a.shape[:2]) >= AREA_CELL:
+                across = cell_maps(a, b)[1]
+                persistent = across & cell_maps(frames[before], a)[1] & cell_maps(b, frames[after])[1]
+                share = float(np.count_nonzero(persistent)) / persistent.size
+        self._graphic[j] = share
+
+    def graphic(self) -> np.ndarray:
+        """Per frame: the share of its cells that kept their picture from the previous frame *and* for
+        ``PERSIST_FRAMES`` frames on both sides (graphics on screen; see ``PERSIST_FRAMES``): 0..1, at most
+        :meth:`kept`. The frames of the last ``PERSIST_FRAMES`` are worked out with the frames there are."""
+        for j, value in enumerate(self._graphic):
+            if value is None:
+                self._settle(j)
+        return np.asarray(self._graphic, dtype=np.float64)
 
     def latest(self) -> tuple[float, float, float, float]:
         """(change, area, kept, similarity) of the last frame pushed (see :meth:`arrays`, :meth:`area`,

@@ -92,3 +92,39 @@ def test_scorer_ends_of_a_span():
             assert scorer.ends_keep(before, after, share) == (largest >= share), (before, after, share)
     kept = scorer.kept()
     assert kept[25] > 0.5
+
+
+def _pan(seed: int, frames: int, speed: float, width: int = 64, height: int = 36) -> list[np.ndarray]:
+    """A grey texture panning ``speed`` px a frame."""
+    import cv2
+
+    big = _grey(seed, width + 40, height)
+    return [cv2.warpAffine(big, np.float32([[1, 0, -(2 + speed * i)], [0, 1, 0]]), (width, height),
+                           flags=cv2.INTER_LINEAR) for i in range(frames)]
+
+
+def _band(frame: np.ndarray, band: np.ndarray) -> np.ndarray:
+    out = frame.copy()
+    out[-band.shape[0]:] = band  # a graphics band at the bottom, the same on every frame
+    return out
+
+
+def test_graphics_on_screen_are_told_from_kept_live_picture():
+    """A cut under a band of graphics that stays on screen keeps the band, and the band alone kept its picture
+    for frames on both sides: ``graphic`` is the band's share. Half a split screen cutting keeps the other half,
+    live picture that drifts: ``graphic`` stays near 0, so the change stays local."""
+    band = _grey(99, 64, 12) * 1.5  # textured text band, a third of the frame
+    cut = [_band(f, band[:12]) for f in _pan(1, 30, 0.6)] + [_band(f, band[:12]) for f in _pan(2, 30, 0.6)]
+    luma = LumaScorer()
+    for i, frame in enumerate(cut):
+        luma.push(i, frame)
+    kept, graphic = luma.kept(), luma.graphic()
+    assert 0.25 <= kept[30] and graphic[30] >= 0.25 and kept[30] - graphic[30] < 0.05, (kept[30], graphic[30])
+    # 0.12 px a frame at this 64-px analysis width: 0.6 px a frame at 320 px, as in the graphics families.
+    split_left = _pan(3, 60, 0.12)
+    right = _pan(4, 30, 0.12) + _pan(5, 30, 0.12)
+    luma = LumaScorer()
+    for i in range(60):
+        luma.push(i, np.hstack([split_left[i][:, :32], right[i][:, 32:]]))
+    kept, graphic = luma.kept(), luma.graphic()
+    assert kept[30] >= 0.25 and graphic[30] < 0.05, (kept[30], graphic[30])
