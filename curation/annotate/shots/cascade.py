@@ -120,11 +120,11 @@ class CascadeDetector(ShotDetector):
         index = features.index
         change, area, kept, same = self._luma.latest()
         relax = c.candidate_ratio * (1.0 - 1e-9)  # the tests divide; this multiplies
-        # (A frame keeping local_share may still be a cut under graphics when it changes GRAPHICS_CUT_AREA:
-        # whether what it keeps is graphics is known only luma.PERSIST_FRAMES later.)
+        # (A frame keeping local_share, or one picture exposed differently, may still be a cut under graphics when
+        # it changes GRAPHICS_CUT_AREA: whether what it keeps is graphics is known only luma.PERSIST_FRAMES later.)
         suspect = ((level1 >= relax * c.min_content_val
                     or (change >= relax * c.luma_floor and area >= relax * c.luma_min_area))
-                   and (kept < c.local_share or area >= relax * GRAPHICS_CUT_AREA) and same < c.same_picture)
+                   and ((kept < c.local_share and same < c.same_picture) or area >= relax * GRAPHICS_CUT_AREA))
         self._tiny.append(None)
         if suspect:
             for i, bgr in self._tiny_pending:
@@ -160,6 +160,10 @@ class CascadeDetector(ShotDetector):
         graphic = np.where(area >= GRAPHICS_CUT_AREA, self._luma.graphic(), 0.0)
         local = self._luma.kept() - graphic >= c.local_share
         exposure = self._luma.similarity() >= c.same_picture
+        # ... and the same picture exposed differently must be so without them (two dark shots under a lower
+        # third correlate through the lower third).
+        for i in np.nonzero(exposure & (graphic > 0))[0]:
+            exposure[i] = self._luma.similarity_without_graphics(int(i)) >= c.same_picture
         hsv = np.minimum(hold_aware_ratio(scores, c.window_width, np.inf) / c.adaptive_threshold,
                          scores / c.min_content_val)
         luma = np.minimum.reduce([hold_aware_ratio(change, c.window_width, HELD_LUMA_MAX) / c.adaptive_threshold,

@@ -269,6 +269,7 @@ class LumaScorer:
         # until the frames after it have come.
         self._recent: deque[tuple[int, np.ndarray]] = deque(maxlen=2 * PERSIST_FRAMES + 2)
         self._graphic: list[float | None] = []
+        self._graphic_cells: dict[int, np.ndarray] = {}  # frame -> its graphics cells, where it has some
 
     @staticmethod
     def prepare(gray: np.ndarray) -> np.ndarray:
@@ -355,7 +356,26 @@ class LumaScorer:
                 across = cell_maps(a, b)[1]
                 persistent = across & cell_maps(frames[before], a)[1] & cell_maps(b, frames[after])[1]
                 share = float(np.count_nonzero(persistent)) / persistent.size
+                if share > 0:
+                    self._graphic_cells[j] = persistent
         self._graphic[j] = share
+
+    def similarity_without_graphics(self, j: int) -> float:
+        """:func:`similarity` of frames ``j - 1`` and ``j`` (thumbnails) leaving out frame ``j``'s graphics
+        cells (:meth:`graphic`): under a channel's graphics two dark shots correlate through the graphics alone,
+        and would look like one picture exposed differently. :meth:`graphic` must have been called."""
+        a, b = self._thumb(j - 1), self._thumb(j)
+        cells = self._graphic_cells.get(j)
+        if cells is None:
+            return similarity(a, b)
+        scale = THUMB_WIDTH // (LUMA_WIDTH // AREA_CELL)  # thumbnail pixels a cell
+        mask = np.zeros(a.shape, bool)
+        grid = np.repeat(np.repeat(cells, scale, axis=0), scale, axis=1)[:a.shape[0], :a.shape[1]]
+        mask[:grid.shape[0], :grid.shape[1]] = grid
+        keep = ~mask
+        if np.count_nonzero(keep) < 16:
+            return 0.0
+        return similarity(a[keep].reshape(-1, 1), b[keep].reshape(-1, 1))
 
     def graphic(self) -> np.ndarray:
         """Per frame: the share of its cells that kept their picture from the previous frame *and* for
