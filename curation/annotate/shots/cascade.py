@@ -53,7 +53,7 @@ SPAN_SLACK = 8
 # luma.PERSIST_FRAMES on both sides) is a cut under graphics, not local. Graphics changing inside a shot change
 # less: a caption band or an inset a quarter to a third of the frame, a split screen's half 0.5; a cut under
 # dense news graphics at 240p changes 0.78-0.80, under a lower third 0.92 (the synthetic broadcast families).
-GRAPHICS_CUT_AREA = 0.6
+GRAPHICS_CUT_AREA = 0.6  # (luma.GRAPHIC_MIN_AREA, where the graphics are looked for, must not be above it)
 # A picture whose RGB channels differ by less than this on average (0..255) is grey-scale (black-and-white
 # footage, or colour so faded that it carries no hue).
 GREY_CHROMA = 6.0

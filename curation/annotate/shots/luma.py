@@ -69,8 +69,10 @@ MIN_OVERLAP = 0.4
 PERSIST_FRAMES = 12
 # ... and at least this many frames on a side are needed to call a cell persistent on that side.
 PERSIST_MIN = 4
-# Frames keeping less than this share of their cells are not examined for graphics (nothing to tell apart).
+# Frames keeping less than this share of their cells, or changing less than GRAPHIC_MIN_AREA of them, are not
+# examined for graphics (nothing to tell apart; the cascade asks only where a change covers most of the frame).
 GRAPHIC_MIN_KEPT = 0.1
+GRAPHIC_MIN_AREA = 0.5
 
 
 def _too_far(shape: tuple[int, ...], dy: int, dx: int) -> bool:
@@ -344,13 +346,16 @@ class LumaScorer:
         """Work out ``graphic[j]``: the share of frame ``j``'s cells kept from frame ``j - 1`` that also kept
         their picture from ``PERSIST_FRAMES`` frames before ``j - 1`` and until ``PERSIST_FRAMES`` frames after
         ``j`` (each end compared with the other directly, unaligned: graphics do not move with the camera),
-        using the frames seen so far (at least ``PERSIST_MIN`` on each side, else 0)."""
+        using the frames seen so far (at least ``PERSIST_MIN`` on each side, else 0); 0 for a frame that keeps
+        less than ``GRAPHIC_MIN_KEPT`` or changes less than ``GRAPHIC_MIN_AREA``."""
+        share = 0.0
+        self._graphic[j] = share
+        if j < 1 or self._kept[j] < GRAPHIC_MIN_KEPT or self._area[j] < GRAPHIC_MIN_AREA:
+            return
         frames = dict(self._recent)
         last = max(frames)
         before, after = max(0, j - 1 - PERSIST_FRAMES), min(last, j + PERSIST_FRAMES)
-        share = 0.0
-        if (j >= 1 and self._kept[j] >= GRAPHIC_MIN_KEPT and j - 1 - before >= PERSIST_MIN
-                and after - j >= PERSIST_MIN and before in frames and after in frames):
+        if (j - 1 - before >= PERSIST_MIN and after - j >= PERSIST_MIN and before in frames and after in frames):
             a, b = frames[j - 1], frames[j]
             if min(a.shape[:2]) >= AREA_CELL:
                 across = cell_maps(a, b)[1]
