@@ -144,7 +144,8 @@ def run_annotate(inputs: list[str], output: str, config: Config, overwrite: bool
         state = out.state(parts, stages)
         done, completing, started_stages = state.done, state.incomplete, state.started
         # A file whose name is not valid UTF-8 is reported under its escaped name, not opened (REFUSED).
-        videos = [(video_id_for(shown_path(p)), shown_path(p), shown_path(p) == p) for p in paths]
+        shown = [(shown_path(p), p) for p in paths]
+        videos = [(video_id_for(name), name, name == p) for name, p in shown]
         todo = [(v, p, ok) for v, p, ok in videos if v not in done]
         _check_scan_config(out, cfg, bool(todo), bool(parts))
         for stage in stages:

@@ -74,19 +74,21 @@ def decode_rgb(jpeg: bytes, what: str) -> np.ndarray:
 
 
 def run_guarded(fn: Callable[[list[Any]], list[dict]], items: list[Any],
-                what: str = "a clip") -> list[dict | str | ClipFailure]:
+                names: list[str] | None = None) -> list[dict | str | ClipFailure]:
     """``fn`` on the whole batch; when it fails, again one item at a time, so one bad clip costs only its own
     row. Returns per item a result dict, the error text of a model failure (:data:`ROW_ERRORS`), or an
-    :class:`InternalFailure` for any other exception met by that item alone (its report names ``what``)."""
+    :class:`InternalFailure` for any other exception met by that item alone (its report names the item by
+    ``names``, one per item; default "an item")."""
     if not items:
         return []
+    names = names or ["an item"] * len(items)
     try:
         return list(fn(items))
     except Exception as exc:  # noqa: BLE001 - per item below: a model failure or an internal error
         if len(items) == 1:
-            return [f"{type(exc).__name__}: {exc}" if isinstance(exc, ROW_ERRORS) else _internal(what, exc)]
+            return [f"{type(exc).__name__}: {exc}" if isinstance(exc, ROW_ERRORS) else _internal(names[0], exc)]
         log.warning("batch of %d failed (%s: %s); retrying one by one", len(items), type(exc).__name__, exc)
-        return [run_guarded(fn, [item], what)[0] for item in items]
+        return [run_guarded(fn, [item], [name])[0] for item, name in zip(items, names)]
 
 
 class ModelStage(Stage):
@@ -142,12 +144,12 @@ class ModelStage(Stage):
                 failure = _internal(f"clip {row.get('clip_id')} in stage {self.name}", exc)
                 errors[i], reports[i] = str(failure), failure.report
         chunk = max(1, self.resources.batch_size)
+        names = [f"clip {batch['clip_id'][i]} in stage {self.name}" for i in todo]
         results = [r for s in range(0, len(items), chunk)
-                   for r in run_guarded(self.compute, items[s:s + chunk], f"a clip in stage {self.name}")]
+                   for r in run_guarded(self.compute, items[s:s + chunk], names[s:s + chunk])]
         for i, result in zip(todo, results):
             if isinstance(result, InternalFailure):
-                errors[i], reports[i] = str(result), result.report.replace(
-                    "a clip in stage", f"clip {batch['clip_id'][i]} in stage", 1)
+                errors[i], reports[i] = str(result), result.report
             elif isinstance(result, (str, ClipFailure)):
                 errors[i] = str(result)
             else:

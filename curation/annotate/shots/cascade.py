@@ -34,7 +34,7 @@ import numpy as np
 
 from curation.annotate.config import CutsConfig
 from curation.annotate.shots.base import Boundary, FrameFeatures, ShotDetector, tiny_picture
-from curation.annotate.shots.luma import HELD_LUMA_MAX, LumaScorer, hold_aware_ratio
+from curation.annotate.shots.luma import GRAPHICS_CUT_AREA, HELD_LUMA_MAX, LumaScorer, hold_aware_ratio
 from curation.annotate.shots.scores import ContentScorer
 from curation.annotate.shots.transnetv2 import TransNetV2Model, transition_runs
 
@@ -49,11 +49,6 @@ CUT_SHARE = 0.6
 JUDGE_SLACK = 3
 # Frames outside a slow span's ends also compared to tell a graphic changing from a transition.
 SPAN_SLACK = 8
-# A change of at least this share of the frame's cells whose kept cells are graphics on screen (kept for
-# luma.PERSIST_FRAMES on both sides) is a cut under graphics, not local. Graphics changing inside a shot change
-# less: a caption band or an inset a quarter to a third of the frame, a split screen's half 0.5; a cut under
-# dense news graphics at 240p changes 0.78-0.80, under a lower third 0.92 (the synthetic broadcast families).
-GRAPHICS_CUT_AREA = 0.6  # (luma.GRAPHIC_MIN_AREA, where the graphics are looked for, must not be above it)
 # A picture whose RGB channels differ by less than this on average (0..255) is grey-scale (black-and-white
 # footage, or colour so faded that it carries no hue).
 GREY_CHROMA = 6.0
@@ -157,7 +152,7 @@ class CascadeDetector(ShotDetector):
         area = self._luma.area()
         # What a change of most of the frame keeps must be live picture, not graphics on screen, for it to be
         # local: a cut under a channel's bars, logo, ticker and subtitles keeps those, and only those.
-        graphic = np.where(area >= GRAPHICS_CUT_AREA, self._luma.graphic(), 0.0)
+        graphic = self._luma.graphic()  # 0 where a candidate changes less than GRAPHICS_CUT_AREA
         local = self._luma.kept() - graphic >= c.local_share
         exposure = self._luma.similarity() >= c.same_picture
         # ... and the same picture exposed differently must be so without them (two dark shots under a lower

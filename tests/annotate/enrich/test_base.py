@@ -24,12 +24,12 @@ def test_a_bug_met_by_one_item_is_that_items_internal_error():
             raise TypeError("a bug this input meets")
         return [{"value": item.upper()} for item in items]
 
-    out = run_guarded(model, ["a", "odd", "c"], "stage x")
+    out = run_guarded(model, ["a", "odd", "c"], ["clip a", "clip odd in stage x", "clip c"])
     assert out[0] == {"value": "A"} and out[2] == {"value": "C"}
     assert isinstance(out[1], InternalFailure)
     assert str(out[1]) == "internal_error: TypeError: a bug this input meets"
     # its report, for the job's log, names what was being handled and holds the traceback
-    assert "stage x" in out[1].report and "Traceback" in out[1].report and "a bug this input meets" in out[1].report
+    assert "clip odd in stage x" in out[1].report and "Traceback" in out[1].report and "a bug this input meets" in out[1].report
 
 
 def test_a_bug_met_by_every_item_fails_each_one_alone():
