@@ -61,6 +61,15 @@ HELD_LUMA_MAX = 16.0
 # (0..255); ``clips.black_level`` uses the same test for the clip policy.
 BLACK_LEVEL = 32.0
 BLACK_FLATNESS = 8.0
+# Another move than the phase correlation's highest peak aligns two frames only where it leaves less than this
+# share of their unaligned difference on the same pixels: a true move brings it down to the noise (a blurred
+# fast pan whose peak at no motion won: 15.7 -> 0.6 grey levels), while on a fading picture no shift explains
+# the change (a shift's smaller overlap alone makes it a little smaller), and taking one would shift the
+# accumulated position the slow levels align by.
+OTHER_MOVE_GAIN = 0.5
+# ... and it is the previous frame's move, or the correlation's second peak within this many pixels of it (a
+# camera speeds up or slows down over several frames).
+MOVE_CHANGE = 2
 # Alignments that leave less than this share of the frame overlapping are not trusted.
 MIN_OVERLAP = 0.4
 # Graphics on screen (a channel's bars, logo, ticker, subtitles) keep their picture for this many frames on
@@ -193,20 +202,49 @@ def _best_mad(a: np.ndarray, b: np.ndarray, dy: int, dx: int) -> float:
     return min(plain, _aligned_mad(a, b, dy, dx), _aligned_mad(a, b, -dy, -dx))
 
 
+def _near(move: tuple[int, int], last: tuple[int, int]) -> bool:
+    """Is ``move`` within ``MOVE_CHANGE`` pixels (each way) of the previous frame's ``last``?"""
+    return abs(move[0] - last[0]) <= MOVE_CHANGE and abs(move[1] - last[1]) <= MOVE_CHANGE
+
+
+def _explained(a: np.ndarray, b: np.ndarray, dy: int, dx: int) -> float:
+    """The difference of ``a`` and ``b`` aligned by (dy, dx) either way, where that alignment explains the
+    change: less than ``OTHER_MOVE_GAIN`` of their unaligned difference over the same pixels of ``b`` (a
+    shift's smaller overlap alone makes a smaller difference on a fading or flat picture); else infinity."""
+    best = np.inf
+    h, w = a.shape[:2]
+    for sy, sx in ((dy, dx), (-dy, -dx)):
+        if (sy == 0 and sx == 0) or _too_far(a.shape, sy, sx):
+            continue
+        moved, seen = _overlap(a, b, sy, sx)
+        still = a[max(0, sy):h - max(0, -sy), max(0, sx):w - max(0, -sx)]
+        value = _mad(moved, seen)
+        if value < OTHER_MOVE_GAIN * _mad(still, seen):
+            best = min(best, value)
+    return best
+
+
 def _aligned_only(a: np.ndarray, b: np.ndarray, dy: int, dx: int) -> float:
     """Like :func:`_best_mad`, but 0 where the frames moved too far to overlap (fast motion over many frames
     is not a transition)."""
     return 0.0 if _too_far(a.shape, dy, dx) else _best_mad(a, b, dy, dx)
 
 
-def _translation(fa: np.ndarray, fb: np.ndarray, shape: tuple[int, int]) -> tuple[int, int]:
-    """Integer global translation between two frames from the spectra of their mean-free images."""
+def _translations(fa: np.ndarray, fb: np.ndarray, shape: tuple[int, int]) -> list[tuple[int, int]]:
+    """Integer global translations between two frames from the spectra of their mean-free images: the highest
+    peak of the phase correlation, then the highest one outside its 3x3 neighbourhood. The second matters on
+    fast pans: the images' borders (an FFT sees each image as tiled) and large flat areas make a peak at no
+    motion that can outweigh the true one (a blurred 8-px move of a 64-px frame lost to it)."""
     cross = fa * np.conj(fb)
     cross /= np.abs(cross) + 1e-9
     surface = np.fft.irfft2(cross, s=shape)
-    dy, dx = np.unravel_index(int(np.argmax(surface)), shape)
     h, w = shape
-    return (int(dy) - h if dy > h // 2 else int(dy)), (int(dx) - w if dx > w // 2 else int(dx))
+    out = []
+    for _ in range(2):
+        dy, dx = np.unravel_index(int(np.argmax(surface)), shape)
+        out.append(((int(dy) - h if dy > h // 2 else int(dy)), (int(dx) - w if dx > w // 2 else int(dx))))
+        surface[np.ix_([(dy + k) % h for k in (-1, 0, 1)], [(dx + k) % w for k in (-1, 0, 1)])] = -np.inf
+    return out
 
 
 def _held_pattern(before: list, after: list) -> bool:
@@ -270,6 +308,7 @@ class LumaScorer:
         self._thumbs: list[np.ndarray] = []
         self._black: list[bool] = []
         self._positions: list[tuple[int, int]] = []
+        self._move = (0, 0)  # the camera's last move that explained a change (see push)
         # The last 2 * PERSIST_FRAMES + 2 analysis images, for the graphics test; its results per frame, None
         # until the frames after it have come.
         self._recent: deque[tuple[int, np.ndarray]] = deque(maxlen=2 * PERSIST_FRAMES + 2)
@@ -296,13 +335,13 @@ class LumaScorer:
             _, prev, prev_spectrum, prev_position = self._ring[-1]
             plain = _mad(prev, gray)
             dy = dx = 0
+            change = plain
             # Below the held-frame level nothing moved enough to align (and the FFT is the costliest step).
             if plain > HOLD_LEVEL:
                 spectrum = np.fft.rfft2(gray - float(mean[0, 0]))
                 if prev_spectrum is None:
                     prev_spectrum = np.fft.rfft2(prev - float(prev.mean()))
-                dy, dx = _translation(prev_spectrum, spectrum, gray.shape)
-            change = _best_mad(prev, gray, dy, dx)  # the plain difference when nothing moved
+                (dy, dx), change = self._align(prev, gray, _translations(prev_spectrum, spectrum, gray.shape))
             same = 1.0  # a repeated picture, unless it changed
             if change > HOLD_LEVEL:
                 area, kept = cell_change(prev, gray)
@@ -310,6 +349,16 @@ class LumaScorer:
                 # Unaligned: aligning the two frames of a cut between two framings of one subject on one
                 # backdrop lines the subject up, and it would look kept.
             position = (prev_position[0] + dy, prev_position[1] + dx)
+            if (dy, dx) != (0, 0) and _explained(prev, gray, dy, dx) < np.inf:
+                # The camera's last move that explained a change is the guess after frames that show none (a
+                # repeated or flat picture, a failed alignment); one that no longer holds explains nothing. A
+                # new move also re-aligns the frame before where it explains that frame's change better (a
+                # video or a shot starting in a fast pan: no move was known at its first frame).
+                if len(self._ring) >= 2 and self._move != (dy, dx):
+                    value = _explained(self._ring[-2][1], prev, dy, dx)
+                    if value < self._change[-1]:
+                        self._change[-1] = value
+                self._move = (dy, dx)
         self._change.append(change)
         self._area.append(area)
         self._kept.append(kept)
@@ -344,6 +393,20 @@ class LumaScorer:
         if index >= PERSIST_FRAMES:
             self._settle(index - PERSIST_FRAMES)
         return change
+
+    def _align(self, prev: np.ndarray, gray: np.ndarray, moves: list[tuple[int, int]]) -> tuple[tuple[int, int], float]:
+        """The move from ``prev`` to ``gray`` and their difference aligned by it (:func:`_best_mad`): the phase
+        correlation's highest peak (``moves[0]``), unless the camera's last move, or another peak near it,
+        explains the change (:func:`_explained`) better. The highest peak can be the borders' or flat areas'
+        (see :func:`_translations`), and a camera keeps moving: a blurred fast pan lost its alignment for single
+        frames, each a false cut."""
+        move, change = moves[0], _best_mad(prev, gray, *moves[0])
+        for other in (self._move, *(m for m in moves[1:] if _near(m, self._move))):
+            if other != moves[0]:
+                value = _explained(prev, gray, *other)
+                if value < change:
+                    move, change = other, value
+        return move, change
 
     def _settle(self, j: int) -> None:
         """Work out ``graphic[j]``: the share of frame ``j``'s cells kept from frame ``j - 1`` that also kept

@@ -13,7 +13,7 @@ from curation.testing.evaluation import score_boundaries
 from curation.annotate.scan import unit
 from curation.annotate.scan.unit import WorkUnit, scan_unit
 from curation.annotate.shots.cascade import CascadeDetector
-from curation.testing.synthetic import BROADCAST, GRAPHICS, failure_families
+from curation.testing.synthetic import BROADCAST, GRAPHICS, failure_families, failure_family_specs, write_video
 from curation.video import probe
 
 FAMILIES = ["grey_montage", "dense_cuts", "wipes", "flashes", "fast_pans", "fades", "held_frames",
@@ -91,6 +91,20 @@ def test_hard_variants(tmp_path, model, family, variant):
     result = scan(tmp_path / f"{family}.mp4", "hybrid", model)
     score = score_boundaries([(b.start, b.end) for b in result.boundaries], truth.cuts, truth.gradual)
     assert (score.false_positives, score.false_negatives) == (0, 0), (result.boundaries, truth)
+
+
+@pytest.mark.parametrize("variant", [2, 7, 12, 13])
+def test_fast_pans_whose_alignment_failed(tmp_path, model, variant):
+    """Blurred pans of 7-8 px a frame at the 64-px analysis width over textures with large flat areas (tuned
+    variants): the phase correlation's highest peak fell on no motion for single frames, mid-pan or at the
+    video's first frame, and each became a false cut or a false transition in both modes. The camera's last
+    move, or the correlation's second peak near it, now aligns those frames."""
+    path = tmp_path / "fast_pans.mp4"
+    truth = write_video(path, failure_family_specs(variant)["fast_pans"])
+    for detector in ("hybrid", "fast"):
+        result = scan(path, detector, model)
+        score = score_boundaries([(b.start, b.end) for b in result.boundaries], truth.cuts, truth.gradual)
+        assert (score.false_positives, score.false_negatives) == (0, 0), (detector, result.boundaries, truth)
 
 
 class _EveryPicture(CascadeDetector):
