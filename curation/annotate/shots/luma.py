@@ -230,21 +230,29 @@ def _aligned_only(a: np.ndarray, b: np.ndarray, dy: int, dx: int) -> float:
     return 0.0 if _too_far(a.shape, dy, dx) else _best_mad(a, b, dy, dx)
 
 
-def _translations(fa: np.ndarray, fb: np.ndarray, shape: tuple[int, int]) -> list[tuple[int, int]]:
-    """Integer global translations between two frames from the spectra of their mean-free images: the highest
-    peak of the phase correlation, then the highest one outside its 3x3 neighbourhood. The second matters on
-    fast pans: the images' borders (an FFT sees each image as tiled) and large flat areas make a peak at no
-    motion that can outweigh the true one (a blurred 8-px move of a 64-px frame lost to it)."""
+def _correlation(fa: np.ndarray, fb: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The phase correlation surface of two frames from the spectra of their mean-free images."""
     cross = fa * np.conj(fb)
     cross /= np.abs(cross) + 1e-9
-    surface = np.fft.irfft2(cross, s=shape)
-    h, w = shape
-    out = []
-    for _ in range(2):
-        dy, dx = np.unravel_index(int(np.argmax(surface)), shape)
-        out.append(((int(dy) - h if dy > h // 2 else int(dy)), (int(dx) - w if dx > w // 2 else int(dx))))
-        surface[np.ix_([(dy + k) % h for k in (-1, 0, 1)], [(dx + k) % w for k in (-1, 0, 1)])] = -np.inf
-    return out
+    return np.fft.irfft2(cross, s=shape)
+
+
+def _peak(surface: np.ndarray) -> tuple[int, int]:
+    """The integer translation at the surface's highest value."""
+    h, w = surface.shape
+    dy, dx = np.unravel_index(int(np.argmax(surface)), surface.shape)
+    return (int(dy) - h if dy > h // 2 else int(dy)), (int(dx) - w if dx > w // 2 else int(dx))
+
+
+def _second_peak(surface: np.ndarray, first: tuple[int, int]) -> tuple[int, int]:
+    """The highest peak outside the 3x3 neighbourhood of ``first`` (the surface is changed). It matters on fast
+    pans: the images' borders (an FFT sees each image as tiled) and large flat areas make a peak at no motion
+    that can outweigh the true one (a blurred 8-px move of a 64-px frame lost to it)."""
+    h, w = surface.shape
+    rows = [(first[0] + k) % h for k in (-1, 0, 1)]
+    cols = [(first[1] + k) % w for k in (-1, 0, 1)]
+    surface[np.ix_(rows, cols)] = -np.inf
+    return _peak(surface)
 
 
 def _held_pattern(before: list, after: list) -> bool:
@@ -341,7 +349,7 @@ class LumaScorer:
                 spectrum = np.fft.rfft2(gray - float(mean[0, 0]))
                 if prev_spectrum is None:
                     prev_spectrum = np.fft.rfft2(prev - float(prev.mean()))
-                (dy, dx), change = self._align(prev, gray, _translations(prev_spectrum, spectrum, gray.shape))
+                (dy, dx), change = self._align(prev, gray, _correlation(prev_spectrum, spectrum, gray.shape))
             same = 1.0  # a repeated picture, unless it changed
             if change > HOLD_LEVEL:
                 area, kept = cell_change(prev, gray)
@@ -394,15 +402,19 @@ class LumaScorer:
             self._settle(index - PERSIST_FRAMES)
         return change
 
-    def _align(self, prev: np.ndarray, gray: np.ndarray, moves: list[tuple[int, int]]) -> tuple[tuple[int, int], float]:
+    def _align(self, prev: np.ndarray, gray: np.ndarray, surface: np.ndarray) -> tuple[tuple[int, int], float]:
         """The move from ``prev`` to ``gray`` and their difference aligned by it (:func:`_best_mad`): the phase
-        correlation's highest peak (``moves[0]``), unless the camera's last move, or another peak near it,
-        explains the change (:func:`_explained`) better. The highest peak can be the borders' or flat areas'
-        (see :func:`_translations`), and a camera keeps moving: a blurred fast pan lost its alignment for single
-        frames, each a false cut."""
-        move, change = moves[0], _best_mad(prev, gray, *moves[0])
-        for other in (self._move, *(m for m in moves[1:] if _near(m, self._move))):
-            if other != moves[0]:
+        correlation's highest peak, unless the camera's last move (while it moves), or the second peak where it
+        is near that, explains the change (:func:`_explained`) better. The highest peak can be the borders' or
+        flat areas' (:func:`_second_peak`), and a camera keeps moving: a blurred fast pan lost its alignment
+        for single frames, each a false cut."""
+        first = _peak(surface)
+        move, change = first, _best_mad(prev, gray, *first)
+        if self._move == (0, 0):
+            return move, change
+        second = _second_peak(surface, first)
+        for other in (self._move, second):
+            if other != first and _near(other, self._move):
                 value = _explained(prev, gray, *other)
                 if value < change:
                     move, change = other, value
