@@ -314,6 +314,7 @@ class LumaScorer:
         self._kept: list[float] = []
         self._similarity: list[float] = []
         self._thumbs: list[np.ndarray] = []
+        self._thumb_change: list[float] = []
         self._black: list[bool] = []
         self._positions: list[tuple[int, int]] = []
         self._move = (0, 0)  # the camera's last move that explained a change (see push)
@@ -372,8 +373,9 @@ class LumaScorer:
         self._kept.append(kept)
         self._similarity.append(same)
         thumb_height = max(2, int(round(gray.shape[0] * THUMB_WIDTH / gray.shape[1])))
-        self._thumbs.append(cv2.resize(gray, (THUMB_WIDTH, thumb_height), interpolation=cv2.INTER_AREA)
-                            .astype(np.uint8))
+        thumb = cv2.resize(gray, (THUMB_WIDTH, thumb_height), interpolation=cv2.INTER_AREA).astype(np.uint8)
+        self._thumb_change.append(_mad(self._thumbs[-1], thumb) if self._thumbs else 0.0)
+        self._thumbs.append(thumb)
         self._persist.append(np.inf)
         ring = list(self._ring)
         for k in self._slow_steps:
@@ -567,6 +569,12 @@ class LumaScorer:
         sy, sx = max(scored, key=scored.get)
         quarter = np.arange(-0.75, 0.8, 0.25)
         yield from score((sy + float(fy), sx + float(fx)) for fy in quarter for fx in quarter)
+
+    def thumb_change(self) -> np.ndarray:
+        """Per frame: the mean absolute difference of its ``THUMB_WIDTH``-px thumbnail from the previous frame's
+        (0..255, unaligned; 0 for the first frame). A shot moving by a fraction of a pixel changes its 64-px
+        frame by a few grey levels every frame and its thumbnail by about half that."""
+        return np.asarray(self._thumb_change, dtype=np.float64)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """(change, persist); where no later frame exists, persist equals change (treated as lasting)."""

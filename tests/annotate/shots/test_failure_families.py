@@ -107,6 +107,19 @@ def test_fast_pans_whose_alignment_failed(tmp_path, model, variant):
         assert (score.false_positives, score.false_negatives) == (0, 0), (detector, result.boundaries, truth)
 
 
+@pytest.mark.parametrize("variant", [3, 8, 42, 47])
+def test_wipes_into_a_moving_shot(tmp_path, model, variant):
+    """A wipe into a shot moving 1 px a frame (tuned variants 3 and 8; 42 and 47 of the fresh ones examined on
+    2026-12-07): the moving shot's sub-pixel motion added to every one-step luma change, and the coherence test
+    lost the wipe in both modes. The test now sums the thumbnails' one-step changes."""
+    path = tmp_path / "wipes.mp4"
+    truth = write_video(path, failure_family_specs(variant)["wipes"])
+    for detector in ("hybrid", "fast"):
+        result = scan(path, detector, model)
+        score = score_boundaries([(b.start, b.end) for b in result.boundaries], truth.cuts, truth.gradual)
+        assert (score.false_positives, score.false_negatives) == (0, 0), (detector, result.boundaries, truth)
+
+
 class _EveryPicture(CascadeDetector):
     """The hybrid cascade making TransNetV2's picture of every frame (as it did before it made only those a
     judged window can hold): the reference the lazy pictures must match."""
