@@ -363,10 +363,8 @@ class LumaScorer:
                 # repeated or flat picture, a failed alignment); one that no longer holds explains nothing. A
                 # new move also re-aligns the frame before where it explains that frame's change better (a
                 # video or a shot starting in a fast pan: no move was known at its first frame).
-                if len(self._ring) >= 2 and self._move != (dy, dx):
-                    value = _explained(self._ring[-2][1], prev, dy, dx)
-                    if value < self._change[-1]:
-                        self._change[-1] = value
+                if self._move != (dy, dx):
+                    self._realign((dy, dx))
                 self._move = (dy, dx)
         self._change.append(change)
         self._area.append(area)
@@ -421,6 +419,18 @@ class LumaScorer:
                 if value < change:
                     move, change = other, value
         return move, change
+
+    def _realign(self, move: tuple[int, int]) -> None:
+        """Align the frames just before the newest by ``move`` too, going back while it explains each one's
+        change better than its own alignment did (a video or a shot starting in a fast pan: no move was known
+        at its first frames, and the correlation failed on them)."""
+        ring = list(self._ring)
+        for later in range(len(ring) - 1, 0, -1):
+            index, frame = ring[later][0], ring[later][1]
+            value = _explained(ring[later - 1][1], frame, *move)
+            if not value < self._change[index]:
+                return
+            self._change[index] = value
 
     def _settle(self, j: int) -> None:
         """Work out ``graphic[j]``: the share of frame ``j``'s cells kept from frame ``j - 1`` that also kept
