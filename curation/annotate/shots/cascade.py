@@ -306,9 +306,11 @@ class CascadeDetector(ShotDetector):
         luma_slow = [x for x in self._slow_luma_candidates() if not any(x.start + 1 < i <= x.end for i in cuts)]
         black = self._luma.black()
         # The HSV coherence test mistakes fast motion for a transition; a span over which the picture moved
-        # out of its own frame is motion.
+        # out of its own frame is motion, and so is one whose every frame is the one before it moved by whole
+        # pixels (a fast pan onto a flat wall changes the colours coherently while the luma stays aligned).
         hsv_slow = [_Candidate(a, b, x.score, x.confident, x.source) for x in self._slow_candidates(level1)
                     if not self._luma.moved_apart(x.start, x.end)
+                    and not self._luma.tracked(x.start, x.end, c.luma_floor)
                     for a, b in _split_at_black(x.start, x.end, black)]
         # A span whose two ends are the same picture after removing gain and offset is an exposure change
         # (or flicker) over several frames (a fade from or to black has a black end, which matches nothing),

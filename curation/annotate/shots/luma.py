@@ -486,6 +486,19 @@ class LumaScorer:
         :meth:`kept`, :meth:`similarity`)."""
         return self._change[-1], self._area[-1], self._kept[-1], self._similarity[-1]
 
+    def tracked(self, start: int, end: int, level: float) -> bool:
+        """Did the camera move by whole analysis pixels at every frame of ``start .. end`` (inclusive), each frame
+        then being the one before it moved (aligned change below ``level``)? Then the change over them is the
+        camera's motion, however much the picture's colours changed while it moved."""
+        end = min(end, len(self._positions) - 1)
+        if start < 1 or end < start:
+            return False
+        for i in range(start, end + 1):
+            (y0, x0), (y1, x1) = self._positions[i - 1], self._positions[i]
+            if (y0, x0) == (y1, x1) or not self._change[i] < level:
+                return False
+        return True
+
     def moved_apart(self, start: int, end: int) -> bool:
         """Did the picture move so far between frames ``start`` and ``end`` (accumulated translation) that
         the two no longer overlap by ``MIN_OVERLAP``? Then a large change between them is motion."""

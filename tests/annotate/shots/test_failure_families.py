@@ -93,13 +93,15 @@ def test_hard_variants(tmp_path, model, family, variant):
     assert (score.false_positives, score.false_negatives) == (0, 0), (result.boundaries, truth)
 
 
-@pytest.mark.parametrize("variant", [2, 7, 12, 13, 102])
+@pytest.mark.parametrize("variant", [2, 7, 12, 13, 102, 157, 169])
 def test_fast_pans_whose_alignment_failed(tmp_path, model, variant):
     """Blurred pans of 4-8 px a frame at the 64-px analysis width over textures with large flat areas (tuned
-    variants; 102 of the fresh ones examined on 2026-12-07): the phase correlation's highest peak fell on no
-    motion for single frames, mid-pan or at the video's first frames, and each became a false cut or a false
-    transition in both modes. The camera's last move, or the correlation's second peak near it, now aligns
-    those frames, and the first move found re-aligns the frames before it."""
+    variants; 102, 157 and 169 of the fresh ones examined on 2026-12-07): the phase correlation's highest peak
+    fell on no motion for single frames, mid-pan or at the video's first frames, and each became a false cut or
+    a false transition in both modes. The camera's last move, or the correlation's second peak near it, now
+    aligns those frames, and the first move found re-aligns the frames before it. In 157 and 169 the pan moves
+    onto a flat disc: the HSV score changes coherently while every frame is the one before moved
+    (``LumaScorer.tracked``)."""
     path = tmp_path / "fast_pans.mp4"
     truth = write_video(path, failure_family_specs(variant)["fast_pans"])
     for detector in ("hybrid", "fast"):
