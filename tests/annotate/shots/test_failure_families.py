@@ -93,6 +93,17 @@ def test_hard_variants(tmp_path, model, family, variant):
     assert (score.false_positives, score.false_negatives) == (0, 0), (result.boundaries, truth)
 
 
+def assert_exact_in_both_modes(tmp_path, model, family, variant):
+    """Variant ``variant`` of ``family`` alone, written to ``tmp_path``: every cut and transition found and
+    nothing else, by the hybrid and the fast detector."""
+    path = tmp_path / f"{family}.mp4"
+    truth = write_video(path, failure_family_specs(variant)[family])
+    for detector in ("hybrid", "fast"):
+        result = scan(path, detector, model)
+        score = score_boundaries([(b.start, b.end) for b in result.boundaries], truth.cuts, truth.gradual)
+        assert (score.false_positives, score.false_negatives) == (0, 0), (detector, result.boundaries, truth)
+
+
 @pytest.mark.parametrize("variant", [2, 7, 12, 13, 102, 157, 169])
 def test_fast_pans_whose_alignment_failed(tmp_path, model, variant):
     """Blurred pans of 4-8 px a frame at the 64-px analysis width over textures with large flat areas (tuned
@@ -102,12 +113,7 @@ def test_fast_pans_whose_alignment_failed(tmp_path, model, variant):
     aligns those frames, and the first move found re-aligns the frames before it. In 157 and 169 the pan moves
     onto a flat disc: the HSV score changes coherently while every frame is the one before moved
     (``LumaScorer.tracked``)."""
-    path = tmp_path / "fast_pans.mp4"
-    truth = write_video(path, failure_family_specs(variant)["fast_pans"])
-    for detector in ("hybrid", "fast"):
-        result = scan(path, detector, model)
-        score = score_boundaries([(b.start, b.end) for b in result.boundaries], truth.cuts, truth.gradual)
-        assert (score.false_positives, score.false_negatives) == (0, 0), (detector, result.boundaries, truth)
+    assert_exact_in_both_modes(tmp_path, model, "fast_pans", variant)
 
 
 @pytest.mark.parametrize("variant", [3, 8, 42, 47])
@@ -115,12 +121,7 @@ def test_wipes_into_a_moving_shot(tmp_path, model, variant):
     """A wipe into a shot moving 1 px a frame (tuned variants 3 and 8; 42 and 47 of the fresh ones examined on
     2026-12-07): the moving shot's sub-pixel motion added to every one-step luma change, and the coherence test
     lost the wipe in both modes. The test now sums the thumbnails' one-step changes."""
-    path = tmp_path / "wipes.mp4"
-    truth = write_video(path, failure_family_specs(variant)["wipes"])
-    for detector in ("hybrid", "fast"):
-        result = scan(path, detector, model)
-        score = score_boundaries([(b.start, b.end) for b in result.boundaries], truth.cuts, truth.gradual)
-        assert (score.false_positives, score.false_negatives) == (0, 0), (detector, result.boundaries, truth)
+    assert_exact_in_both_modes(tmp_path, model, "wipes", variant)
 
 
 class _EveryPicture(CascadeDetector):
