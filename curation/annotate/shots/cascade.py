@@ -217,7 +217,7 @@ class CascadeDetector(ShotDetector):
         The one-step changes the test sums are the thumbnails' (:meth:`LumaScorer.thumb_change`): a wipe or
         dissolve into a shot that moves by a fraction of a pixel a frame (0.2 px at 64 px) adds about 3 grey
         levels a frame of the 64-px frames' change, and sixteen of those outweighed the transition (a wipe's
-        16-step change of 35 stayed under 0.8 of a sum of 45-60); a pan still changes its thumbnails by whole
+        16-step change of 35.8 against a 64-px sum of 59.4, 0.8 needed); a pan still changes its thumbnails by whole
         pixels every frame, so motion keeps failing the test."""
         c = self._config
         change, _ = self._luma.arrays()

@@ -63,7 +63,7 @@ BLACK_LEVEL = 32.0
 BLACK_FLATNESS = 8.0
 # Another move than the phase correlation's highest peak aligns two frames only where it leaves less than this
 # share of their unaligned difference on the same pixels: a true move brings it down to the noise (a blurred
-# fast pan whose peak at no motion won: 15.7 -> 0.6 grey levels), while on a fading picture no shift explains
+# fast pan whose peak at no motion won: 15.7 -> 0.7 grey levels), while on a fading picture no shift explains
 # the change (a shift's smaller overlap alone makes it a little smaller), and taking one would shift the
 # accumulated position the slow levels align by.
 OTHER_MOVE_GAIN = 0.5
@@ -212,12 +212,11 @@ def _explained(a: np.ndarray, b: np.ndarray, dy: int, dx: int) -> float:
     change: less than ``OTHER_MOVE_GAIN`` of their unaligned difference over the same pixels of ``b`` (a
     shift's smaller overlap alone makes a smaller difference on a fading or flat picture); else infinity."""
     best = np.inf
-    h, w = a.shape[:2]
     for sy, sx in ((dy, dx), (-dy, -dx)):
         if (sy == 0 and sx == 0) or _too_far(a.shape, sy, sx):
             continue
         moved, seen = _overlap(a, b, sy, sx)
-        still = a[max(0, sy):h - max(0, -sy), max(0, sx):w - max(0, -sx)]
+        still = _overlap(b, a, sy, sx)[1]  # ``a`` where ``seen`` lies in ``b``
         value = _mad(moved, seen)
         if value < OTHER_MOVE_GAIN * _mad(still, seen):
             best = min(best, value)
@@ -344,13 +343,14 @@ class LumaScorer:
             _, prev, prev_spectrum, prev_position = self._ring[-1]
             plain = _mad(prev, gray)
             dy = dx = 0
-            change = plain
+            change, explained = plain, False
             # Below the held-frame level nothing moved enough to align (and the FFT is the costliest step).
             if plain > HOLD_LEVEL:
                 spectrum = np.fft.rfft2(gray - float(mean[0, 0]))
                 if prev_spectrum is None:
                     prev_spectrum = np.fft.rfft2(prev - float(prev.mean()))
-                (dy, dx), change = self._align(prev, gray, _correlation(prev_spectrum, spectrum, gray.shape))
+                (dy, dx), change, explained = self._align(prev, gray,
+                                                          _correlation(prev_spectrum, spectrum, gray.shape))
             same = 1.0  # a repeated picture, unless it changed
             if change > HOLD_LEVEL:
                 area, kept = cell_change(prev, gray)
@@ -358,7 +358,7 @@ class LumaScorer:
                 # Unaligned: aligning the two frames of a cut between two framings of one subject on one
                 # backdrop lines the subject up, and it would look kept.
             position = (prev_position[0] + dy, prev_position[1] + dx)
-            if (dy, dx) != (0, 0) and _explained(prev, gray, dy, dx) < np.inf:
+            if explained:
                 # The camera's last move that explained a change is the guess after frames that show none (a
                 # repeated or flat picture, a failed alignment); one that no longer holds explains nothing. A
                 # new move also re-aligns the frame before where it explains that frame's change better (a
@@ -402,28 +402,32 @@ class LumaScorer:
             self._settle(index - PERSIST_FRAMES)
         return change
 
-    def _align(self, prev: np.ndarray, gray: np.ndarray, surface: np.ndarray) -> tuple[tuple[int, int], float]:
-        """The move from ``prev`` to ``gray`` and their difference aligned by it (:func:`_best_mad`): the phase
-        correlation's highest peak, unless the camera's last move (while it moves), or the second peak where it
-        is near that, explains the change (:func:`_explained`) better. The highest peak can be the borders' or
-        flat areas' (:func:`_second_peak`), and a camera keeps moving: a blurred fast pan lost its alignment
-        for single frames, each a false cut."""
+    def _align(self, prev: np.ndarray, gray: np.ndarray, surface: np.ndarray) -> tuple[tuple[int, int], float, bool]:
+        """(move, change, explained): the move from ``prev`` to ``gray``, their difference aligned by it
+        (:func:`_best_mad`), and whether the move explains the change (:func:`_explained`; never a move of
+        none). The move is the phase correlation's highest peak, unless the camera's last move (while it moves),
+        or the second peak where it is near that, explains the change better. The highest peak can be the
+        borders' or flat areas' (:func:`_second_peak`), and a camera keeps moving: a blurred fast pan lost its
+        alignment for single frames, each a false cut."""
         first = _peak(surface)
         move, change = first, _best_mad(prev, gray, *first)
-        if self._move == (0, 0):
-            return move, change
-        second = _second_peak(surface, first)
-        for other in (self._move, second):
-            if other != first and _near(other, self._move):
-                value = _explained(prev, gray, *other)
+        if self._move != (0, 0):
+            second = _second_peak(surface, first)
+            for other in dict.fromkeys((self._move, second)):  # in this order, once each
+                if other == first or not _near(other, self._move):
+                    continue
+                value = _explained(prev, gray, *other)  # inf for a move of none: never taken
                 if value < change:
                     move, change = other, value
-        return move, change
+            if move != first:
+                return move, change, True
+        return move, change, move != (0, 0) and _explained(prev, gray, *move) < np.inf
 
     def _realign(self, move: tuple[int, int]) -> None:
         """Align the frames just before the newest by ``move`` too, going back while it explains each one's
         change better than its own alignment did (a video or a shot starting in a fast pan: no move was known
-        at its first frames, and the correlation failed on them)."""
+        at its first frames, and the correlation failed on them). Only lowers changes already returned by
+        :meth:`push`: what a caller decided from them causally stays a superset."""
         ring = list(self._ring)
         for later in range(len(ring) - 1, 0, -1):
             index, frame = ring[later][0], ring[later][1]
