@@ -216,15 +216,20 @@ def accuracy(work: Path, methods: list[str]) -> dict:
     # Cuts under graphics that stay on screen (broadcast_*), their own split: variants 0 and 1 examined.
     groups["synthetic cuts under broadcast graphics, tuned on"] = broadcast[True]
     groups["synthetic cuts under broadcast graphics, held out"] = broadcast[False]
-    table = {}
+    table, families = {}, {}
     for label, items in groups.items():
+        split = "held out" if label.endswith("held out") else "tuned"
         for method in methods:
             total = CutScore(0, 0, 0)
             for path, cuts, gradual in items:
-                total += score_boundaries(detect(path, method), cuts, gradual)
+                score = score_boundaries(detect(path, method), cuts, gradual)
+                total += score
+                # Per family too: the groups pool families, and a fix for one must not break another.
+                key = ("real" if label.startswith("real") else path.stem, split, method)
+                families[key] = families.get(key, CutScore(0, 0, 0)) + score
             table[(label, method)] = total
             print(label, method, total, file=sys.stderr)
-    return table
+    return table, families
 
 
 def main() -> None:
@@ -260,12 +265,20 @@ def main() -> None:
                   f"{r['pyscenedetect_s'] / r['hybrid_s']:.2f} |")
         print()
     if not args.skip_accuracy:
-        table = accuracy(work, args.methods.split(","))
+        table, families = accuracy(work, args.methods.split(","))
         print("| split | method | precision | recall | F1 (±2 frames; gradual ±3) | boundaries |")
         print("| --- | --- | --- | --- | --- | --- |")
         for (label, method), s in table.items():
             print(f"| {label} | {method} | {s.precision:.3f} | {s.recall:.3f} | {s.f1:.3f} | "
                   f"{s.true_positives + s.false_negatives} |")
+        methods = args.methods.split(",")
+        print("\n| family | split | " + " | ".join(f"{m} F1 (FP / FN)" for m in methods) + " | truths |")
+        print("| --- | --- | " + " | ".join("---" for _ in methods) + " | --- |")
+        for family, split in sorted({(f, sp) for f, sp, _ in families}):
+            cells = [families[(family, split, m)] for m in methods]
+            print(f"| {family} | {split} | " + " | ".join(f"{c.f1:.3f} ({c.false_positives} / {c.false_negatives})"
+                                                       for c in cells)
+                  + f" | {cells[0].true_positives + cells[0].false_negatives} |")
 
 
 if __name__ == "__main__":
