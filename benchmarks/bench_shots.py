@@ -3,7 +3,9 @@ process, imports and Ray start-up included) against decode-only (the physical li
 CLI, in one run on the same inputs; then cut precision / recall / F1 per method on the real files with ground
 truth (the split tuned on and the held-out split, separately) and on the synthetic failure families (the
 variants looked at while building the detector and the held-out variants, separately; the graphics-in-shot
-families apart from the cut and transition families). Prints Markdown for BENCHMARKS.md.
+families apart from the cut and transition families), and on the families built from real footage (the real
+files' shots joined again by cuts, dissolves, fades and wipes, under graphics, with flashes: exact truth on
+real pictures). Prints Markdown for BENCHMARKS.md.
 
 Inputs, built once from ``../shared/testdata`` into ``--work`` (every real video there, scaled, at 25 fps):
 (a) >= 5 min of 720p H.264, (b) 120 five-second 640x360 clips, (c) one 60-s 1080p file, (d) one 2-s clip.
@@ -55,6 +57,9 @@ SYNTHETIC_HELD_OUT = [4, *range(20, 32)]
 # The broadcast families (cuts under graphics on screen, issue 27) have their own split: variants 0 and 1 were
 # examined while building the graphics test (2026-12-07); every other variant of both lists is held out.
 BROADCAST_TUNED = (0, 1)
+# The families built from real footage (curation.testing.spliced): variants 0-3 examined, 4-19 held out.
+SPLICED_TUNED = (0, 1, 2, 3)
+SPLICED_HELD_OUT = tuple(range(4, 20))
 METHODS = ("hybrid", "fast", "transnetv2", "pyscenedetect-cli")
 
 
@@ -176,6 +181,7 @@ def accuracy(work: Path, methods: list[str]) -> dict:
     from curation.annotate.shots import TransNetV2Model
     from curation.testing.evaluation import CutScore, score_boundaries, truth_from_ground_truth
     from curation.annotate.scan.unit import WorkUnit, scan_unit
+    from curation.testing.spliced import spliced_families
     from curation.testing.synthetic import failure_families
     from curation.video import probe
 
@@ -216,6 +222,14 @@ def accuracy(work: Path, methods: list[str]) -> dict:
     # Cuts under graphics that stay on screen (broadcast_*), their own split: variants 0 and 1 examined.
     groups["synthetic cuts under broadcast graphics, tuned on"] = broadcast[True]
     groups["synthetic cuts under broadcast graphics, held out"] = broadcast[False]
+    # Families built from real footage (real_*): ../shared's real shots joined again with exact truth.
+    for split, variants in (("tuned on", SPLICED_TUNED), ("held out", SPLICED_HELD_OUT)):
+        items = []
+        for v in variants:
+            folder = work / f"spliced{v}"
+            items += [(folder / f"{name}.mp4", t.cuts, t.gradual)
+                      for name, t in spliced_families(folder, TESTDATA, v).items()]
+        groups[f"families built from real footage, {split}"] = items
     table, families = {}, {}
     for label, items in groups.items():
         split = "held out" if label.endswith("held out") else "tuned"

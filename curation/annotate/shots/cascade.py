@@ -4,7 +4,9 @@ Level 1 (native rate) finds hard cuts with AdaptiveDetector's rule (a score that
 neighbours). Slower levels compare frames ``k`` apart, where a slow transition (fade, dissolve) adds up to a
 large change; a *coherence* test tells it from motion: during a transition the per-frame changes all point
 the same way, so the ``k``-step score is close to the sum of the ``k`` one-step scores, while motion and noise
-largely cancel.
+largely cancel. Between shots that themselves move or shake, every one-step change also holds the shots' own
+change; there a luma ``k``-step change that reaches ``COHERENCE`` of the sum and ``STANDS_OUT`` times the
+windows on either side of it is a transition too.
 
 Hard cuts have two sources at the native rate: the HSV content score and the aligned 64-px luma change
 (:mod:`curation.annotate.shots.luma`), each with AdaptiveDetector's rule on a hold-aware ratio; a candidate whose
@@ -43,6 +45,9 @@ COHERENCE = 0.6
 # The luma k-step change must be at least this share of its one-step changes (aligned luma cancels motion
 # less than the HSV score does, so the bar is higher).
 LUMA_COHERENCE = 0.8
+# ... or at least COHERENCE of it where it is this many times the k-step change of the windows just before and
+# just after it (a transition between moving or shaking shots).
+STANDS_OUT = 2.0
 # A slow-level step whose biggest one-step score carries this share of it is a hard cut, found at level 1.
 CUT_SHARE = 0.6
 # Frames of slack around a candidate in which TransNetV2 may place the boundary.
@@ -233,9 +238,14 @@ class CascadeDetector(ShotDetector):
                 if s < c.slow_luma_threshold:
                     continue
                 total = prefix[i + 1] - prefix[i - k + 1]
-                if total <= 0 or s < LUMA_COHERENCE * total or change[i - k + 1:i + 1].max() >= CUT_SHARE * s:
+                if total <= 0 or change[i - k + 1:i + 1].max() >= CUT_SHARE * s:
                     continue
-                flagged[i] = True
+                # Shots that move or shake add their own change to every one-step change, so a transition
+                # between them sums to more than its k-step change; it still changes the picture far more
+                # than the windows on either side of it do.
+                stands_out = (2 * k <= i < n - k and s >= STANDS_OUT * max(slow[i - k], slow[i + k])
+                              and s >= COHERENCE * total)
+                flagged[i] = s >= LUMA_COHERENCE * total or stands_out
             for first, last in _runs(flagged):
                 # Windows (i - k, i] for i in [first, last] all hold the transition when it is shorter than k.
                 a, b = (last - k + 1, first) if last - k + 1 <= first else (first - k + 1, last)
@@ -285,11 +295,25 @@ class CascadeDetector(ShotDetector):
                     accepted.append(Boundary(cand.start, cand.end, support, f"fused<{cand.source}"))
         return accepted
 
+    def _ends_same(self, span: _Candidate, cuts: list[int]) -> bool:
+        """Are a slow span's two ends one picture after removing gain and offset (``same_picture``), they and
+        the frames up to ``SPAN_SLACK`` outside them (not across a hard cut) compared: every pairing of an end
+        with an end? A span found inside a transition longer than the slow step has ends a few frames apart in
+        the blend, which are one picture exposed differently; the frames outside it are not."""
+        first, last = self._outer_ends(span, cuts)
+        return all(self._luma.ends_similarity(a, b) >= self._config.same_picture
+                   for a in {span.start - 1, first} for b in {span.end, last})
+
+    def _outer_ends(self, span: _Candidate, cuts: list[int]) -> tuple[int, int]:
+        """The frames ``SPAN_SLACK`` outside a slow span's ends, or the nearest hard cut's frames."""
+        first = max([span.start - 1 - SPAN_SLACK] + [i for i in cuts if i <= span.start - 1])
+        last = min([span.end + SPAN_SLACK] + [i - 1 for i in cuts if i > span.end])
+        return first, last
+
     def _ends_keep(self, span: _Candidate, cuts: list[int]) -> bool:
         """Do a slow span's two ends keep at least ``local_share`` of the picture, they and the frames up to
         ``SPAN_SLACK`` outside them (not across a hard cut) compared: every pairing of an end with an end?"""
-        first = max([span.start - 1 - SPAN_SLACK] + [i for i in cuts if i <= span.start - 1])
-        last = min([span.end + SPAN_SLACK] + [i - 1 for i in cuts if i > span.end])
+        first, last = self._outer_ends(span, cuts)
         return all(self._luma.ends_keep(a, b, self._config.local_share)
                    for a in {span.start - 1, first} for b in {span.end, last})
 
@@ -318,9 +342,7 @@ class CascadeDetector(ShotDetector):
         # in or cutting while the camera drifts (the drift adds up over k frames to a coherent-looking
         # change): neither is a transition. A span's ends may sit inside the transition (a wipe's half-way
         # picture keeps the part not yet wiped), so frames outside them are compared too (:meth:`_ends_keep`).
-        slow = [x for x in hsv_slow + luma_slow
-                if self._luma.ends_similarity(x.start - 1, x.end) < c.same_picture
-                and not self._ends_keep(x, cuts)]
+        slow = [x for x in hsv_slow + luma_slow if not self._ends_same(x, cuts) and not self._ends_keep(x, cuts)]
         accepted = slow + [x for x in native if x.confident or not hybrid]
         boundaries = [Boundary(x.start, x.end, x.score, x.source) for x in accepted]
         if hybrid:
