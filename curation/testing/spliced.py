@@ -219,7 +219,8 @@ def _frames(frames: dict, segment: Segment, width: int, height: int) -> list[np.
     if segment.source is None:
         return [np.zeros((height, width, 3), np.uint8)] * segment.frames
     try:
-        out = [frames[(segment.source, i, width, height)] for i in range(segment.first, segment.first + segment.frames)]
+        out = [frames[(segment.source, i, width, height)]
+               for i in range(segment.first, segment.first + segment.frames)]
     except KeyError:
         raise ValueError(f"{segment.source} has no frames {segment.first}..{segment.first + segment.frames - 1}")
     for k in segment.flashes:
@@ -230,8 +231,9 @@ def _frames(frames: dict, segment: Segment, width: int, height: int) -> list[np.
 def write_spliced(path: str | Path, spec: SplicedSpec, testdata: str | Path, fps: int = 25,
                   frames: dict | None = None) -> Truth:
     """Encode ``spec`` to H.264 at ``path`` (frames taken from the real videos under ``testdata``, or from
-    ``frames``, :func:`_decode`'s output, where given); returns the truth. A transition of ``n`` frames blends the last ``n`` frames of the segment before with the first ``n``
-    of its own, both playing; its frames are the truth's gradual range."""
+    ``frames``, :func:`_decode`'s output, where given); returns the truth. A transition of ``n`` frames blends
+    the last ``n`` frames of the segment before with the first ``n`` of its own, both playing; its frames are
+    the truth's gradual range."""
     path, testdata = Path(path), Path(testdata)
     path.parent.mkdir(parents=True, exist_ok=True)
     source = frames if frames is not None else _decode(testdata, [spec])

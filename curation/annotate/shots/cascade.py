@@ -17,10 +17,12 @@ slow levels run on the HSV score every k-th frame and on the aligned luma every 
 candidate's *margin* (the larger of the two sources' margins; 1.0 is exactly the fast rule) decides: at or
 above ``confident_ratio`` it is accepted, below ``candidate_ratio`` dropped, and in between TransNetV2 looks at
 a ``judge_window``-frame window and its probability is fused with the margin, unless the candidate lies
-inside a slow transition already found. Changes inside a shot are never boundaries, in either mode: a
-candidate that keeps most of the picture (a graphic, a caption, a picture-in-picture inset or half of a
-split screen changing; ``local_share``), a candidate or slow span whose ends are one picture after removing
-gain and offset (an exposure change; ``same_picture``), and a slow span whose ends keep most of the picture.
+inside a slow transition already found; it also looks, in longer windows, at stretches the luma slow level
+found doubtful (over its threshold and ``COHERENCE`` of the sum, but taken by neither test). Changes inside a
+shot are never boundaries, in either mode: a candidate that keeps most of the picture (a graphic, a caption,
+a picture-in-picture inset or half of a split screen changing; ``local_share``), a candidate or slow span
+whose ends are one picture after removing gain and offset (an exposure change; ``same_picture``), and a slow
+span whose ends keep most of the picture.
 Between two grey-scale pictures the network is blind (trained on colour footage, it gives cuts between
 framings of one subject on one grey backdrop < 0.02), so there the plain rule (margin >= 1) decides without
 it. TransNetV2 costs several 720p decodes per frame on CPU, so the band
@@ -52,6 +54,8 @@ STANDS_OUT = 2.0
 CUT_SHARE = 0.6
 # Frames of slack around a candidate in which TransNetV2 may place the boundary.
 JUDGE_SLACK = 3
+# Frames of context on each side of a doubtful gradual span in TransNetV2's windows (hybrid).
+GRADUAL_PAD = 8
 # Frames outside a slow span's ends also compared to tell a graphic changing from a transition.
 SPAN_SLACK = 8
 # A picture whose RGB channels differ by less than this on average (0..255) is grey-scale (black-and-white
@@ -82,7 +86,12 @@ class CascadeDetector(ShotDetector):
         self._luma = LumaScorer(self._luma_steps)
         # TransNetV2's pictures, per frame; None where no window can need one (:meth:`_keep_tiny`).
         self._tiny: list[np.ndarray | None] = []
-        self._tiny_pending: deque[tuple[int, np.ndarray]] = deque(maxlen=config.judge_window + 1)
+        # A doubtful gradual span's windows (:meth:`_judge_gradual`) reach back a slow step and GRADUAL_PAD frames
+        # from its first flagged frame (a window moved inside the video at its end: a whole window), and forward
+        # GRADUAL_PAD frames and half a window from its last.
+        window = max([2 * (k + GRADUAL_PAD) for k in self._luma_steps], default=0)
+        self._tiny_pending: deque[tuple[int, np.ndarray]] = deque(maxlen=max(config.judge_window, window) + 1)
+        self._gradual_reach = GRADUAL_PAD + window // 2 + 1
         self._tiny_until = -1
         self._recent: list[float] = []
         self._recent_luma: list[float] = []
@@ -125,12 +134,20 @@ class CascadeDetector(ShotDetector):
         suspect = ((level1 >= relax * c.min_content_val
                     or (change >= relax * c.luma_floor and area >= relax * c.luma_min_area))
                    and ((kept < c.local_share and same < c.same_picture) or area >= relax * GRAPHICS_CUT_AREA))
+        # A frame whose luma k-step change reaches the slow threshold and COHERENCE of its one-step sum, but not
+        # LUMA_COHERENCE (that is a transition found without the network), and is no hard cut's, may end a
+        # doubtful gradual span (:meth:`_slow_luma_candidates`).
+        gradual = False
+        for k in self._luma_steps:
+            slow, total, biggest = self._luma.latest_slow(k)
+            gradual |= (slow >= relax * c.slow_luma_threshold and relax * COHERENCE * total <= slow
+                        < LUMA_COHERENCE * total / relax and biggest < CUT_SHARE * slow / relax)
         self._tiny.append(None)
-        if suspect:
+        if suspect or gradual:
             for i, bgr in self._tiny_pending:
                 self._tiny[i] = tiny_picture(bgr)
             self._tiny_pending.clear()
-            self._tiny_until = index + c.judge_window
+            self._tiny_until = max(self._tiny_until, index + (c.judge_window if suspect else self._gradual_reach))
         if index <= self._tiny_until:
             self._tiny[index] = tiny_picture(features.bgr)
         else:
@@ -214,7 +231,7 @@ class CascadeDetector(ShotDetector):
                     run.append(item)
         return spans
 
-    def _slow_luma_candidates(self) -> list[_Candidate]:
+    def _slow_luma_candidates(self) -> tuple[list[_Candidate], list[_Candidate]]:
         """Gradual transitions from the sliding k-step luma differences, by the same coherence test as the
         HSV slow levels. Sliding (every frame, not every k-th) finds a short wipe or fade wherever it falls;
         the transition is placed where all its flagged windows overlap.
@@ -223,16 +240,22 @@ class CascadeDetector(ShotDetector):
         dissolve into a shot that moves by a fraction of a pixel a frame (0.2 px at 64 px) adds about 3 grey
         levels a frame of the 64-px frames' change, and sixteen of those outweighed the transition (a wipe's
         16-step change of 35.8 against a 64-px sum of 59.4, 0.8 needed); a pan still changes its thumbnails by whole
-        pixels every frame, so motion keeps failing the test."""
+        pixels every frame, so motion keeps failing the test.
+
+        Also returns the *doubtful* spans (for TransNetV2 in ``hybrid``): runs of windows over the threshold, at
+        least ``COHERENCE`` of their sum, that neither test took (a transition into a shot shaking more than the
+        transition changes the picture), each over all its windows."""
         c = self._config
         change, _ = self._luma.arrays()
         prefix = np.concatenate([[0.0], np.cumsum(self._luma.thumb_change())])
         black = self._luma.black()
         spans: list[_Candidate] = []
+        doubtful: list[_Candidate] = []
         for k in self._luma_steps:
             slow = self._luma.slow(k)
             n = len(slow)
             flagged = np.zeros(n, bool)
+            maybe = np.zeros(n, bool)
             for i in range(k, n):
                 s = slow[i]
                 if s < c.slow_luma_threshold:
@@ -246,12 +269,15 @@ class CascadeDetector(ShotDetector):
                 stands_out = (2 * k <= i < n - k and s >= STANDS_OUT * max(slow[i - k], slow[i + k])
                               and s >= COHERENCE * total)
                 flagged[i] = s >= LUMA_COHERENCE * total or stands_out
+                maybe[i] = not flagged[i] and s >= COHERENCE * total
             for first, last in _runs(flagged):
                 # Windows (i - k, i] for i in [first, last] all hold the transition when it is shorter than k.
                 a, b = (last - k + 1, first) if last - k + 1 <= first else (first - k + 1, last)
                 for start, end in _tighten(max(0, a), b + 1, change, black):
                     spans.append(_Candidate(start, end, float(slow[first:last + 1].max()), True, f"luma{k}"))
-        return spans
+            doubtful += [_Candidate(max(0, first - k + 1), last + 1, float(slow[first:last + 1].max()), False,
+                                    f"luma{k}") for first, last in _runs(maybe)]
+        return spans, doubtful
 
     def _judge(self, candidates: list[_Candidate]) -> list[Boundary]:
         """TransNetV2 on one short window per group of nearby candidates (all windows in one batch).
@@ -327,7 +353,8 @@ class CascadeDetector(ShotDetector):
         cuts = [x.start for x in native if x.confident]
         # A luma span holding a confident hard cut is a run of cuts (a dense montage), not a transition; a
         # cut at its very first frame is where a fade from black begins (the span absorbs it).
-        luma_slow = [x for x in self._slow_luma_candidates() if not any(x.start + 1 < i <= x.end for i in cuts)]
+        luma_spans, luma_doubtful = self._slow_luma_candidates()
+        luma_slow = [x for x in luma_spans if not any(x.start + 1 < i <= x.end for i in cuts)]
         black = self._luma.black()
         # The HSV coherence test mistakes fast motion for a transition; a span over which the picture moved
         # out of its own frame is motion, and so is one whose every frame is the one before it moved by whole
@@ -351,7 +378,38 @@ class CascadeDetector(ShotDetector):
                         and not any(s.start - gap <= x.start <= s.end + gap for s in slow)]
             if doubtful:
                 boundaries += self._judge(doubtful)
+            gradual = [x for x in luma_doubtful
+                       if not any(s.start - gap <= x.end and x.start <= s.end + gap for s in slow)
+                       and not any(x.start + 1 < i <= x.end for i in cuts)]
+            if gradual:
+                # What it marks is still no transition where its ends are one picture or keep most of it.
+                boundaries += [Boundary(b.start, b.end, b.score, b.source) for b in self._judge_gradual(gradual)
+                               if not self._ends_same(b, cuts) and not self._ends_keep(b, cuts)]
         return merge_boundaries(boundaries, c.min_shot_frames)
+
+    def _judge_gradual(self, spans: list[_Candidate]) -> list[_Candidate]:
+        """TransNetV2 over doubtful gradual spans (:meth:`_slow_luma_candidates`), in windows every half window
+        along each span from ``GRADUAL_PAD`` frames before it to as many after it: a transition it marks inside a
+        span (``transnetv2_threshold``) is one."""
+        c = self._config
+        # Two slow steps and the pads: a transition longer than the step, with context either side (16-frame
+        # windows, the hard cuts' judge_window, left a 29-frame dissolve at 0.27 where 48 frames gave 0.59).
+        window = 2 * (max(self._luma_steps) + GRADUAL_PAD)
+        centers, owners = [], []
+        for span in spans:
+            first = span.start - GRADUAL_PAD
+            while True:
+                centers.append(first + window // 2)
+                owners.append(span)
+                if first + window >= span.end + GRADUAL_PAD:
+                    break
+                first += window // 2
+        found = []
+        for span, (first, probs) in zip(owners, self._model.predict_windows(self._tiny, centers, window)):
+            for b in transition_runs(probs, c.transnetv2_threshold, offset=first, source="transnetv2"):
+                if b.end >= span.start and b.start <= span.end:
+                    found.append(_Candidate(b.start, b.end, b.score, True, f"transnetv2<{span.source}"))
+        return found
 
     def describe(self) -> dict:
         c = self._config

@@ -137,7 +137,7 @@ class _EveryPicture(CascadeDetector):
 def test_pictures_only_near_doubtful_candidates_change_nothing(families, model, monkeypatch):
     """The hybrid detector makes TransNetV2's 48x27 pictures only near frames that may be doubtful candidates;
     on every family the boundaries equal those of the cascade with every frame's picture, windows were judged,
-    and most frames got no picture."""
+    and a share of the frames got no picture."""
     made = []
 
     def lazy(config, model):
@@ -155,7 +155,9 @@ def test_pictures_only_near_doubtful_candidates_change_nothing(families, model, 
         frames += len(made[-1]._tiny)
         pictures += sum(t is not None for t in made[-1]._tiny)
     assert judged >= 2
-    assert pictures < 0.6 * frames, (pictures, frames)
+    # 48 % of these frames before hybrid also judged doubtful gradual spans, 69 % since (the families are made
+    # of transitions and motion; on ../shared's real files: none on a static shot, all on a shaking one).
+    assert pictures < 0.8 * frames, (pictures, frames)
 
 
 @pytest.mark.parametrize("variant", [0, 1])
@@ -197,7 +199,8 @@ def test_transitions_between_moving_real_shots(tmp_path, model):
     differently, the frames outside it are not) and a dissolve into a street shot moving 6-9 grey levels a
     frame (variant 2; the transition sums to less than 0.8 of its one-step changes but stands out against the
     windows on either side). Both were lost before, in both modes."""
-    specs = {1: spliced_family_specs(TESTDATA, 1)["real_dissolves"], 2: spliced_family_specs(TESTDATA, 2)["real_fades"]}
+    specs = {1: spliced_family_specs(TESTDATA, 1)["real_dissolves"],
+             2: spliced_family_specs(TESTDATA, 2)["real_fades"]}
     for variant, spec in specs.items():
         path = tmp_path / f"{variant}.mp4"
         truth = write_spliced(path, spec, TESTDATA)
@@ -206,3 +209,17 @@ def test_transitions_between_moving_real_shots(tmp_path, model):
             found = [(b.start, b.end) for b in scan(path, detector, model).boundaries]
             score = score_boundaries(found, [], wanted)
             assert score.false_negatives == 0, (variant, detector, found, truth)
+
+
+@pytest.mark.skipif(not TESTDATA.is_dir(), reason="../shared/testdata is absent")
+@pytest.mark.parametrize("variant, family", [(1, "real_dissolves"), (3, "real_fades")])
+def test_dissolves_into_a_shaking_real_shot(tmp_path, model, variant, family):
+    """Real footage (examined variants): a dissolve into the handheld cockatoo shot, which shakes more over 16
+    frames than the dissolve changes the picture, so no slow test takes it. In ``hybrid`` TransNetV2 judges
+    such doubtful spans (a luma k-step change over the threshold, at least 0.6 of its one-step sum) in
+    48-frame windows, and finds it; every cut and transition of the video is found and nothing else."""
+    path = tmp_path / f"{family}.mp4"
+    truth = write_spliced(path, spliced_family_specs(TESTDATA, variant)[family], TESTDATA)
+    found = [(b.start, b.end) for b in scan(path, "hybrid", model).boundaries]
+    score = score_boundaries(found, truth.cuts, truth.gradual)
+    assert (score.false_positives, score.false_negatives) == (0, 0), (found, truth)
