@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from curation.testing.synthetic import Broadcast, Truth, _broadcast
+from curation.testing.synthetic import Broadcast, Truth, draw_broadcast
 from curation.video import iter_frames
 from curation.video.encode import H264Writer
 
@@ -65,20 +64,17 @@ class SplicedSpec:
     graphics: Broadcast | None = None
 
 
-@lru_cache(maxsize=None)
-def _frame_count(path: str) -> int:
-    return sum(1 for _ in iter_frames(path))
-
-
 def source_shots(testdata: str | Path, min_frames: int = 16) -> list[tuple[str, int, int]]:
     """The cut-free ranges ``(source, first, last)`` (inclusive) of :data:`SOURCES` with at least ``min_frames``
-    frames, from their ground truth: split at every cut, without gradual transitions, black frames and
-    :data:`EDGE` frames at each end."""
+    frames, from their ground truth and decoded frame counts (``media_info.json``): split at every cut, without
+    gradual transitions, black frames and :data:`EDGE` frames at each end."""
     testdata = Path(testdata)
     truth = json.loads((testdata / "ground_truth.json").read_text())
+    # The frames that decode (the containers of some claim more); checked when the frames are read (_frames).
+    media = json.loads((testdata / "media_info.json").read_text())
     out = []
     for name in SOURCES:
-        count = _frame_count(str(testdata / name))
+        count = media[name]["decoded_frames_opencv"]
         breaks: list[tuple[int, int]] = []  # inclusive ranges that no segment may hold
         for entry in truth[name]["gt"]:
             if entry.get("gt_source") == "third_party_detector_golden":
@@ -117,18 +113,19 @@ def spliced_family_specs(testdata: str | Path, variant: int = 0) -> dict[str, Sp
     def n(lo: int, hi: int) -> int:
         return int(rng.integers(lo, hi + 1))
 
-    previous: list[int] = [-1]
+    previous = -1
 
     def segment(frames: int, **kwargs) -> Segment:
         """``frames`` frames of a random shot long enough, not the shot of the segment before (a cut must
         change the picture), starting anywhere inside it."""
-        fits = [i for i, (_, a, b) in enumerate(shots) if b - a + 1 >= frames and i != previous[0]]
+        nonlocal previous
+        fits = [i for i, (_, a, b) in enumerate(shots) if b - a + 1 >= frames and i != previous]
         if not fits:  # a long segment: the longest shots
-            fits = [i for i, (_, a, b) in enumerate(shots) if i != previous[0]]
+            fits = [i for i, (_, a, b) in enumerate(shots) if i != previous]
             frames = min(frames, max(shots[i][2] - shots[i][1] + 1 for i in fits))
             fits = [i for i in fits if shots[i][2] - shots[i][1] + 1 >= frames]
         pick = fits[int(rng.integers(len(fits)))]
-        previous[0] = pick
+        previous = pick
         name, a, b = shots[pick]
         return Segment(name, a + int(rng.integers(b - a - frames + 2)), frames, **kwargs)
 
@@ -193,33 +190,30 @@ def _cover(image: np.ndarray, width: int, height: int) -> np.ndarray:
 def _decode(testdata: Path, specs: list[SplicedSpec]) -> dict[tuple[str, int, int, int], np.ndarray]:
     """Every source frame the ``specs`` use, at the size each uses: ``(source, index, width, height)`` ->
     BGR frame. Each source is decoded once."""
-    wanted: dict[str, set[tuple[int, int, int]]] = {}
+    wanted: dict[str, dict[int, set[tuple[int, int]]]] = {}  # source -> frame index -> sizes
     for spec in specs:
         for s in spec.segments:
             if s.source is not None:
-                wanted.setdefault(s.source, set()).update(
-                    (i, spec.width, spec.height) for i in range(s.first, s.first + s.frames))
+                for i in range(s.first, s.first + s.frames):
+                    wanted.setdefault(s.source, {}).setdefault(i, set()).add((spec.width, spec.height))
     out = {}
-    for source, keys in wanted.items():
-        sizes: dict[int, list[tuple[int, int]]] = {}
-        for i, w, h in keys:
-            sizes.setdefault(i, []).append((w, h))
+    for source, sizes in wanted.items():
         last = max(sizes)
-        for i, decoded in enumerate(iter_frames(str(testdata / source))):
+        for i, frame in enumerate(iter_frames(str(testdata / source))):
             if i > last:
                 break
             if i in sizes:
-                image = decoded.frame.to_ndarray(format="bgr24")
+                image = frame.frame.to_ndarray(format="bgr24")
                 for w, h in sizes[i]:
                     out[(source, i, w, h)] = _cover(image, w, h)
     return out
 
 
-def _frames(frames: dict, segment: Segment, width: int, height: int) -> list[np.ndarray]:
+def _frames(decoded: dict, segment: Segment, width: int, height: int) -> list[np.ndarray]:
     if segment.source is None:
         return [np.zeros((height, width, 3), np.uint8)] * segment.frames
     try:
-        out = [frames[(segment.source, i, width, height)]
+        out = [decoded[(segment.source, i, width, height)]
                for i in range(segment.first, segment.first + segment.frames)]
     except KeyError:
         raise ValueError(f"{segment.source} has no frames {segment.first}..{segment.first + segment.frames - 1}")
@@ -229,18 +223,18 @@ def _frames(frames: dict, segment: Segment, width: int, height: int) -> list[np.
 
 
 def write_spliced(path: str | Path, spec: SplicedSpec, testdata: str | Path, fps: int = 25,
-                  frames: dict | None = None) -> Truth:
+                  decoded: dict | None = None) -> Truth:
     """Encode ``spec`` to H.264 at ``path`` (frames taken from the real videos under ``testdata``, or from
-    ``frames``, :func:`_decode`'s output, where given); returns the truth. A transition of ``n`` frames blends
+    ``decoded``, :func:`_decode`'s output, where given); returns the truth. A transition of ``n`` frames blends
     the last ``n`` frames of the segment before with the first ``n`` of its own, both playing; its frames are
     the truth's gradual range."""
     path, testdata = Path(path), Path(testdata)
     path.parent.mkdir(parents=True, exist_ok=True)
-    source = frames if frames is not None else _decode(testdata, [spec])
+    decoded = decoded if decoded is not None else _decode(testdata, [spec])
     truth = Truth(fps=float(fps))
     frames = []
     for index, segment in enumerate(spec.segments):
-        content = _frames(source, segment, spec.width, spec.height)
+        content = _frames(decoded, segment, spec.width, spec.height)
         n = segment.transition_in if index > 0 else 0
         start = len(frames) - n
         for k in range(n):
@@ -263,7 +257,7 @@ def write_spliced(path: str | Path, spec: SplicedSpec, testdata: str | Path, fps
         truth.shots.append((start + n, len(frames) - 1))
     truth.frames = len(frames)
     if spec.graphics is not None:
-        frames = [_broadcast(frame, spec.graphics, i) for i, frame in enumerate(frames)]
+        frames = [draw_broadcast(frame, spec.graphics, i) for i, frame in enumerate(frames)]
     with H264Writer(str(path), spec.width, spec.height, fps) as writer:
         for image in frames:
             writer.write_array(image, "bgr24")
@@ -274,6 +268,6 @@ def spliced_families(directory: str | Path, testdata: str | Path, variant: int =
     """Write every family of :func:`spliced_family_specs` to ``directory``; name -> truth."""
     directory, testdata = Path(directory), Path(testdata)
     specs = spliced_family_specs(testdata, variant)
-    frames = _decode(testdata, list(specs.values()))
-    return {name: write_spliced(directory / f"{name}.mp4", spec, testdata, frames=frames)
+    decoded = _decode(testdata, list(specs.values()))
+    return {name: write_spliced(directory / f"{name}.mp4", spec, testdata, decoded=decoded)
             for name, spec in specs.items()}

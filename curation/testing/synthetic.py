@@ -69,7 +69,7 @@ BLACK = -1  # the seed of an all-black shot (for fades from and to black)
 
 @dataclass(frozen=True)
 class Broadcast:
-    """A channel's graphics drawn over a whole video, the same across its cuts (:func:`_broadcast`).
+    """A channel's graphics drawn over a whole video, the same across its cuts (:func:`draw_broadcast`).
 
     style: ``news`` (dense: a programme bar with a clock, a logo, a headline band, a scrolling ticker, a
     subtitle line and a vertical caption on the left: about 40 % of the frame), ``lower_third`` (a logo and a
@@ -302,7 +302,7 @@ def _text(frame: np.ndarray, text: str, x: int, y: int, height_px: float, colour
     cv2.putText(frame, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness, cv2.LINE_AA)
 
 
-def _broadcast(frame: np.ndarray, graphics: Broadcast, i: int) -> np.ndarray:
+def draw_broadcast(frame: np.ndarray, graphics: Broadcast, i: int) -> np.ndarray:
     """Frame ``i`` of a video with ``graphics`` drawn (:class:`Broadcast`): the same on every frame except the
     ticker (scrolling every frame), the clock (every 25 frames), and the subtitle and headline texts (at their
     own frames)."""
@@ -393,7 +393,7 @@ def write_video(path: str | Path, shots: list[Shot], width: int = 320, height: i
             truth.shots.append((start, len(frames) - 1))
     truth.frames = len(frames)
     if broadcast is not None:
-        frames = [_broadcast(frame, broadcast, i) for i, frame in enumerate(frames)]
+        frames = [draw_broadcast(frame, broadcast, i) for i, frame in enumerate(frames)]
     with H264Writer(str(path), width, height, fps, crf=crf) as writer:
         for image in frames:
             writer.write_array(image, "bgr24")

@@ -135,13 +135,14 @@ class CascadeDetector(ShotDetector):
                     or (change >= relax * c.luma_floor and area >= relax * c.luma_min_area))
                    and ((kept < c.local_share and same < c.same_picture) or area >= relax * GRAPHICS_CUT_AREA))
         # A frame whose luma k-step change reaches the slow threshold and COHERENCE of its one-step sum, but not
-        # LUMA_COHERENCE (that is a transition found without the network), and is no hard cut's, may end a
-        # doubtful gradual span (:meth:`_slow_luma_candidates`).
+        # LUMA_COHERENCE (that is a transition found without the network), may end a doubtful gradual span
+        # (:meth:`_slow_luma_candidates`). (Its test that no one step is a hard cut's is left out: a later
+        # re-alignment can lower those steps, and this must stay a superset.)
         gradual = False
         for k in self._luma_steps:
-            slow, total, biggest = self._luma.latest_slow(k)
-            gradual |= (slow >= relax * c.slow_luma_threshold and relax * COHERENCE * total <= slow
-                        < LUMA_COHERENCE * total / relax and biggest < CUT_SHARE * slow / relax)
+            slow, total = self._luma.latest_slow(k)
+            gradual |= (slow >= relax * c.slow_luma_threshold
+                        and relax * COHERENCE * total <= slow < LUMA_COHERENCE * total / relax)
         self._tiny.append(None)
         if suspect or gradual:
             for i, bgr in self._tiny_pending:
@@ -321,7 +322,7 @@ class CascadeDetector(ShotDetector):
                     accepted.append(Boundary(cand.start, cand.end, support, f"fused<{cand.source}"))
         return accepted
 
-    def _ends_same(self, span: _Candidate, cuts: list[int]) -> bool:
+    def _ends_same(self, span: _Candidate | Boundary, cuts: list[int]) -> bool:
         """Are a slow span's two ends one picture after removing gain and offset (``same_picture``), they and
         the frames up to ``SPAN_SLACK`` outside them (not across a hard cut) compared: every pairing of an end
         with an end? A span found inside a transition longer than the slow step has ends a few frames apart in
@@ -330,13 +331,13 @@ class CascadeDetector(ShotDetector):
         return all(self._luma.ends_similarity(a, b) >= self._config.same_picture
                    for a in {span.start - 1, first} for b in {span.end, last})
 
-    def _outer_ends(self, span: _Candidate, cuts: list[int]) -> tuple[int, int]:
+    def _outer_ends(self, span: _Candidate | Boundary, cuts: list[int]) -> tuple[int, int]:
         """The frames ``SPAN_SLACK`` outside a slow span's ends, or the nearest hard cut's frames."""
         first = max([span.start - 1 - SPAN_SLACK] + [i for i in cuts if i <= span.start - 1])
         last = min([span.end + SPAN_SLACK] + [i - 1 for i in cuts if i > span.end])
         return first, last
 
-    def _ends_keep(self, span: _Candidate, cuts: list[int]) -> bool:
+    def _ends_keep(self, span: _Candidate | Boundary, cuts: list[int]) -> bool:
         """Do a slow span's two ends keep at least ``local_share`` of the picture, they and the frames up to
         ``SPAN_SLACK`` outside them (not across a hard cut) compared: every pairing of an end with an end?"""
         first, last = self._outer_ends(span, cuts)
@@ -382,18 +383,17 @@ class CascadeDetector(ShotDetector):
                        if not any(s.start - gap <= x.end and x.start <= s.end + gap for s in slow)
                        and not any(x.start + 1 < i <= x.end for i in cuts)]
             if gradual:
-                # What it marks is still no transition where its ends are one picture or keep most of it.
-                boundaries += [Boundary(b.start, b.end, b.score, b.source) for b in self._judge_gradual(gradual)
-                               if not self._ends_same(b, cuts) and not self._ends_keep(b, cuts)]
+                boundaries += self._judge_gradual(gradual, cuts)
         return merge_boundaries(boundaries, c.min_shot_frames)
 
-    def _judge_gradual(self, spans: list[_Candidate]) -> list[_Candidate]:
+    def _judge_gradual(self, spans: list[_Candidate], cuts: list[int]) -> list[Boundary]:
         """TransNetV2 over doubtful gradual spans (:meth:`_slow_luma_candidates`), in windows every half window
         along each span from ``GRADUAL_PAD`` frames before it to as many after it: a transition it marks inside a
-        span (``transnetv2_threshold``) is one."""
+        span (``transnetv2_threshold``) is one, unless its ends are one picture or keep most of it (the slow
+        spans' tests, :meth:`_ends_same` and :meth:`_ends_keep`)."""
         c = self._config
-        # Two slow steps and the pads: a transition longer than the step, with context either side (16-frame
-        # windows, the hard cuts' judge_window, left a 29-frame dissolve at 0.27 where 48 frames gave 0.59).
+        # Two slow steps and the pads: a transition longer than the step, with context either side (32-frame
+        # windows gave a 29-frame dissolve 0.28 at most where 48-frame windows gave 0.59).
         window = 2 * (max(self._luma_steps) + GRADUAL_PAD)
         centers, owners = [], []
         for span in spans:
@@ -406,9 +406,10 @@ class CascadeDetector(ShotDetector):
                 first += window // 2
         found = []
         for span, (first, probs) in zip(owners, self._model.predict_windows(self._tiny, centers, window)):
-            for b in transition_runs(probs, c.transnetv2_threshold, offset=first, source="transnetv2"):
-                if b.end >= span.start and b.start <= span.end:
-                    found.append(_Candidate(b.start, b.end, b.score, True, f"transnetv2<{span.source}"))
+            for b in transition_runs(probs, c.transnetv2_threshold, offset=first, source=f"transnetv2<{span.source}"):
+                if (b.end >= span.start and b.start <= span.end
+                        and not self._ends_same(b, cuts) and not self._ends_keep(b, cuts)):
+                    found.append(b)
         return found
 
     def describe(self) -> dict:

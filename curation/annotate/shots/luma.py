@@ -490,12 +490,11 @@ class LumaScorer:
         :meth:`kept`, :meth:`similarity`)."""
         return self._change[-1], self._area[-1], self._kept[-1], self._similarity[-1]
 
-    def latest_slow(self, k: int) -> tuple[float, float, float]:
-        """The last frame's aligned ``k``-step luma difference (see :meth:`slow`), the sum of the last ``k``
-        thumbnail one-step changes (:meth:`thumb_change`) and the largest of the last ``k`` aligned one-step
-        changes (:meth:`arrays`), which the slow tests compare it with."""
-        return ((self._slow[k][-1] if self._slow[k] else 0.0), float(sum(self._thumb_change[-k:])),
-                float(max(self._change[-k:], default=0.0)))
+    def latest_slow(self, k: int) -> tuple[float, float]:
+        """The last frame's aligned ``k``-step luma difference (see :meth:`slow`) and the sum of the last ``k``
+        thumbnail one-step changes (:meth:`thumb_change`) that the slow tests compare it with; neither changes
+        later (unlike the one-step changes, which :meth:`_realign` may lower)."""
+        return (self._slow[k][-1] if self._slow[k] else 0.0), float(sum(self._thumb_change[-k:]))
 
     def tracked(self, start: int, end: int, level: float) -> bool:
         """Did the camera move by whole analysis pixels at every frame of ``start .. end`` (inclusive), each frame

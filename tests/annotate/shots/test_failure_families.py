@@ -155,7 +155,7 @@ def test_pictures_only_near_doubtful_candidates_change_nothing(families, model, 
         frames += len(made[-1]._tiny)
         pictures += sum(t is not None for t in made[-1]._tiny)
     assert judged >= 2
-    # 48 % of these frames before hybrid also judged doubtful gradual spans, 69 % since (the families are made
+    # 48 % of these frames before hybrid also judged doubtful gradual spans, 75 % since (the families are made
     # of transitions and motion; on ../shared's real files: none on a static shot, all on a shaking one).
     assert pictures < 0.8 * frames, (pictures, frames)
 
