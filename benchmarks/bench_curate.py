@@ -84,10 +84,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-curate-"))
     synthetic_annotations(work / "annotated", args.rows)
     cfg = "from curation.config import load_config\nc = load_config(None)\n"
-    t_filter, mem_filter, _ = measured(cfg + "from curation.curate.filter_job import run_filter\n"
-                                       f"run_filter({str(work / 'annotated')!r}, {str(work / 'filtered')!r}, c)")
-    t_report, mem_report, _ = measured(cfg + "from curation.curate.report_job import run_report\n"
-                                       f"run_report({str(work / 'filtered')!r}, None, c)")
+    t_filter, mem_filter, _ = measured(cfg + "from curation.curate.filter_job import FilterJob, run_filter\n"
+                                       f"run_filter({str(work / 'annotated')!r}, {str(work / 'filtered')!r}, FilterJob.of(c))")
+    t_report, mem_report, _ = measured(cfg + "from curation.curate.report_job import ReportJob, run_report\n"
+                                       f"run_report({str(work / 'filtered')!r}, None, ReportJob.of(c))")
     t_read, mem_read, _ = measured("from curation.annotate.store import read_annotations\n"
                                    f"read_annotations({str(work / 'annotated')!r})")
     size = (work / "filtered" / "report.html").stat().st_size / 2**20

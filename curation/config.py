@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from curation.annotate.config import AnnotateConfig
 from curation.core.errors import ConfigError
-from curation.core.section import Section, validate
+from curation.core.section import Section, to_dict, validate  # noqa: F401  (to_dict: the CLI prints with it)
 from curation.core.storage import StorageOptions
 from curation.curate.config import BucketsConfig, DedupConfig, FilterConfig, ReportConfig, ShardConfig
 from curation.train.config import FinetuneConfig
@@ -83,14 +83,3 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         key, value = parse_override(text)
         _set_dotted(data, key, value)
     return validate(Config, data)
-
-
-def to_dict(config: BaseModel) -> dict:
-    """Plain-dict form (tuples become lists) for JSON/YAML output and job records."""
-    def convert(value: Any) -> Any:
-        if isinstance(value, (tuple, list)):
-            return [convert(v) for v in value]
-        if isinstance(value, dict):
-            return {k: convert(v) for k, v in value.items()}
-        return value
-    return convert(config.model_dump())

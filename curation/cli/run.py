@@ -15,19 +15,23 @@ def run_all(inputs: list[str], output: str, config: Config, overwrite: bool = Fa
             progress: bool = True) -> tuple[str, int]:
     """annotate -> filter -> report -> shard under ``output`` (a folder or an object-store prefix); returns the
     report's path or URI, and the exit status (annotate's: non-zero when it met internal errors)."""
-    from curation.annotate.job import run_annotate
-    from curation.curate.filter_job import run_filter
-    from curation.curate.report_job import run_report
-    from curation.curate.shard_job import run_shard
-
+    from curation.annotate.job import AnnotateJob, run_annotate
     from curation.core import storage
+    from curation.curate.filter_job import FilterJob, run_filter
+    from curation.curate.report_job import ReportJob, run_report
+    from curation.curate.shard_job import ShardJob, run_shard
 
     annotated, filtered = storage.join(output, "annotated"), storage.join(output, "filtered")
-    summary = run_annotate(inputs, annotated, config, overwrite=overwrite, progress=progress)
+    summary = run_annotate(inputs, annotated, AnnotateJob.of(config), overwrite=overwrite, progress=progress)
     print(summary.text())
-    print(run_filter(annotated, filtered, config).text())
-    report = run_report(filtered, None, config)
-    index = run_shard(filtered, storage.join(output, "shards"), config, progress=progress)
+    print(run_filter(annotated, filtered, FilterJob.of(config)).text())
+    report = run_report(filtered, None, ReportJob.of(config))
+    shard = config.shard
+    if shard.ray.address is None:
+        # One chain, one cluster: the shard writers join the cluster the annotation ran on.
+        shard = shard.model_copy(update={"ray": shard.ray.model_copy(
+            update={"address": config.annotate.ray.address, "num_cpus": config.annotate.ray.num_cpus})})
+    index = run_shard(filtered, storage.join(output, "shards"), ShardJob(shard, config.storage), progress=progress)
     print(f"shards: {len(index['shards'])} with {index['samples']} samples ({len(index['failed'])} failed): "
           f"{index['pattern']}")
     return report, summary.exit_code
@@ -77,18 +81,18 @@ def _command(args) -> int:
         print(f"report: {report}")
         return code
     elif args.command == "filter":
-        from curation.curate.filter_job import run_filter
+        from curation.curate.filter_job import FilterJob, run_filter
 
-        print(run_filter(args.annotations, args.output, config, args.thresholds).text())
+        print(run_filter(args.annotations, args.output, FilterJob.of(config), args.thresholds).text())
         print(f"filtered: {args.output}/clips.parquet")
     elif args.command == "report":
-        from curation.curate.report_job import run_report
+        from curation.curate.report_job import ReportJob, run_report
 
-        print(f"report: {run_report(args.filtered, args.output, config)}")
+        print(f"report: {run_report(args.filtered, args.output, ReportJob.of(config))}")
     elif args.command == "shard":
-        from curation.curate.shard_job import run_shard
+        from curation.curate.shard_job import ShardJob, run_shard
 
-        index = run_shard(args.filtered, args.output, config, progress=not args.quiet)
+        index = run_shard(args.filtered, args.output, ShardJob.of(config), progress=not args.quiet)
         print(json.dumps({k: index[k] for k in ("samples", "kept_clips", "pattern")}))
         if index["failed"]:
             print(f"{len(index['failed'])} clips could not be re-read; see {args.output}/index.json")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import types
 import typing
+from dataclasses import dataclass, fields
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import annotated_types
@@ -45,6 +46,9 @@ def _items(value: Any) -> Any:
 Float = Annotated[float, BeforeValidator(_number)]
 """A number (an integer becomes a float; a string Python reads as a number is one; ``true`` is not)."""
 Items = Annotated[tuple[T, ...], BeforeValidator(_items)]
+# A model's numeric precision (auto: bf16 on GPU, fp32 on CPU) and device (auto: CUDA when the worker has a GPU).
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+Device = Literal["auto", "cpu", "cuda"]
 """A list of T, stored as a tuple; a string is split at commas."""
 
 
@@ -204,3 +208,29 @@ def _bounds(info: Any, ctx: dict) -> str:
     if lower:
         return f"must be {'>=' if lower[0] == '[' else '>'} {lower[1:]}{unit}"
     return f"must be {'<=' if upper[-1] == ']' else '<'} {upper[:-1]}{unit}"
+
+
+def to_dict(config: BaseModel) -> dict:
+    """Plain-dict form (tuples become lists) for JSON/YAML output and job records."""
+    def convert(value: Any) -> Any:
+        if isinstance(value, (tuple, list)):
+            return [convert(v) for v in value]
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items()}
+        return value
+    return convert(config.model_dump())
+
+
+J = TypeVar("J", bound="JobSections")
+
+
+@dataclass(frozen=True)
+class JobSections:
+    """The config sections one job reads, and no other: a job never receives the whole file. A subclass lists
+    them as fields named like the config file's top-level sections; :meth:`of` takes them from the whole
+    config (which only ``curation.cli`` and ``curation.testing`` read)."""
+
+    @classmethod
+    def of(cls: type[J], config: Any) -> J:
+        """This job's sections of the whole config (:class:`curation.config.Config`)."""
+        return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})

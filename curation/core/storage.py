@@ -698,6 +698,13 @@ def read_parquet(uri: str, columns: list[str] | None = None, schema: pa.Schema |
         return pq.read_table(path, filesystem=fs, columns=columns, schema=schema)
 
 
+def read_parquet_schema(uri: str) -> pa.Schema:
+    """The Arrow schema a parquet file/object was written with (its footer only)."""
+    fs, path = filesystem(uri)
+    with _boundary(uri):
+        return pq.read_schema(path, filesystem=fs)
+
+
 @contextmanager
 def parquet_writer(uri: str, schema: pa.Schema, **kwargs: Any) -> Iterator[pq.ParquetWriter]:
     """A Parquet file/object written a row group at a time (``writer.write_table``), so a table larger than

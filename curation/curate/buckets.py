@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from curation.annotate.scan.motion import MOTION_UNIT
+from curation.contract.schema import MOTION_UNIT
 from curation.curate.percentiles import count, percentiles
 
 N_BUCKETS = 256

@@ -133,6 +133,8 @@ class ShardConfig(Section):
     pixels, aspect kept, even sizes (default none = source size). fps: resample to this frame rate (default
     none = source rate). crf / preset: libx264 quality and speed (defaults 20, veryfast). thumbnail_long_side:
     the sample's JPEG thumbnail (default 256). workers: resources of the shard writers (one shard per task).
+    ray: the Ray cluster the writers run on (:class:`~curation.runtime.config.ClusterConfig`; default: a new
+    embedded local Ray, or ``RAY_ADDRESS``; ``curate run`` uses ``annotate.ray``'s when this names none).
     """
 
     samples_per_shard: int = Field(256, ge=1)
@@ -142,6 +144,7 @@ class ShardConfig(Section):
     preset: X264Preset = "veryfast"
     thumbnail_long_side: int = Field(256, ge=32, le=2048)
     workers: StageResources = Field(default_factory=StageResources)
+    ray: ClusterConfig = Field(default_factory=ClusterConfig)
 
 
 class DedupConfig(Section):

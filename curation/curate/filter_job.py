@@ -33,17 +33,18 @@ from curation.core import storage
 from curation.curate.buckets import MotionBuckets
 from curation.curate.dedup import DUPLICATE_PREFIX, DUPLICATE_REASON
 from curation.curate.dedup.table import RESULT_FIELDS, DedupPass, empty_columns
-from curation.config import Config
+from curation.core.section import JobSections
+from curation.core.storage import StorageOptions
 from curation.core.errors import ConfigError
 from curation.core.lease import Lease
-from curation.curate.config import FilterConfig
-from curation.annotate.footage import FootageLost, footage_lost
+from curation.curate.config import BucketsConfig, DedupConfig, FilterConfig
+from curation.contract.footage import FootageLost, footage_lost
 from curation.curate.filters import (Threshold, apply, columns_read, keep_mask, rule_counts, unfilled,
                                      load_thresholds, resolve, save_thresholds)
 from curation.curate.percentiles import count
 from curation.curate.sources import Mapper, PartsSource, Values, local_map
-from curation.annotate.store import ANNOTATIONS, AnnotateOutput
-from curation.schema import STAGE_COLUMNS, TABLE_SCHEMA
+from curation.contract.output import AnnotationParts
+from curation.contract.schema import stage_of
 from curation.core.layout import BUCKETS_FILE, CLIPS_FILE, SUMMARY_FILE, THRESHOLDS_FILE
 
 log = logging.getLogger(__name__)
@@ -124,15 +125,17 @@ class FilterSummary:
                 f"dropped by: {reasons}; wall {self.wall_s:.1f} s{skipped}{lost}{dedup}{ray}")
 
 
-def _stage_of(column: str) -> str | None:
-    """The annotate stage that computes ``column`` (None for the scan's own columns other than motion's)."""
-    for stage, columns in STAGE_COLUMNS.items():
-        if any(name == column for name, _, _ in columns):
-            return stage
-    return "motion" if column.startswith("motion_") else None
+@dataclass(frozen=True)
+class FilterJob(JobSections):
+    """The sections ``curate filter`` reads: ``filter``, ``dedup``, ``buckets`` and ``storage``."""
+
+    filter: FilterConfig = field(default_factory=FilterConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    buckets: BucketsConfig = field(default_factory=BucketsConfig)
+    storage: StorageOptions = field(default_factory=StorageOptions)
 
 
-def run_filter(annotations: str, output: str, config: Config, thresholds_file: str | None = None,
+def run_filter(annotations: str, output: str, config: FilterJob, thresholds_file: str | None = None,
                in_memory: int | None = None) -> FilterSummary:
     """Filter the annotate output ``annotations`` into ``output`` (folders or object-store prefixes).
 
@@ -144,7 +147,7 @@ def run_filter(annotations: str, output: str, config: Config, thresholds_file: s
     started = time.monotonic()
     storage.configure(config.storage)
     source = str(annotations)
-    if not storage.is_dir(storage.join(source, ANNOTATIONS)):
+    if not AnnotationParts(source).exists():
         raise ConfigError(f"{source}: not an annotate output (no annotations/ folder)")
     if thresholds_file is not None and not is_file(thresholds_file):
         raise ConfigError(f"--thresholds {thresholds_file}: no such file")
@@ -154,15 +157,18 @@ def run_filter(annotations: str, output: str, config: Config, thresholds_file: s
         return _filter(source, dest, config, thresholds_file, in_memory, started, lease)
 
 
-def _filter(source: str, dest: str, config: Config, thresholds_file: str | None, in_memory: int | None,
+def _filter(source: str, dest: str, config: FilterJob, thresholds_file: str | None, in_memory: int | None,
             started: float, lease: Lease) -> FilterSummary:
     cfg = config.filter
     limit = in_memory or cfg.in_memory_values
-    store = AnnotateOutput(source)
+    store = AnnotationParts(source)
     parts = store.parts()
+    # The table's own schema: its model stages' columns are tagged there (curation.contract.schema).
+    schema = store.schema(parts)
+    if schema is None:
+        raise ConfigError(f"{source}: no committed part in annotations/ (an annotate job that committed nothing)")
     nodes: Counter = Counter()
-    pieces = PartsSource(tuple(store.annotation_uri(p) for p in parts), TABLE_SCHEMA, config.storage,
-                         _mapper(cfg, nodes))
+    pieces = PartsSource(tuple(store.annotation_uri(p) for p in parts), schema, config.storage, _mapper(cfg, nodes))
 
     skipped: dict[str, str | None] = {}
     if thresholds_file is not None:
@@ -173,17 +179,17 @@ def _filter(source: str, dest: str, config: Config, thresholds_file: str | None,
         except KeyError as exc:
             raise ConfigError(f"filter.rules: {exc.args[0]}") from None
         # A rule on a stage that did not run would drop every clip as missing: it is left out, and said so.
-        skipped = {column: _stage_of(column) for column in unfilled(counts)}
+        skipped = {column: stage_of(schema, column) for column in unfilled(counts)}
         for column, stage in skipped.items():
             log.warning("filter rule on %s skipped: no clip has a value%s", column,
                         f" (run the {stage} stage first)" if stage else "")
         thresholds = resolve(pieces, cfg, in_memory=limit, counts=counts)
         exclude_errors = cfg.exclude_errors
     read = columns_read(thresholds)
-    unknown = [c for c in read if c not in TABLE_SCHEMA.names]
+    unknown = [c for c in read if c not in schema.names]
     if unknown:
         raise ConfigError(f"thresholds refer to column {unknown[0]!r}, which the table lacks")
-    buckets = _buckets(pieces, read, thresholds, exclude_errors, config, thresholds_file, limit)
+    buckets = _buckets(pieces, read, thresholds, exclude_errors, config, thresholds_file, limit, schema)
     dedup = _dedup(store, parts, pieces, read, thresholds, exclude_errors, config) if config.dedup.enabled else None
 
     storage.makedirs(dest)
@@ -195,10 +201,11 @@ def _filter(source: str, dest: str, config: Config, thresholds_file: str | None,
     # the writing in this process, one part at a time in part order.
     step = partial(filtered_part, thresholds=thresholds, exclude_errors=exclude_errors, buckets=buckets,
                    finish=dedup is None)
-    with storage.parquet_writer(storage.join(dest, CLIPS_FILE), _OUT_SCHEMA, compression="zstd") as writer:
+    out_schema = clips_schema(schema)
+    with storage.parquet_writer(storage.join(dest, CLIPS_FILE), out_schema, compression="zstd") as writer:
         for out, tally in pieces.map(step, None):
             if dedup is not None:
-                out = dedup.annotate(out).cast(_OUT_SCHEMA)
+                out = dedup.annotate(out).cast(out_schema)
                 tally = _tally(out)
             writer.write_table(out)
             summary.add(tally)
@@ -225,10 +232,11 @@ def _filter(source: str, dest: str, config: Config, thresholds_file: str | None,
     return summary
 
 
-# clips.parquet: every annotation column, then keep, drop_reasons, motion_bucket_id and the dedup columns
-# (phash_first/middle/last, dedup_group, duplicate_of; null when dedup is off).
-_OUT_SCHEMA = pa.schema([*TABLE_SCHEMA, pa.field("keep", pa.bool_()), pa.field("drop_reasons", pa.list_(pa.string())),
-                         pa.field("motion_bucket_id", pa.int16()), *RESULT_FIELDS], metadata=TABLE_SCHEMA.metadata)
+def clips_schema(table: pa.Schema) -> pa.Schema:
+    """clips.parquet: every column of the annotation ``table``, then keep, drop_reasons, motion_bucket_id and the
+    dedup columns (phash_first/middle/last, dedup_group, duplicate_of; null when dedup is off)."""
+    return pa.schema([*table, pa.field("keep", pa.bool_()), pa.field("drop_reasons", pa.list_(pa.string())),
+                      pa.field("motion_bucket_id", pa.int16()), *RESULT_FIELDS], metadata=table.metadata)
 
 
 def _mapper(cfg: FilterConfig, nodes: Counter) -> Mapper:
@@ -250,7 +258,7 @@ def filtered_part(piece: pa.Table, thresholds: list[Threshold], exclude_errors: 
     out = out.append_column("motion_bucket_id", pa.array(np.where(ids >= 0, ids, 0), pa.int16(), mask=ids < 0))
     if not finish:
         return out, None
-    out = empty_columns(out).cast(_OUT_SCHEMA)
+    out = empty_columns(out).cast(clips_schema(piece.schema))
     return out, _tally(out)
 
 
@@ -271,8 +279,8 @@ def _tally(out: pa.Table) -> FilterSummary:
     return tally
 
 
-def _dedup(store: AnnotateOutput, parts: list[str], pieces: PartsSource, read: list[str], thresholds,
-           exclude_errors: bool, config: Config) -> DedupPass:
+def _dedup(store: AnnotationParts, parts: list[str], pieces: PartsSource, read: list[str], thresholds,
+           exclude_errors: bool, config: FilterJob) -> DedupPass:
     """The dedup pass, in this process: every part's clip ids, scores and embeddings with its keyframe hashes,
     and which clips the rules keep (a group keeps one of those when it has one); then the groups."""
     dedup = DedupPass.from_config(config.dedup)
@@ -303,8 +311,8 @@ def motion_values(piece: pa.Table, column: str, thresholds: list[Threshold], exc
     return values[keep_mask(piece, thresholds, exclude_errors)] if kept_only else values
 
 
-def _buckets(pieces: PartsSource, read: list[str], thresholds, exclude_errors: bool, config: Config,
-             thresholds_file: str | None, in_memory: int) -> MotionBuckets:
+def _buckets(pieces: PartsSource, read: list[str], thresholds, exclude_errors: bool, config: FilterJob,
+             thresholds_file: str | None, in_memory: int, schema: pa.Schema) -> MotionBuckets:
     """The mapping saved next to reused thresholds, else a new one (quantile: fitted on the kept clips, read
     piece by piece)."""
     if thresholds_file is not None:
@@ -312,7 +320,7 @@ def _buckets(pieces: PartsSource, read: list[str], thresholds, exclude_errors: b
         if is_file(saved):
             return load_via_local(saved, MotionBuckets.load)
     b = config.buckets
-    if b.column not in TABLE_SCHEMA.names:
+    if b.column not in schema.names:
         raise ConfigError(f"buckets.column: the table has no column {b.column!r}")
     if b.mapping == "fixed":
         return MotionBuckets.fixed(b.column, b.fixed_m0, b.fixed_m_max)

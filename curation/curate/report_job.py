@@ -14,10 +14,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curation.core import storage
-from curation.core.layout import REPORT_FILE
-from curation.annotate.store import KEYFRAMES, PART_SUFFIX
+from curation.core.layout import KEYFRAMES, PART_SUFFIX, REPORT_FILE
 from curation.curate.buckets import MotionBuckets
-from curation.config import Config
+from dataclasses import dataclass, field
+
+from curation.core.section import JobSections
+from curation.core.storage import StorageOptions
+from curation.curate.config import FilterConfig, ReportConfig
 from curation.core.errors import ConfigError
 from curation.core.lease import Lease
 from curation.curate.filters import load_thresholds
@@ -48,7 +51,16 @@ def _thumbnails(annotations: str, clip_ids: list[str]) -> dict[str, bytes]:
     return out
 
 
-def run_report(filtered: str, output: str | None, config: Config) -> str:
+@dataclass(frozen=True)
+class ReportJob(JobSections):
+    """The sections ``curate report`` reads: ``report``, ``filter`` (its ``in_memory_values``) and ``storage``."""
+
+    report: ReportConfig = field(default_factory=ReportConfig)
+    filter: FilterConfig = field(default_factory=FilterConfig)
+    storage: StorageOptions = field(default_factory=StorageOptions)
+
+
+def run_report(filtered: str, output: str | None, config: ReportJob) -> str:
     """Write the report (default ``FILTERED/report.html``, previews in ``FILTERED/report_files/``); returns the
     page's path or URI."""
     storage.configure(config.storage)
@@ -63,7 +75,7 @@ def run_report(filtered: str, output: str | None, config: Config) -> str:
         return _report(folder, path, config, lease)
 
 
-def _report(folder: str, path: str, config: Config, lease: Lease) -> str:
+def _report(folder: str, path: str, config: ReportJob, lease: Lease) -> str:
     thresholds, exclude_errors = load_via_local(storage.join(folder, THRESHOLDS_FILE), load_thresholds)
     buckets = load_via_local(storage.join(folder, BUCKETS_FILE), MotionBuckets.load)
     clips = storage.join(folder, CLIPS_FILE)

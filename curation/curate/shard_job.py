@@ -9,12 +9,15 @@ import itertools
 import json
 import tarfile
 import time
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation.core import storage
-from curation.config import Config
+from curation.core.section import JobSections
+from curation.core.storage import StorageOptions
+from curation.curate.config import ShardConfig
 from curation.core.errors import ConfigError
 from curation.core.lease import Lease
 from curation.runtime.ray_runner import StageSpec, run_graph
@@ -29,7 +32,7 @@ def _keys_in(uri: str) -> set[str]:
         return {m.name.rsplit(".", 1)[0] for m in tar.getmembers() if m.name.endswith(".json")}
 
 
-def _shard_stream(specs: pa.Table, config: Config, directory: str):
+def _shard_stream(specs: pa.Table, config: ShardJob, directory: str):
     """Write shards (rows of ``specs``: name, rows) on Ray, one per call; yields each shard's record as it is
     written."""
     from curation.curate.shard_stage import ShardStage
@@ -37,11 +40,19 @@ def _shard_stream(specs: pa.Table, config: Config, directory: str):
     stage = StageSpec("shard", ShardStage,
                       {"config": config.shard, "directory": directory, "storage_options": config.storage},
                       config.shard.workers.model_copy(update={"batch_size": 1}), min_workers=1)
-    for row in run_graph(specs, [stage], config.annotate.ray.address, config.annotate.ray.num_cpus):
+    for row in run_graph(specs, [stage], config.shard.ray.address, config.shard.ray.num_cpus):
         yield row
 
 
-def run_shard(filtered: str, output: str, config: Config, progress: bool = True) -> dict:
+@dataclass(frozen=True)
+class ShardJob(JobSections):
+    """The sections ``curate shard`` reads: ``shard`` (its cluster: ``shard.ray``) and ``storage``."""
+
+    shard: ShardConfig = field(default_factory=ShardConfig)
+    storage: StorageOptions = field(default_factory=StorageOptions)
+
+
+def run_shard(filtered: str, output: str, config: ShardJob, progress: bool = True) -> dict:
     """Write every shard not yet present into ``output``; returns the index ({shards, samples, failed})."""
     started = time.monotonic()
     storage.configure(config.storage)
@@ -58,7 +69,7 @@ def run_shard(filtered: str, output: str, config: Config, progress: bool = True)
         return _shard(kept, dest, str(filtered), config, progress, started, lease)
 
 
-def _shard(kept: pa.Table, dest: str, filtered: str, config: Config, progress: bool, started: float,
+def _shard(kept: pa.Table, dest: str, filtered: str, config: ShardJob, progress: bool, started: float,
            lease: Lease) -> dict:
     clip_ids = kept["clip_id"].to_pylist()
     per = config.shard.samples_per_shard

@@ -28,7 +28,6 @@ import pyarrow as pa
 from curation.core import storage
 from curation.core.atomic import atomic_write
 from curation.curate.config import ShardConfig
-from curation.schema import STAGE_COLUMNS
 from curation.video import VideoError, iter_frames, scaled_size
 from curation.video.encode import H264Writer
 
@@ -93,7 +92,8 @@ def _emit(writer: H264Writer, decoded, size: tuple[int, int]) -> None:
 
 def sample_json(row: dict, encoded: EncodedClip) -> dict:
     scores = {c: row[c] for c in SCORE_COLUMNS if c in row and row[c] is not None and np.isfinite(row[c])}
-    random = [s for s in STAGE_COLUMNS if row.get(f"{s}_random_weights")]
+    # <stage>_random_weights: every model stage's provenance column (curation.contract.schema.model_columns).
+    random = [k.removesuffix("_random_weights") for k, v in row.items() if k.endswith("_random_weights") and v]
     return {
         "clip_id": row["clip_id"], "video_id": row["video_id"], "source": row["video_path"],
         "start_s": row["start_s"], "end_s": row["end_s"], "start_frame": row["start_frame"],

@@ -45,7 +45,7 @@ class ServerSource:
 
     @classmethod
     def of(cls, server: Any, model: str) -> ServerSource:
-        """From a :class:`~curation.annotate.config.ServerConfig` and the section's model."""
+        """From a :class:`~curation.annotate.enrich.generate.ServerConfig` and the section's model."""
         return cls(server.base_url, server.model or model, server.api_key_env, server.timeout_s,
                    server.concurrency, server.retries)
 

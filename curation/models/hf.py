@@ -69,7 +69,7 @@ def warn_random(label: str) -> None:
 
 
 def generation_kwargs(c: Any) -> dict[str, Any]:
-    """``generate`` arguments from a :class:`~curation.annotate.config.GenerationConfig`."""
+    """``generate`` arguments from a :class:`~curation.annotate.enrich.generate.GenerationConfig`."""
     kwargs = {"max_new_tokens": c.max_new_tokens, "num_beams": c.num_beams, "do_sample": c.do_sample,
               "repetition_penalty": c.repetition_penalty}
     if c.do_sample:

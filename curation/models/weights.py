@@ -226,7 +226,7 @@ def read_head_state(path: str) -> dict:
     return state
 
 
-def _check_head_fits(head: FileSource, source: OpenClipSource, key: str) -> None:
+def check_head_fits(head: FileSource, source: OpenClipSource, key: str) -> None:
     try:
         first = read_head_state(head.path)["layers.0.weight"]
     except ValueError as exc:

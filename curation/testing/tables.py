@@ -9,7 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation.core.layout import ANNOTATIONS, KEYFRAMES
-from curation.schema import ROW_CLIP, ROW_SHOT, TABLE_SCHEMA
+from curation.annotate.table import TABLE_SCHEMA
+from curation.contract.schema import ROW_CLIP, ROW_SHOT
 
 
 def synthetic_annotations(out: str | Path, rows: int, rows_per_part: int = 100_000, seed: int = 0,

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from curation.config import load_config
-from curation.curate.filter_job import run_filter
+from curation.curate.filter_job import FilterJob, run_filter
 from curation.testing.tables import synthetic_annotations
 
 RULES = ["filter.rules=[{column: motion_mean, drop_bottom: 12.5}, {column: aesthetic, drop_bottom: 25, "
@@ -29,8 +29,8 @@ def _clips(folder):
 
 def test_streaming_equals_in_memory_and_numpy(annotations, tmp_path):
     config = load_config(None, RULES)
-    whole = run_filter(str(annotations), str(tmp_path / "whole"), config, in_memory=1 << 24)
-    small = run_filter(str(annotations), str(tmp_path / "small"), config, in_memory=64)
+    whole = run_filter(str(annotations), str(tmp_path / "whole"), FilterJob.of(config), in_memory=1 << 24)
+    small = run_filter(str(annotations), str(tmp_path / "small"), FilterJob.of(config), in_memory=64)
     assert _clips(tmp_path / "whole") == _clips(tmp_path / "small")
     for name in ("thresholds.json", "motion_buckets.json"):
         assert (tmp_path / "whole" / name).read_text() == (tmp_path / "small" / name).read_text()
@@ -66,7 +66,7 @@ def test_rule_on_a_stage_that_never_ran_is_skipped_and_said(tmp_path):
             i = t.schema.get_field_index(name)
             t = t.set_column(i, t.schema.field(i), pa.nulls(t.num_rows, t.schema.field(i).type))
         pq.write_table(t, part)
-    summary = run_filter(str(root), str(tmp_path / "out"), load_config(None, []))
+    summary = run_filter(str(root), str(tmp_path / "out"), FilterJob.of(load_config(None, [])))
     assert summary.kept > 0 and "aesthetic: missing" not in summary.reasons
     assert summary.skipped_rules == {"aesthetic": "aesthetic"}
     assert "rules skipped, no clip has a value (run the stage, then filter again): aesthetic (stage aesthetic)" \

@@ -12,7 +12,7 @@ from curation.curate.buckets import MotionBuckets
 from curation.curate.filter_job import filtered_part, motion_values
 from curation.curate.filters import columns_read, resolve
 from curation.curate.sources import PartsSource, Values, local_map
-from curation.schema import TABLE_SCHEMA
+from curation.annotate.table import TABLE_SCHEMA
 from curation.testing.tables import synthetic_annotations
 
 RULES = ["filter.rules=[{column: motion_mean, drop_bottom: 12.5}, {column: aesthetic, drop_bottom: 25, "

@@ -18,20 +18,22 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curation.annotate.config import AnnotateConfig
-from curation.annotate.enrich.registry import BY_NAME
-from curation.annotate.records import flat, with_rows
+from curation.annotate.nested import flat, with_rows
 from curation.core.errors import INTERNAL_ERROR, internal_report
 from curation.core.faults import inject
 from curation.runtime.stage import Batch, Stage, StageResources
-from curation.schema import ROW_CLIP, STAGE_COLUMNS
+from curation.contract.schema import ROW_CLIP, model_columns
+
+if TYPE_CHECKING:
+    from curation.annotate.config import AnnotateConfig
+
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +104,14 @@ class ModelStage(Stage):
 
     batch_format = "pyarrow"
     extra_columns: tuple[str, ...] = ()
+    # The stage's declaration (curation.annotate.enrich.stage.EnrichStage, the STAGE of its file); its name is
+    # the stage's name.
+    declaration: Any = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.declaration is not None:
+            cls.name = cls.declaration.name
     # What the generic runner passes in: the share of a GPU Ray granted each worker.
     runner_arguments = ("gpu_fraction",)
 
@@ -109,7 +119,7 @@ class ModelStage(Stage):
         super().__init__(resources)
         self.config = config
         self.label, self.random_weights = "", False
-        self.columns: tuple[str, ...] = tuple(name for name, _, _ in BY_NAME[self.name].columns)
+        self.columns: tuple[str, ...] = tuple(name for name, _, _ in self.declaration.columns)
         if gpu_fraction > 0:
             import torch
 
@@ -175,7 +185,8 @@ class ModelStage(Stage):
                  **{c: rows[c].take(index).to_pylist() for c in self.extra_columns}}
         out = self.annotate_clips(batch)
         reports = out.pop(INTERNAL_REPORTS)
-        columns = {name: rows[name].to_pylist() for name, _, _ in STAGE_COLUMNS[self.name]}
+        columns = {name: rows[name].to_pylist() for name in self.columns
+                   + tuple(name for name, _, _ in model_columns(self.name))}
         error_kind, error = rows["error_kind"].to_pylist(), rows["error"].to_pylist()
         failed = np.zeros(rows.num_rows, bool)
         internal = np.zeros(rows.num_rows, bool)

@@ -16,7 +16,7 @@ from curation.annotate.shots.luma import is_black
 from curation.annotate.scan.keyframes import clip_targets, nearest
 from curation.annotate.scan.motion import PairMotion, clip_motion
 from curation.annotate.scan.unit import UnitResult
-from curation.schema import CLIP_COLUMNS, ROW_CLIP, ROW_SHOT, ROW_STATUS, ROW_TRANSITION
+from curation.contract.schema import CLIP_COLUMNS, ROW_CLIP, ROW_SHOT, ROW_STATUS, ROW_TRANSITION
 from curation.video import VideoInfo
 
 # A video is called truncated when fewer than this share of its declared frames (or duration) decode.

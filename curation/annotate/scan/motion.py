@@ -19,7 +19,6 @@ import numpy as np
 from curation.annotate.config import MotionConfig
 
 REFERENCE_SHORT_SIDE = 256
-MOTION_UNIT = "px/s@256"
 # Bin edges in px/s: 0, then 256 log-spaced edges from 0.01 to 10000 px/s (ratio ~1.056 per bin).
 HIST_EDGES = np.concatenate([[0.0], np.geomspace(0.01, 10_000.0, 256)])
 N_BINS = len(HIST_EDGES) - 1

@@ -18,10 +18,9 @@ import pyarrow as pa
 from curation.curate.dedup import DUPLICATE_PREFIX, Duplicates, embedding_matrix, find_duplicates
 from curation.curate.dedup.phash import (CROP_COLUMNS, CROPS, HASH_COLUMNS, LEVELS, hash_columns,
                                          hash_keyframes)
-from curation.schema import TABLE_COLUMNS
 
-# The CLIP image embedding column of the aesthetic stage (list<float16>).
-EMBEDDING = next(name for name, _, _ in TABLE_COLUMNS if name.endswith("_embedding"))
+# The CLIP image embedding column of the aesthetic stage (list<float16>; annotate.aesthetic.keep_embedding).
+EMBEDDING = "image_embedding"
 RESULT_FIELDS = [*(pa.field(c, pa.uint64()) for c in HASH_COLUMNS),
                  *(pa.field(c, pa.list_(pa.uint64(), len(CROPS))) for c in CROP_COLUMNS),
                  pa.field("dedup_group", pa.int64()), pa.field("duplicate_of", pa.string())]

@@ -29,11 +29,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curation.core import storage
-from curation.annotate.footage import FootageLost, footage_lost
+from curation.contract.footage import FootageLost, footage_lost
 from curation.curate.filters import Threshold
 from curation.curate.percentiles import percentiles
 from curation.curate.report.cuts import CUT_LEVELS, CutCounter, CutTable, cut_thresholds, percentile_rules
-from curation.schema import ROW_SHOT, ROW_TRANSITION
+from curation.contract.schema import ROW_SHOT, ROW_TRANSITION
 
 # A source of the filter output in pieces: ``source(columns)`` yields (row group index, table of those of
 # ``columns`` the file has), one piece at a time; it may be called again (each pass is one call).

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from curation.annotate.scan.motion import MOTION_UNIT
+from curation.contract.schema import MOTION_UNIT
 from curation.curate.buckets import MotionBuckets
 from curation.curate.config import ReportConfig
 from curation.curate.filters import Threshold

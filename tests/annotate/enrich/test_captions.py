@@ -149,7 +149,7 @@ def test_config_wiring():
     assert [c for c, _, _ in BY_NAME["caption_merge"].columns] == ["caption_merged"]
     assert BY_NAME["caption_merge"].reads(cfg) == ("caption", "video_caption")
     assert cfg.ray.video_caption.batch_size == 4 and cfg.ray.caption_merge.batch_size == 8
-    from curation.schema import STAGE_COLUMNS
+    from curation.annotate.table import STAGE_COLUMNS
 
     assert {"video_caption_model", "video_caption_random_weights", "video_caption_error"} <= \
         {c for c, _, _ in STAGE_COLUMNS["video_caption"]}

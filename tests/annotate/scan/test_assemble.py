@@ -7,7 +7,7 @@ from curation.annotate.shots.clips import shots_from_boundaries
 from curation.config import load_config
 from curation.annotate.shots import merge_boundaries
 from curation.annotate.scan.unit import WorkUnit, scan_unit
-from curation.schema import ROW_CLIP, ROW_SHOT, ROW_STATUS, ROW_TRANSITION
+from curation.contract.schema import ROW_CLIP, ROW_SHOT, ROW_STATUS, ROW_TRANSITION
 from curation.testing.synthetic import BLACK, Shot, write_video
 from curation.video import probe
 

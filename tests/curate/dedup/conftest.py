@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from curation.annotate.job import run_annotate
+from curation.annotate.job import AnnotateJob, run_annotate
 from curation.annotate.store import read_annotations, read_keyframes
 from curation.config import load_config
 from tests.curate.dedup.corpus import write_corpus, write_framings
@@ -21,7 +21,7 @@ def annotate_corpus(root: Path, write) -> tuple:
     write(v)
     config = load_config(None, ["annotate.executor=local", "annotate.stages=[cuts,motion,keyframes]"])
     out = root / "annotated"
-    run_annotate(sorted(str(p) for p in v.glob("*.mp4")), str(out), config, progress=False)
+    run_annotate(sorted(str(p) for p in v.glob("*.mp4")), str(out), AnnotateJob.of(config), progress=False)
     table = read_annotations(str(out))
     table = table.filter(pa.array(np.asarray(table["clip_index"].is_valid())))
     names = [Path(p).stem for p in table["video_path"].to_pylist()]

@@ -11,7 +11,7 @@ import pytest
 
 from curation.config import load_config
 from curation.core.errors import ConfigError
-from curation.curate.filter_job import run_filter
+from curation.curate.filter_job import FilterJob, run_filter
 from tests.curate.dedup.corpus import COPIES
 
 # No model stages ran on the corpus: rules on motion and duration only.
@@ -21,7 +21,7 @@ RULES = ["filter.rules=[{column: motion_mean, min: 0}]", "filter.min_duration_s=
 def test_filter_drops_duplicates_and_counts_them(annotated, tmp_path):
     source, names, table, _ = annotated
     config = load_config(None, RULES + ["dedup.enabled=true", "dedup.keep=longest"])
-    summary = run_filter(str(source), str(tmp_path / "f"), config)
+    summary = run_filter(str(source), str(tmp_path / "f"), FilterJob.of(config))
     assert summary.reasons["duplicate"] == len(COPIES) and summary.kept == summary.clips - len(COPIES)
     assert summary.dedup["groups"] == 2 and not summary.dedup["semantic"]
     assert "dedup: 5 duplicates in 2 groups" in summary.text()
@@ -40,7 +40,7 @@ def test_filter_drops_duplicates_and_counts_them(annotated, tmp_path):
 
 def test_dedup_off_keeps_the_columns_null(annotated, tmp_path):
     source, *_ = annotated
-    summary = run_filter(str(source), str(tmp_path / "f"), load_config(None, RULES))
+    summary = run_filter(str(source), str(tmp_path / "f"), FilterJob.of(load_config(None, RULES)))
     assert summary.dedup is None and "duplicate" not in summary.reasons
     clips = pq.read_table(tmp_path / "f" / "clips.parquet")
     for name in ("phash_first", "phash_first_crops", "dedup_group", "duplicate_of"):
@@ -68,7 +68,7 @@ def test_semantic_pass_reads_the_aesthetic_stage_embeddings(tmp_path):
     """Wiring only: the real aesthetic stage (tiny CLIP with random weights offline, so its similarities mean
     nothing) writes the embedding column, and the filter's semantic pass reads it. A video and its re-encode:
     one pair, whichever method finds it."""
-    from curation.annotate.job import run_annotate
+    from curation.annotate.job import AnnotateJob, run_annotate
     from tests.curate.dedup.corpus import copy_video, render_view
 
     render_view(tmp_path / "a.mp4", seed=7, x0=100, y0=60)
@@ -77,9 +77,9 @@ def test_semantic_pass_reads_the_aesthetic_stage_embeddings(tmp_path):
     annotate = load_config(root / "configs" / "offline.yaml", [
         "annotate.executor=local", "annotate.stages=[cuts,motion,keyframes,aesthetic]",
         "annotate.aesthetic.keep_embedding=true", "annotate.aesthetic.text=prompt", "annotate.aesthetic.prompt=x"])
-    run_annotate([str(tmp_path / "a.mp4"), str(tmp_path / "b.mp4")], str(tmp_path / "ann"), annotate,
+    run_annotate([str(tmp_path / "a.mp4"), str(tmp_path / "b.mp4")], str(tmp_path / "ann"), AnnotateJob.of(annotate),
                  progress=False)
     config = load_config(None, RULES + ["dedup.enabled=true", "dedup.hash_distance=0"])
-    summary = run_filter(str(tmp_path / "ann"), str(tmp_path / "f"), config)
+    summary = run_filter(str(tmp_path / "ann"), str(tmp_path / "f"), FilterJob.of(config))
     assert summary.dedup["semantic"] and summary.dedup["semantic_pairs"] == 1
     assert summary.reasons["duplicate"] == 1 and summary.kept == 1

@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from curation.config import load_config
-from curation.curate.filter_job import run_filter
-from curation.annotate.footage import footage_lost
+from curation.curate.filter_job import FilterJob, run_filter
+from curation.contract.footage import footage_lost
 from curation.curate.filters import load_thresholds
 from curation.curate.report.aggregate import DUPLICATE_PREFIX, aggregate, canonical, hist_edges, parquet_source
 from curation.testing.tables import synthetic_annotations
@@ -28,7 +28,7 @@ def filtered(tmp_path_factory):
     8 rows can straddle two consecutive row groups)."""
     root = tmp_path_factory.mktemp("report")
     synthetic_annotations(root / "ann", 3000, rows_per_part=400, seed=7)
-    run_filter(str(root / "ann"), str(root / "out"), load_config(None, RULES))
+    run_filter(str(root / "ann"), str(root / "out"), FilterJob.of(load_config(None, RULES)))
     table = pq.read_table(root / "out" / "clips.parquet")
     df = table.to_pandas()
     clips = np.flatnonzero(df.clip_index.notna().to_numpy())

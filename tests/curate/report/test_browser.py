@@ -17,10 +17,10 @@ import pytest
 
 from curation.config import load_config
 from curation.core.layout import KEYFRAMES
-from curation.curate.filter_job import run_filter
+from curation.curate.filter_job import FilterJob, run_filter
 from curation.curate.report.aggregate import DUPLICATE_PREFIX
-from curation.curate.report_job import run_report
-from curation.schema import KEYFRAME_SCHEMA
+from curation.curate.report_job import ReportJob, run_report
+from curation.contract.schema import KEYFRAME_SCHEMA
 from curation.testing.synthetic import Shot, write_video
 from curation.testing.tables import synthetic_annotations
 
@@ -44,7 +44,7 @@ def report(tmp_path_factory):
     write_video(video, [Shot(60, (1.5, 0.0), seed=1), Shot(60, (0.0, 1.0), seed=2)], width=320, height=180, fps=25)
     synthetic_annotations(root / "ann", 480, rows_per_part=160, seed=2)
     out = root / "filtered"
-    run_filter(str(root / "ann"), str(out), load_config(None, []))
+    run_filter(str(root / "ann"), str(out), FilterJob.of(load_config(None, [])))
     table = pq.read_table(out / "clips.parquet")
     n = table.num_rows
     start = (np.arange(n) % 4) * 0.8
@@ -73,7 +73,7 @@ def report(tmp_path_factory):
                      "time_s": 0.0, "width": 320, "height": 180,
                      "jpeg": cv2.imencode(".jpg", image)[1].tobytes()})
     pq.write_table(pa.Table.from_pylist(rows, schema=KEYFRAME_SCHEMA), root / "ann" / KEYFRAMES / "part-000000.parquet")
-    page = run_report(str(out), None, load_config(None, ["report.thumbnails=3"]))
+    page = run_report(str(out), None, ReportJob.of(load_config(None, ["report.thumbnails=3"])))
     return out, table["clip_id"][gone].as_py()
 
 
@@ -142,7 +142,7 @@ def test_preview_plays_in_chromium(report):
 
 def test_previews_off_leave_still_thumbnails(report, tmp_path):
     out, _ = report
-    page = run_report(str(out), str(tmp_path / "plain.html"), load_config(None, ["report.previews=false"]))
+    page = run_report(str(out), str(tmp_path / "plain.html"), ReportJob.of(load_config(None, ["report.previews=false"])))
     html = (tmp_path / "plain.html").read_text()
     assert page == str(tmp_path / "plain.html") and 'class="play"' not in html and "data:image/jpeg" in html
     assert not (tmp_path / "plain_files").exists()

@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curation.config import load_config
-from curation.curate.filter_job import run_filter
+from curation.curate.filter_job import FilterJob, run_filter
 from curation.curate.filters import load_thresholds
 from curation.curate.report.aggregate import aggregate, parquet_source
 from curation.curate.report.cuts import CUT_LEVELS, percentile_rules
@@ -25,7 +25,7 @@ def _rules_at(level: float) -> str:
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("cuts")
     synthetic_annotations(root / "ann", 4000, rows_per_part=500, seed=11)
-    run_filter(str(root / "ann"), str(root / "out"), load_config(None, [RULES]))
+    run_filter(str(root / "ann"), str(root / "out"), FilterJob.of(load_config(None, [RULES])))
     return root
 
 
@@ -70,6 +70,6 @@ def test_cut_table_equals_numpy(run, in_memory):
 
 def test_all_rules_at_a_level_is_what_the_filter_would_keep(run):
     cuts, _, _ = _table(run / "out" / "clips.parquet", 1 << 20)
-    again = run_filter(str(run / "ann"), str(run / "at25"), load_config(None, [_rules_at(25)]))
+    again = run_filter(str(run / "ann"), str(run / "at25"), FilterJob.of(load_config(None, [_rules_at(25)])))
     assert cuts.kept[25.0] == again.kept > 0
     assert cuts.kept[12.5] > cuts.kept[25.0] > cuts.kept[50.0]

@@ -5,8 +5,8 @@ import re
 import pyarrow.parquet as pq
 
 from curation.config import load_config
-from curation.curate.filter_job import run_filter
-from curation.curate.report_job import run_report
+from curation.curate.filter_job import FilterJob, run_filter
+from curation.curate.report_job import ReportJob, run_report
 from tests.curate.dedup.conftest import annotated  # noqa: F401  (the fixture: the corpus through annotate)
 from tests.curate.dedup.corpus import COPIES
 
@@ -16,8 +16,8 @@ RULES = ["filter.rules=[{column: motion_mean, min: 0}]", "filter.min_duration_s=
 
 def test_report_shows_the_duplicate_groups(annotated, tmp_path):  # noqa: F811
     source = annotated[0]
-    run_filter(str(source), str(tmp_path / "f"), load_config(None, RULES))
-    page = run_report(str(tmp_path / "f"), None, load_config(None, []))
+    run_filter(str(source), str(tmp_path / "f"), FilterJob.of(load_config(None, RULES)))
+    page = run_report(str(tmp_path / "f"), None, ReportJob.of(load_config(None, [])))
     html = open(page).read()
     clips = pq.read_table(tmp_path / "f" / "clips.parquet").to_pandas()
     section = html.split("<h2>Duplicate groups</h2>")[1]

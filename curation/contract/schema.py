@@ -1,15 +1,22 @@
 """The Arrow schemas of the clip table and the keyframe side table, and what every column means.
 
-Every column name is defined here once; ``docs/schema.md`` is generated from these lists
-(``python -m curation.schema > docs/schema.md``).
+The scan's columns are defined here once; a model stage's columns are declared by the stage
+(:mod:`curation.annotate.enrich`) and joined to them by :func:`table_schema`, each field tagged with its stage
+(:data:`STAGE_KEY`), so a reader of the table finds a stage's columns in the table's own schema
+(:func:`stage_columns`). ``docs/schema.md`` is generated from the whole table
+(``python -m curation.annotate.table > docs/schema.md``).
 """
 from __future__ import annotations
 
 import pyarrow as pa
 
-from curation.annotate.scan.motion import MOTION_UNIT
-
 SCHEMA_VERSION = "5"
+
+# The unit of every motion column: pixels per second of displacement on a frame scaled to a 256 px short side
+# (curation.annotate.scan.motion computes them).
+MOTION_UNIT = "px/s@256"
+# The Arrow field metadata key naming the model stage that computes a column of the table.
+STAGE_KEY = b"curation.stage"
 
 # What a row of the clip table is (column row_kind).
 ROW_CLIP = "clip"            # a clip: the unit everything downstream works on
@@ -82,7 +89,12 @@ KEYFRAME_SCHEMA = pa.schema([pa.field(n, t) for n, t, _ in KEYFRAME_COLUMNS],
                             metadata={"curation.schema_version": SCHEMA_VERSION})
 
 
-def _model_columns(stage: str) -> list[tuple[str, pa.DataType, str]]:
+Column = tuple[str, pa.DataType, str]
+
+
+def model_columns(stage: str) -> list[Column]:
+    """The provenance columns every model stage adds after its own: ``<stage>_model``, ``<stage>_random_weights``
+    and ``<stage>_error``."""
     return [(f"{stage}_model", pa.string(), f"Model and weights that computed the {stage} columns of the clip; "
                                             "`(RANDOM WEIGHTS)` marks random-initialised models (tests and speed "
                                             f"benchmarks only). Null while the {stage} stage has not run on it."),
@@ -92,29 +104,50 @@ def _model_columns(stage: str) -> list[tuple[str, pa.DataType, str]]:
                                             f"(`{stage}_failed`) and error when it had none.")]
 
 
-# The model stages' columns, in the table after the scan's; null on every row a stage has not computed (rows that
-# are not clips, and clips of a run without the stage).
-def _stage_columns() -> dict[str, list[tuple[str, pa.DataType, str]]]:
-    from curation.annotate.enrich.registry import REGISTRY
-
-    return {stage.name: list(stage.columns) + _model_columns(stage.name) for stage in REGISTRY}
-
-
-STAGE_COLUMNS = _stage_columns()
-
-# The one clip table: every part of DIR/annotations has exactly these columns.
-TABLE_COLUMNS = CLIP_COLUMNS + [c for cols in STAGE_COLUMNS.values() for c in cols]
-TABLE_SCHEMA = pa.schema([pa.field(n, t) for n, t, _ in TABLE_COLUMNS], metadata=CLIP_SCHEMA.metadata)
+def table_schema(stages: dict[str, list[Column]]) -> pa.Schema:
+    """The one clip table: the scan's columns, then each model stage's columns (``stages``: the stage's own
+    columns in table order, :func:`model_columns` not included), each field tagged with its stage. Every part
+    of ``DIR/annotations`` has exactly these columns; a stage's are null on every row it has not computed
+    (rows that are not clips, and clips of a run without the stage)."""
+    fields = [pa.field(n, t) for n, t, _ in CLIP_COLUMNS]
+    for stage, columns in stages.items():
+        fields += [pa.field(n, t, metadata={STAGE_KEY: stage.encode()})
+                   for n, t, _ in list(columns) + model_columns(stage)]
+    return pa.schema(fields, metadata=CLIP_SCHEMA.metadata)
 
 
-def markdown() -> str:
-    lines = ["# Output schema", "", "Generated from `curation/schema.py`. `DIR/annotations/*.parquet` is the whole "
+def stage_columns(schema: pa.Schema) -> dict[str, list[str]]:
+    """The model stages' columns of a table's schema, by stage, in table order (from their tags: a table written
+    before the tags has none)."""
+    out: dict[str, list[str]] = {}
+    for f in schema:
+        stage = (f.metadata or {}).get(STAGE_KEY)
+        if stage is not None:
+            out.setdefault(stage.decode(), []).append(f.name)
+    return out
+
+
+def stage_of(schema: pa.Schema, column: str) -> str | None:
+    """The model stage that computes ``column`` of a table; ``motion`` for the scan's motion columns; None for
+    the scan's other columns and for names the table lacks."""
+    if column in schema.names:
+        stage = (schema.field(column).metadata or {}).get(STAGE_KEY)
+        if stage is not None:
+            return stage.decode()
+    return "motion" if column.startswith("motion_") else None
+
+
+def markdown(stages: dict[str, list[Column]]) -> str:
+    """``docs/schema.md``: every column of the table made of the scan's and ``stages``' columns (as
+    :func:`table_schema`), and of the keyframe side table."""
+    lines = ["# Output schema", "", "Generated from `curation/contract/schema.py` and the model stages' declarations (`python -m curation.annotate.table`). `DIR/annotations/*.parquet` is the whole "
              "clip table: every part has every column below, so DuckDB, polars or pandas read it as one table "
              "(`SELECT * FROM 'DIR/annotations/*.parquet'`). `DIR/keyframes/*.parquet` holds the keyframe images.",
              ""]
     tables = [("Clip table: `DIR/annotations/*.parquet`, one row per clip, skipped shot, transition or failed "
                "video: scan columns", CLIP_COLUMNS)]
-    tables += [(f"Clip table: columns of the `{stage}` model stage", cols) for stage, cols in STAGE_COLUMNS.items()]
+    tables += [(f"Clip table: columns of the `{stage}` model stage", list(cols) + model_columns(stage))
+               for stage, cols in stages.items()]
     tables += [("Keyframe side table: `DIR/keyframes/*.parquet`, three rows per clip", KEYFRAME_COLUMNS)]
     for title, columns in tables:
         lines += [f"## {title}", "", "| column | type | meaning |", "| --- | --- | --- |"]
@@ -122,6 +155,3 @@ def markdown() -> str:
         lines.append("")
     return "\n".join(lines)
 
-
-if __name__ == "__main__":
-    print(markdown())

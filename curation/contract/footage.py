@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from curation.schema import ROW_SHOT, ROW_TRANSITION
+from curation.contract.schema import ROW_SHOT, ROW_TRANSITION
 
 
 @dataclass(frozen=True)
