@@ -7,7 +7,7 @@ from curation.config import load_config
 def test_defaults_validate():
     config = load_config()
     assert config.annotate.cuts.detector == "hybrid"
-    assert config.annotate.stages == ("cuts", "motion", "keyframes", "caption", "ocr", "aesthetic")
+    assert config.annotate.stages == ("cuts", "motion", "keyframes", "camera", "caption", "ocr", "aesthetic")
 
 
 def test_overrides_are_typed():
@@ -40,7 +40,9 @@ def test_yaml_file_unknown_top_level(tmp_path):
 
 def test_shipped_configs_load():
     from pathlib import Path
-    for path in sorted((Path(__file__).parents[1] / "configs").glob("*.yaml")):
+    paths = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
+    assert len(paths) >= 4, paths  # default, fast, offline, wan_motion: a test that finds none must fail
+    for path in paths:
         load_config(path)
 
 

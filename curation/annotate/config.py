@@ -10,19 +10,23 @@ from typing import ClassVar, Literal
 from pydantic import Field, create_model, field_validator, model_validator
 
 from curation.annotate.enrich.registry import REGISTRY
+from curation.annotate.scan.registry import SIGNALS
 from curation.core.section import Device, Float, Items, Section, fail
 from curation.runtime.config import ClusterConfig
 from curation.runtime.stage import StageResources
 
 SCAN_STAGES = ("cuts", "motion", "keyframes")
+# The scan signals, each declared in its own file (curation.annotate.scan): computed in the scan pass.
+SIGNAL_STAGES = tuple(signal.name for signal in SIGNALS)
 # The model stages, each declared in its own file (curation.annotate.enrich), in the order they run.
 MODEL_STAGES = tuple(stage.name for stage in REGISTRY)
 # Stage names used before: {old: new}.
 RENAMED_STAGES = {"clip": "aesthetic"}
-STAGE_NAMES = SCAN_STAGES + MODEL_STAGES
+STAGE_NAMES = SCAN_STAGES + SIGNAL_STAGES + MODEL_STAGES
 # What a job runs unless told: the stages declared default (the video captioner and the merging LLM are opt-in:
 # billions of parameters).
-DEFAULT_STAGES = SCAN_STAGES + tuple(stage.name for stage in REGISTRY if stage.default)
+DEFAULT_STAGES = SCAN_STAGES + tuple(s.name for s in SIGNALS if s.default) + tuple(
+    stage.name for stage in REGISTRY if stage.default)
 
 
 class DecodeConfig(Section):
@@ -301,6 +305,14 @@ class _AnnotateConfig(Section):
         return stages
 
     @model_validator(mode="after")
+    def _signal_needs(self) -> _AnnotateConfig:
+        for signal in SIGNALS:
+            missing = [s for s in signal.needs if signal.name in self.stages and s not in self.stages]
+            if missing:
+                raise fail("stages", f"{signal.name} is computed from the {missing[0]} stage: add it")
+        return self
+
+    @model_validator(mode="after")
     def _reads_run(self) -> _AnnotateConfig:
         # A stage that reads other stages' columns under this config needs them in the run (on an output that
         # has them they are not computed again).
@@ -314,9 +326,9 @@ class _AnnotateConfig(Section):
         return self
 
 
-# The model stages' sections, one field each (``annotate.<stage>``), from their declarations.
+# The scan signals' and model stages' sections, one field each (``annotate.<stage>``), from their declarations.
 AnnotateConfig = create_model("AnnotateConfig", __base__=_AnnotateConfig, __module__=__name__, **{
-    stage.name: (stage.config, Field(default_factory=stage.config)) for stage in REGISTRY})
+    stage.name: (stage.config, Field(default_factory=stage.config)) for stage in (*SIGNALS, *REGISTRY)})
 AnnotateConfig.__doc__ = _AnnotateConfig.__doc__
 assert all(set(stage.reads(AnnotateConfig())) <= {s.name for s in REGISTRY[:i]} for i, stage in enumerate(REGISTRY)), \
     "a stage must come after the stages it reads"

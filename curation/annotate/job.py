@@ -16,14 +16,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from curation.core import storage
-from curation.core.errors import log_internal
+from curation.core.errors import ConfigError, log_internal
 from curation.core.section import JobSections, to_dict
 from curation.core.storage import StorageOptions
 from curation.annotate.commit import CommitStage
 from curation.annotate.source import PART, REFUSED, VIDEO, SourceStage
 from curation.annotate.store import AnnotateOutput
 from curation.annotate.scan.assemble import video_id_for
-from curation.annotate.config import MODEL_STAGES, SCAN_STAGES, AnnotateConfig
+from curation.annotate.config import MODEL_STAGES, SCAN_STAGES, SIGNAL_STAGES, AnnotateConfig
 from curation.runtime.stage import StageResources
 from curation.contract.footage import FootageLost, footage_lost
 from curation.annotate.inputs import discover, shown_path
@@ -225,8 +225,10 @@ SCAN_RESOURCE_KEYS = ("decode.threads", "decode.prefetch", "decode.split_min_s",
 
 def _scan_record(cfg: AnnotateConfig) -> dict:
     """The config that decides the scan's results (resources and commit sizes do not)."""
-    record = {name: to_dict(getattr(cfg, name)) for name in ("decode", "cuts", "clips", "motion", "keyframes")}
-    record["stages"] = [s for s in cfg.stages if s in SCAN_STAGES]
+    signals = tuple(s for s in SIGNAL_STAGES if s in cfg.stages)
+    sections = ("decode", "cuts", "clips", "motion", "keyframes", *signals)
+    record = {name: to_dict(getattr(cfg, name)) for name in sections}
+    record["stages"] = [s for s in cfg.stages if s in SCAN_STAGES + SIGNAL_STAGES]
     return record
 
 
@@ -235,6 +237,11 @@ def _check_scan_config(out: AnnotateOutput, cfg: AnnotateConfig, scan_work: bool
 
     record = _scan_record(cfg)
     previous = out.job().get("scan")
+    added = [s for s in record["stages"] if previous and has_results and s not in previous["stages"]]
+    if added:
+        # A scan stage's columns come from the one decode: the videos already scanned would stay without them.
+        raise ConfigError(f"{out.root} was scanned without the {', '.join(added)} stage: its columns come from the "
+                          "scan; rerun with --overwrite to scan again, or leave it out of --stages")
     if previous and not scan_work \
             and differences(previous, record, SCAN_RESOURCE_KEYS) == ["stages"] \
             and set(record["stages"]) <= set(previous["stages"]):

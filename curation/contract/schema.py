@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "5"
+SCHEMA_VERSION = "6"
 
 # The unit of every motion column: pixels per second of displacement on a frame scaled to a 256 px short side
 # (curation.annotate.scan.motion computes them).
@@ -104,12 +104,15 @@ def model_columns(stage: str) -> list[Column]:
                                             f"(`{stage}_failed`) and error when it had none.")]
 
 
-def table_schema(stages: dict[str, list[Column]]) -> pa.Schema:
-    """The one clip table: the scan's columns, then each model stage's columns (``stages``: the stage's own
-    columns in table order, :func:`model_columns` not included), each field tagged with its stage. Every part
-    of ``DIR/annotations`` has exactly these columns; a stage's are null on every row it has not computed
-    (rows that are not clips, and clips of a run without the stage)."""
+def table_schema(stages: dict[str, list[Column]], signals: dict[str, list[Column]] | None = None) -> pa.Schema:
+    """The one clip table: the scan's columns, then each scan signal's (``signals``), then each model stage's
+    columns (``stages``: the stage's own columns in table order, :func:`model_columns` not included), each field
+    of a signal or a stage tagged with its name. Every part of ``DIR/annotations`` has exactly these columns; a
+    stage's are null on every row it has not computed (rows that are not clips, and clips of a run without the
+    stage)."""
     fields = [pa.field(n, t) for n, t, _ in CLIP_COLUMNS]
+    for signal, columns in (signals or {}).items():
+        fields += [pa.field(n, t, metadata={STAGE_KEY: signal.encode()}) for n, t, _ in columns]
     for stage, columns in stages.items():
         fields += [pa.field(n, t, metadata={STAGE_KEY: stage.encode()})
                    for n, t, _ in list(columns) + model_columns(stage)]
@@ -137,15 +140,17 @@ def stage_of(schema: pa.Schema, column: str) -> str | None:
     return "motion" if column.startswith("motion_") else None
 
 
-def markdown(stages: dict[str, list[Column]]) -> str:
-    """``docs/schema.md``: every column of the table made of the scan's and ``stages``' columns (as
-    :func:`table_schema`), and of the keyframe side table."""
+def markdown(stages: dict[str, list[Column]], signals: dict[str, list[Column]] | None = None) -> str:
+    """``docs/schema.md``: every column of the table made of the scan's, ``signals``' and ``stages``' columns
+    (as :func:`table_schema`), and of the keyframe side table."""
     lines = ["# Output schema", "", "Generated from `curation/contract/schema.py` and the model stages' declarations (`python -m curation.annotate.table`). `DIR/annotations/*.parquet` is the whole "
              "clip table: every part has every column below, so DuckDB, polars or pandas read it as one table "
              "(`SELECT * FROM 'DIR/annotations/*.parquet'`). `DIR/keyframes/*.parquet` holds the keyframe images.",
              ""]
     tables = [("Clip table: `DIR/annotations/*.parquet`, one row per clip, skipped shot, transition or failed "
                "video: scan columns", CLIP_COLUMNS)]
+    tables += [(f"Clip table: columns of the `{signal}` scan signal", list(cols))
+               for signal, cols in (signals or {}).items()]
     tables += [(f"Clip table: columns of the `{stage}` model stage", list(cols) + model_columns(stage))
                for stage, cols in stages.items()]
     tables += [("Keyframe side table: `DIR/keyframes/*.parquet`, three rows per clip", KEYFRAME_COLUMNS)]

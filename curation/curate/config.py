@@ -19,13 +19,16 @@ X264Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "me
 
 class FilterRule(Section):
     """One annotation's rule: drop the bottom / top percent of clips (exact percentiles over every clip without
-    an error) and/or values below ``min`` / above ``max``."""
+    an error) and/or values below ``min`` / above ``max``; or, on a label column, ``drop_values``: drop the
+    clips whose label is one of these (e.g. ``camera_motion``: ``[shaky]``). A clip without a value fails the
+    rule either way."""
 
     column: str
     drop_bottom: Float = 0.0
     drop_top: Float = 0.0
     min: Float | None = None
     max: Float | None = None
+    drop_values: Items[str] = ()
 
     @field_validator("column")
     @classmethod
@@ -40,8 +43,11 @@ class FilterRule(Section):
             raise fail("drop_bottom", "drop_bottom and drop_top are percents, each >= 0, together < 100")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise fail("min", "must be <= max")
-        if not (self.drop_bottom or self.drop_top or self.min is not None or self.max is not None):
-            raise fail("", "drops nothing: set drop_bottom, drop_top, min or max")
+        numeric = self.drop_bottom or self.drop_top or self.min is not None or self.max is not None
+        if self.drop_values and numeric:
+            raise fail("drop_values", "is a label rule: not with drop_bottom, drop_top, min or max (make two rules)")
+        if not (numeric or self.drop_values):
+            raise fail("", "drops nothing: set drop_bottom, drop_top, min, max or drop_values")
         return self
 
 

@@ -24,13 +24,18 @@ from curation.curate.sources import PieceSource, Values, as_pieces
 
 @dataclass(frozen=True)
 class Threshold:
-    """Keep ``keep_min <= value <= keep_max`` (None = unbounded); ``reason`` names the rule in drop_reasons."""
+    """Keep ``keep_min <= value <= keep_max`` (None = unbounded); or, with ``drop_values`` (a label column),
+    keep a label that is none of them. ``reason`` names the rule in drop_reasons."""
 
     column: str
     keep_min: float | None
     keep_max: float | None
     reason: str
     origin: str  # how it was set: "bottom 12.5 % of 1234 clips", "absolute", ...
+    drop_values: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "drop_values", tuple(self.drop_values))  # a list when read back from JSON
 
 
 # Columns every rule evaluation reads besides the rule's own.
@@ -41,6 +46,35 @@ def _column(table: pa.Table, name: str) -> np.ndarray:
     if name not in table.column_names:
         raise KeyError(name)
     return table[name].to_numpy(zero_copy_only=False).astype(np.float64)
+
+
+def _is_label(table: pa.Table, name: str) -> bool:
+    if name not in table.column_names:
+        raise KeyError(name)
+    return pa.types.is_string(table.schema.field(name).type)
+
+
+def _present(table: pa.Table, name: str) -> np.ndarray:
+    """Where ``name`` has a value: not null for a label column, finite for a number."""
+    if _is_label(table, name):
+        return np.asarray(table[name].is_valid())
+    return np.isfinite(_column(table, name))
+
+
+def _passes(table: pa.Table, t: Threshold) -> tuple[np.ndarray, np.ndarray]:
+    """(value present, value present and within the threshold) per row."""
+    if t.drop_values:
+        labels = table[t.column].to_numpy(zero_copy_only=False).astype(object)
+        present = np.asarray(table[t.column].is_valid())
+        return present, present & ~np.isin(labels, list(t.drop_values))
+    values = _values(table, t.column)
+    ok = np.isfinite(values)
+    present = ok.copy()
+    if t.keep_min is not None:
+        ok &= values >= t.keep_min
+    if t.keep_max is not None:
+        ok &= values <= t.keep_max
+    return present, ok
 
 
 def _eligible(table: pa.Table) -> np.ndarray:
@@ -59,7 +93,7 @@ def eligible_values(piece: pa.Table, column: str) -> np.ndarray:
 def eligible_counts(piece: pa.Table, columns: list[str]) -> Counter:
     """The finite values of each of ``columns`` among the eligible clips of ``piece``."""
     eligible = _eligible(piece)
-    return Counter({c: int(np.isfinite(_column(piece, c)[eligible]).sum()) for c in columns})
+    return Counter({c: int(_present(piece, c)[eligible].sum()) for c in columns})
 
 
 def rule_counts(table: pa.Table | PieceSource, config: FilterConfig) -> dict[str, int]:
@@ -117,6 +151,9 @@ def resolve(table: pa.Table | PieceSource, config: FilterConfig, in_memory: int 
             out.append(Threshold(rule.column, rule.min, None, f"{rule.column}: below {rule.min:g}", "absolute"))
         if rule.max is not None:
             out.append(Threshold(rule.column, None, rule.max, f"{rule.column}: above {rule.max:g}", "absolute"))
+        if rule.drop_values:
+            out.append(Threshold(rule.column, None, None, f"{rule.column}: {'/'.join(rule.drop_values)}", "label",
+                                 tuple(rule.drop_values)))
     bounds_rules = [("duration_s", config.min_duration_s, config.max_duration_s),
                     ("short_side", config.min_short_side, None),
                     ("fps", config.min_fps, config.max_fps)]
@@ -151,12 +188,7 @@ def keep_mask(table: pa.Table, thresholds: list[Threshold], exclude_errors: bool
     if exclude_errors:
         keep = keep & np.asarray(table["error_kind"].is_null())
     for t in thresholds:
-        values = _values(table, t.column)
-        keep = keep & np.isfinite(values)
-        if t.keep_min is not None:
-            keep &= values >= t.keep_min
-        if t.keep_max is not None:
-            keep &= values <= t.keep_max
+        keep = keep & _passes(table, t)[1]
     return keep
 
 
@@ -174,13 +206,7 @@ def apply(table: pa.Table, thresholds: list[Threshold], exclude_errors: bool = T
     first[~is_clip] = "no clip"
     columns = [first]
     for t in thresholds:
-        values = _values(table, t.column)
-        finite = np.isfinite(values)
-        ok = finite.copy()
-        if t.keep_min is not None:
-            ok &= values >= t.keep_min
-        if t.keep_max is not None:
-            ok &= values <= t.keep_max
+        finite, ok = _passes(table, t)
         reason = np.full(n, None, dtype=object)
         reason[~ok & is_clip & finite] = t.reason
         reason[~ok & is_clip & ~finite] = f"{t.column}: missing"

@@ -34,7 +34,8 @@ from curation.video.encode import H264Writer
 # Scores copied into each sample's JSON when the table has them.
 CAPTION_COLUMNS = ("caption", "video_caption", "caption_merged")
 SCORE_COLUMNS = ("motion_mean", "motion_p50", "motion_p90", "motion_static_frac", "aesthetic", "text_sim_mean",
-                 "text_sim_min", "ocr_area_max", "ocr_area_mean")
+                 "text_sim_min", "ocr_area_max", "ocr_area_mean", "camera_pan", "camera_tilt", "camera_zoom",
+                 "camera_rotation", "camera_shake", "object_motion")
 
 
 @dataclass
@@ -101,6 +102,8 @@ def sample_json(row: dict, encoded: EncodedClip) -> dict:
         # The SVD recipe's three captions (null where absent): CoCa's, the video captioner's, the merged one.
         **{c: row.get(c) or None for c in CAPTION_COLUMNS},
         "motion_bucket_id": None if row.get("motion_bucket_id") is None else int(row["motion_bucket_id"]),
+        # The camera label (static, pan_left, ..., shaky, mixed), for training to condition on with the bucket.
+        "camera_motion": row.get("camera_motion"),
         "fps": encoded.fps, "num_frames": encoded.frames, "width": encoded.width, "height": encoded.height,
         "scores": scores, "random_weights": random,
     }

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation.annotate.enrich.registry import REGISTRY
-from curation.annotate.table import STAGE_COLUMNS, TABLE_SCHEMA
+from curation.annotate.table import SIGNAL_COLUMNS, STAGE_COLUMNS, TABLE_SCHEMA
 from curation.contract.schema import CLIP_COLUMNS, markdown, model_columns, stage_columns, stage_of, table_schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_stage_columns_survive_a_parquet_round_trip(tmp_path):
     pq.write_table(TABLE_SCHEMA.empty_table(), tmp_path / "part.parquet")
     schema = pq.read_schema(tmp_path / "part.parquet")
-    assert stage_columns(schema) == {stage: [n for n, _, _ in cols] for stage, cols in STAGE_COLUMNS.items()}
+    assert stage_columns(schema) == {stage: [n for n, _, _ in cols]
+                                     for stage, cols in {**SIGNAL_COLUMNS, **STAGE_COLUMNS}.items()}
+    assert stage_of(schema, "camera_shake") == "camera"
     assert stage_of(schema, "ocr_area_max") == "ocr"
     assert stage_of(schema, "caption_merge_error") == "caption_merge"
     assert stage_of(schema, "motion_mean") == "motion"
@@ -39,6 +41,6 @@ def test_table_schema_is_the_scan_columns_then_each_stage_in_order():
 
 
 def test_docs_schema_page_is_current():
-    page = markdown({s.name: list(s.columns) for s in REGISTRY})
+    page = markdown({s.name: list(s.columns) for s in REGISTRY}, SIGNAL_COLUMNS)
     assert (ROOT / "docs" / "schema.md").read_text().rstrip("\n") == page.rstrip("\n"), \
         "docs/schema.md is stale: python -m curation.annotate.table > docs/schema.md"

@@ -129,3 +129,26 @@ def test_a_rule_on_a_stage_that_never_ran_is_left_out():
     assert "motion_mean: bottom 10%" in reasons and "duration_s: below 2" in reasons
     out = apply(t, resolve(t, cfg)).to_pydict()
     assert not any("aesthetic: missing" in r for r in out["drop_reasons"]) and any(out["keep"])
+
+
+def test_a_label_rule_drops_the_labels_it_names_and_clips_without_one(tmp_path):
+    t = table(8)
+    labels = ["static", "shaky", "pan_left", None, "shaky", "mixed", "zoom_in", "static"]
+    t = t.append_column("camera_motion", pa.array(labels, pa.string()))
+    cfg = load_config(None, ["filter.rules=[{column: camera_motion, drop_values: [shaky, mixed]}]",
+                             "filter.min_duration_s=null"]).filter
+    thresholds = resolve(t, cfg)
+    out = apply(t, thresholds).to_pydict()
+    assert out["drop_reasons"][1] == ["camera_motion: shaky/mixed"]
+    assert out["drop_reasons"][3] == ["error: ocr_failed", "camera_motion: missing"]
+    assert out["drop_reasons"][5] == ["no clip"]  # a status row: no rule is asked
+    assert [i for i, k in enumerate(out["keep"]) if k] == [0, 2, 6, 7]
+    save_thresholds(tmp_path / "t.json", thresholds, cfg)
+    assert load_thresholds(tmp_path / "t.json")[0] == thresholds  # the labels survive JSON
+
+
+def test_a_label_rule_takes_no_numeric_bounds():
+    from curation.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="drop_values"):
+        load_config(None, ["filter.rules=[{column: camera_motion, drop_values: [shaky], max: 1}]"])

@@ -29,13 +29,17 @@ def test_offline_config_fills_every_column_and_a_rerun_adds_stages(videos, tmp_p
     out = tmp_path / "out"
     run = curate("annotate", videos, "--output", out, *OFFLINE, "--stages", "cuts,motion,keyframes,ocr")
     assert run.returncode == 0, run.stderr
+    # A scan stage cannot be added afterwards (its columns come from the one decode): refused before any work.
+    refused = curate("annotate", videos, "--output", out, *OFFLINE, "--stages", "cuts,motion,keyframes,camera,ocr")
+    assert refused.returncode == 2 and "without the camera stage" in refused.stderr, refused.stderr
     first = read_annotations(str(out)).to_pandas()
     assert first.caption.isna().all() and first.caption_model.isna().all() and first.ocr_area_max.notna().all()
     by_video = first.groupby(first.video_path.str.endswith("text.mp4")).ocr_area_max.max()
     assert by_video[True] > 0.02 and by_video[False] < 0.005, by_video
     names, keyframes = set(parts(out / "annotations")), parts(out / "keyframes")
 
-    run = curate("annotate", videos, "--output", out, *OFFLINE)
+    run = curate("annotate", videos, "--output", out, *OFFLINE, "--stages",
+                 "cuts,motion,keyframes,ocr,aesthetic,caption")
     assert run.returncode == 0, run.stderr
     assert "2 already done" in run.stdout and "RANDOM WEIGHTS" in run.stdout
     assert "ocr" not in run.stdout.split("model stages:")[1].split("\n")[0]  # OCR was not run again
@@ -52,5 +56,6 @@ def test_offline_config_fills_every_column_and_a_rerun_adds_stages(videos, tmp_p
     assert not table.ocr_random_weights.any()
     assert "RANDOM WEIGHTS" in table.aesthetic_model.iloc[0]
 
-    run = curate("annotate", videos, "--output", out, *OFFLINE, "--set", "annotate.ocr.min_size=5")
+    run = curate("annotate", videos, "--output", out, *OFFLINE, "--stages", "cuts,motion,keyframes,ocr", "--set",
+                 "annotate.ocr.min_size=5")
     assert run.returncode == 2 and "annotate.ocr.min_size" in run.stderr

