@@ -7,10 +7,13 @@ Camera motion (``camera`` stage):
   never examined. Per-label precision and recall, and the error of each camera parameter.
 - real: the files of ../shared/testdata whose camera its README describes (static camera: pedestrians, Chaplin;
   hand-held with strong shake: the cockatoo), labels as that README gives them, never tuned on.
+Clarity and exposure (``clarity`` stage): sharpness against known Gaussian blur (and one scene at two
+resolutions), exposure shares against ramps that clip known shares, stillness of still and moving pictures.
 Cost: in process, the scan of the 120 short clips of ``bench_shots.py`` (built there into ``--work``) with and
 without the signal (CPU seconds), and ``curate annotate`` from a cold start, alternating runs, medians.
 
-    .venv/bin/python benchmarks/bench_signals.py [--variants 12] [--work DIR] [--skip-speed] [--runs 3]
+    .venv/bin/python benchmarks/bench_signals.py [--variants 12] [--work DIR] [--skip-speed] [--skip-accuracy]
+        [--runs 3]
 """
 from __future__ import annotations
 
@@ -92,10 +95,12 @@ def camera_accuracy(work: Path, variants: int) -> dict:
                         "recall": right[lab] / truth_n[lab], "clips": truth_n[lab]} for lab in sorted(truth_n)}
         errors = {}
         for p in PARAMS:
-            values = [abs(row[f"camera_{p}"] - getattr(t, p)) for _, row, t in items if not t.shaky]
-            errors[p] = {"mean": statistics.fmean(values), "max": max(values)}
+            # Over the clips it measured (a picture too flat to show the camera gets nulls, counted apart).
+            values = [abs(row[f"camera_{p}"] - getattr(t, p)) for _, row, t in items
+                      if not t.shaky and row[f"camera_{p}"] is not None]
+            errors[p] = {"mean": statistics.fmean(values), "max": max(values)} if values else None
         out[group] = {"clips": len(items), "accuracy": sum(right.values()) / len(items), "labels": labels,
-                      "errors": errors}
+                      "unmeasured": got[None], "errors": errors}
     if TESTDATA.is_dir():
         real = [(name, label, [r["camera_motion"] for r in _clips(TESTDATA / name, "cuts,motion,camera")])
                 for name, label in REAL.items()]
@@ -106,13 +111,68 @@ def camera_accuracy(work: Path, variants: int) -> dict:
     return out
 
 
+def clarity_accuracy(work: Path) -> dict:
+    """Sharpness against known blur (and the same scene at two resolutions), exposure shares against ramps that
+    clip known shares, stillness of still and moving pictures; saturation of the grey-scale real file."""
+    import cv2
+    import numpy as np
+
+    from curation.testing.synthetic import texture
+    from curation.video.encode import H264Writer
+
+    def write(name, frames):
+        path = work / "clarity" / f"{name}.mp4"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        h, w = frames[0].shape[:2]
+        with H264Writer(str(path), w, h, 25, crf=16) as writer:
+            for f in frames:
+                writer.write_array(f, "bgr24")
+        rows = _clips(path, "cuts,clarity")
+        return rows[0] if len(rows) == 1 else None
+
+    def moving(picture, width=640, height=360, speed=2, n=75):
+        return [picture[:height, k * speed:k * speed + width] for k in range(n)]
+
+    out: dict = {"blur": {}, "exposure": [], "still": {}}
+    for seed in range(4):
+        scene = texture(20 + seed, 1600, 800)
+        values = [write(f"blur{seed}_{s}", moving(cv2.GaussianBlur(scene, (0, 0), s) if s else scene))["sharpness"]
+                  for s in (0, 1, 2, 4, 8)]
+        big = cv2.resize(scene, (3200, 1600), interpolation=cv2.INTER_CUBIC)
+        at_720 = write(f"res720_{seed}", moving(big, 1280, 720, 4))["sharpness"]
+        half = cv2.resize(big, (1600, 800), interpolation=cv2.INTER_AREA)
+        at_360 = write(f"res360_{seed}", moving(half))["sharpness"]
+        out["blur"][seed] = {"sharpness_by_sigma_0_1_2_4_8": values,
+                             "monotone": all(a > b for a, b in zip(values, values[1:])),
+                             "720p_over_360p": at_720 / at_360}
+    rng = np.random.default_rng(0)
+    for low, high in ((-0.1, 1.1), (-0.4, 1.05), (0.0, 1.6), (-0.25, 1.55), (0.05, 0.95)):
+        ramp = np.clip(np.linspace(low, high, 640) * 255, 0, 255).astype(np.uint8)
+        frame = np.repeat(np.repeat(ramp[None, :, None], 360, 0), 3, 2).astype(np.int16)
+        frames = [np.clip(frame + rng.integers(-1, 2, (360, 640, 1)), 0, 255).astype(np.uint8) for _ in range(75)]
+        row = write(f"ramp{low}_{high}", frames)
+        out["exposure"].append({"under_true": float(np.mean(ramp == 0)), "under": row["underexposed"],
+                                "over_true": float(np.mean(ramp == 255)), "over": row["overexposed"]})
+    right = 0
+    for seed in range(5):
+        scene = texture(40 + seed, 1600, 400)
+        right += write(f"still{seed}", [scene[:360, :640]] * 75)["still"] is True
+        right += write(f"moving{seed}", moving(scene, speed=1))["still"] is False
+    out["still"] = {"clips": 10, "right": right}
+    if TESTDATA.is_dir():
+        chaplin = _clips(TESTDATA / "motion/moviepy_chaplin_static_bw.mp4", "cuts,clarity")
+        out["chaplin_bw_saturation"] = [r["saturation"] for r in chaplin]
+    return out
+
+
 def in_process_cost(clips: list[Path]) -> dict:
     from curation.annotate.scan.unit import WorkUnit, scan_unit
     from curation.config import load_config
     from curation.video import probe
 
     out = {}
-    for stages in ("cuts,motion", "cuts,motion,camera", "cuts,motion", "cuts,motion,camera"):
+    for stages in ("cuts,motion", "cuts,motion,camera", "cuts,motion,camera,clarity",
+                   "cuts,motion,camera,clarity,borders") * 2:
         cfg = load_config(None, ["annotate.cuts.detector=fast", f"annotate.stages=[{stages}]"]).annotate
         start = time.process_time()
         for path in clips:
@@ -125,7 +185,9 @@ def in_process_cost(clips: list[Path]) -> dict:
 def cold_start_cost(clips: list[Path], work: Path, runs: int) -> dict:
     times: dict[str, list[float]] = {}
     for _ in range(runs):
-        for name, stages in (("without", "cuts,motion,keyframes"), ("with camera", "cuts,motion,keyframes,camera")):
+        for name, stages in (("without", "cuts,motion,keyframes"), ("with camera", "cuts,motion,keyframes,camera"),
+                             ("with camera and clarity", "cuts,motion,keyframes,camera,clarity"),
+                             ("with every signal", "cuts,motion,keyframes,camera,clarity,borders")):
             dest = work / f"out_{name.replace(' ', '_')}"
             shutil.rmtree(dest, ignore_errors=True)
             start = time.perf_counter()
@@ -142,12 +204,14 @@ def main() -> None:
     ap.add_argument("--shots-work", default=str(Path(tempfile.gettempdir()) / "bench-shots"),
                     help="bench_shots.py's --work, holding its 120 short clips (b_clips/)")
     ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--skip-accuracy", action="store_true")
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     print(f"Machine: {platform.machine()}, {__import__('os').cpu_count()} CPUs, Python {platform.python_version()}")
-    result = {"camera": camera_accuracy(work, args.variants)}
+    result = {} if args.skip_accuracy else {"camera": camera_accuracy(work, args.variants),
+                                             "clarity": clarity_accuracy(work)}
     clips = sorted((Path(args.shots_work) / "b_clips").glob("*.mp4"))
     if not args.skip_speed and clips:
         result["cost_in_process_cpu_s"] = in_process_cost(clips)

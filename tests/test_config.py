@@ -7,7 +7,8 @@ from curation.config import load_config
 def test_defaults_validate():
     config = load_config()
     assert config.annotate.cuts.detector == "hybrid"
-    assert config.annotate.stages == ("cuts", "motion", "keyframes", "camera", "caption", "ocr", "aesthetic")
+    assert config.annotate.stages == ("cuts", "motion", "keyframes", "camera", "clarity", "borders",
+                                      "caption", "ocr", "aesthetic")
 
 
 def test_overrides_are_typed():

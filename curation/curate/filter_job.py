@@ -167,6 +167,12 @@ def _filter(source: str, dest: str, config: FilterJob, thresholds_file: str | No
     schema = store.schema(parts)
     if schema is None:
         raise ConfigError(f"{source}: no committed part in annotations/ (an annotate job that committed nothing)")
+    for rule in cfg.rules:
+        if rule.column in schema.names:
+            label = pa.types.is_string(schema.field(rule.column).type)
+            if label != bool(rule.drop_values):
+                raise ConfigError(f"filter.rules: {rule.column} is {'a label' if label else 'not a label'} column: "
+                                  f"{'use drop_values' if label else 'drop_values is for labels'}")
     nodes: Counter = Counter()
     pieces = PartsSource(tuple(store.annotation_uri(p) for p in parts), schema, config.storage, _mapper(cfg, nodes))
 

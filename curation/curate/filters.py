@@ -45,7 +45,8 @@ ROW_COLUMNS = ["clip_index", "error", "error_kind"]
 def _column(table: pa.Table, name: str) -> np.ndarray:
     if name not in table.column_names:
         raise KeyError(name)
-    return table[name].to_numpy(zero_copy_only=False).astype(np.float64)
+    # Through Arrow: a null becomes NaN, and a flag (bool) 0 or 1, so `{column: still, max: 0}` drops still clips.
+    return table[name].cast(pa.float64()).to_numpy(zero_copy_only=False)
 
 
 def _is_label(table: pa.Table, name: str) -> bool:

@@ -35,7 +35,8 @@ from curation.video.encode import H264Writer
 CAPTION_COLUMNS = ("caption", "video_caption", "caption_merged")
 SCORE_COLUMNS = ("motion_mean", "motion_p50", "motion_p90", "motion_static_frac", "aesthetic", "text_sim_mean",
                  "text_sim_min", "ocr_area_max", "ocr_area_mean", "camera_pan", "camera_tilt", "camera_zoom",
-                 "camera_rotation", "camera_shake", "object_motion")
+                 "camera_rotation", "camera_shake", "object_motion", "sharpness", "overexposed", "underexposed",
+                 "saturation", "contrast")
 
 
 @dataclass
@@ -104,6 +105,7 @@ def sample_json(row: dict, encoded: EncodedClip) -> dict:
         "motion_bucket_id": None if row.get("motion_bucket_id") is None else int(row["motion_bucket_id"]),
         # The camera label (static, pan_left, ..., shaky, mixed), for training to condition on with the bucket.
         "camera_motion": row.get("camera_motion"),
+        "still": row.get("still"),  # a still picture or a frozen frame (clarity stage)
         "fps": encoded.fps, "num_frames": encoded.frames, "width": encoded.width, "height": encoded.height,
         "scores": scores, "random_weights": random,
     }

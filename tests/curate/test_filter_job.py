@@ -73,3 +73,13 @@ def test_rule_on_a_stage_that_never_ran_is_skipped_and_said(tmp_path):
         in summary.text()
     record = json.loads((tmp_path / "out" / "filter.json").read_text())
     assert record["skipped_rules"] == {"aesthetic": "aesthetic"}
+
+
+def test_a_label_column_takes_a_label_rule_and_a_number_a_numeric_one(annotations, tmp_path):
+    from curation.core.errors import ConfigError
+
+    for rule, message in (("{column: camera_motion, drop_bottom: 10}", "camera_motion is a label column"),
+                          ("{column: aesthetic, drop_values: [x]}", "aesthetic is not a label column")):
+        with pytest.raises(ConfigError, match=message):
+            run_filter(str(annotations), str(tmp_path / "out"), FilterJob.of(load_config(None, [
+                f"filter.rules=[{rule}]"])))

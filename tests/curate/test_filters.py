@@ -152,3 +152,11 @@ def test_a_label_rule_takes_no_numeric_bounds():
 
     with pytest.raises(ConfigError, match="drop_values"):
         load_config(None, ["filter.rules=[{column: camera_motion, drop_values: [shaky], max: 1}]"])
+
+
+def test_a_flag_reads_as_0_or_1_and_a_missing_one_fails():
+    t = table(6).append_column("still", pa.array([True, False, None, False, True, False], pa.bool_()))
+    cfg = load_config(None, ["filter.rules=[{column: still, max: 0}]", "filter.min_duration_s=null"]).filter
+    out = apply(t, resolve(t, cfg)).to_pydict()
+    assert out["drop_reasons"][0] == ["still: above 0"] and out["drop_reasons"][2] == ["still: missing"]
+    assert out["keep"][1] and not out["keep"][4]

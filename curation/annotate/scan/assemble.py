@@ -173,7 +173,7 @@ def assemble_video(video_id: str, info: VideoInfo, units: list[UnitResult], conf
             if signal.name in config.stages:
                 inside = [s for s in signal_samples.get(signal.name, [])
                           if clip.start <= s.first and s.last <= clip.end]
-                row.update(signal.clip_values(getattr(config, signal.name), inside))
+                row.update(signal.clip_values(getattr(config, signal.name), inside, info.width, info.height))
         if do_keyframes:
             _add_keyframes(row, key_rows, clip, clip_id, video_id, candidates, keyframes, all_times, key_w, key_h)
         rows.append(row)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -38,8 +39,9 @@ INLIER_FACTOR = 2.0
 FITS = 3
 # Only textured pixels hold the flow to account: on a flat area Farnebäck reads no motion whatever the camera does
 # (a flat wall, sky, a disc of one colour). A grid pixel counts where the first frame's gradient (Sobel, grey
-# levels per pixel) reaches this, unless fewer than MIN_POINTS do.
-TEXTURE = 8.0
+# levels per pixel) reaches TEXTURE (above compression noise, 1-2 levels); a pair with fewer than MIN_POINTS such
+# pixels (4 % of the grid at a 128 px short side) shows no camera and is left out.
+TEXTURE = 3.0
 MIN_POINTS = 64
 LABELS = ("static", "pan_left", "pan_right", "tilt_up", "tilt_down", "zoom_in", "zoom_out", "rotate", "shaky",
           "mixed")
@@ -71,23 +73,28 @@ def textured(gray: np.ndarray) -> np.ndarray:
     return np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)) / 8.0 >= TEXTURE
 
 
-def fit_similarity(flow: np.ndarray, gray: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+@lru_cache(maxsize=8)
+def _grid(h: int, w: int) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray]:
+    """The fit's grid on an h x w flow: its slices, and its points' coordinates about the frame's centre."""
+    edge = min(EDGE, max(0, min(h, w) // 4))
+    sel = (slice(edge, h - edge, GRID_STEP), slice(edge, w - edge, GRID_STEP))
+    ys, xs = np.mgrid[sel].astype(np.float64)
+    return sel, (xs - (w - 1) / 2.0).ravel(), (ys - (h - 1) / 2.0).ravel()
+
+
+def fit_similarity(flow: np.ndarray, gray: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """The similarity transform (a, b, tx, ty) that best explains ``flow`` ((H, W, 2), dx and dy in pixels):
     ``dx = a*x - b*y + tx``, ``dy = b*x + a*y + ty`` about the frame's centre, fitted on a grid away from the
     edges (on its textured points when ``gray``, the first frame, is given), then again without the points it
-    explained worst. Returns the parameters and the residual flow of every pixel (H, W, 2)."""
-    h, w = flow.shape[:2]
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
-    xs -= (w - 1) / 2.0
-    ys -= (h - 1) / 2.0
-    edge = min(EDGE, max(0, min(h, w) // 4))
-    sel = (slice(edge, h - edge, GRID_STEP), slice(edge, w - edge, GRID_STEP))
-    x, y = xs[sel].ravel(), ys[sel].ravel()
+    explained worst. Returns the parameters and the residual's magnitude at the grid points it was fitted on;
+    None when fewer than :data:`MIN_POINTS` of them are textured (a flat picture shows no camera)."""
+    sel, x, y = _grid(*flow.shape[:2])
     u, v = flow[..., 0][sel].ravel().astype(np.float64), flow[..., 1][sel].ravel().astype(np.float64)
     if gray is not None:
         keep = textured(gray)[sel].ravel()
-        if keep.sum() >= MIN_POINTS:
-            x, y, u, v = x[keep], y[keep], u[keep], v[keep]
+        if keep.sum() < MIN_POINTS:
+            return None
+        x, y, u, v = x[keep], y[keep], u[keep], v[keep]
     n = len(x)
     one, zero = np.ones(n), np.zeros(n)
     design = np.concatenate([np.stack([x, -y, one, zero], 1), np.stack([y, x, zero, one], 1)])
@@ -95,36 +102,49 @@ def fit_similarity(flow: np.ndarray, gray: np.ndarray | None = None) -> tuple[np
     keep = np.ones(2 * n, bool)
     params = np.zeros(4)
     for _ in range(FITS):
-        params, *_ = np.linalg.lstsq(design[keep], target[keep], rcond=None)
+        a = design[keep]
+        # The normal equations of a 4-parameter fit: a 4x4 solve, not an SVD of the whole design.
+        params = np.linalg.solve(a.T @ a + 1e-9 * np.eye(4), a.T @ target[keep])
         err = np.hypot(*(design @ params - target).reshape(2, n))
         limit = INLIER_FACTOR * max(float(np.median(err)), 1e-3)
         keep = np.concatenate([err <= limit, err <= limit])
         if keep.sum() < 8:
             break
+    return params, err
+
+
+def residual_flow(flow: np.ndarray, params: np.ndarray) -> np.ndarray:
+    """What a similarity ``params`` (:func:`fit_similarity`) leaves of ``flow`` at every pixel (H, W, 2)."""
+    h, w = flow.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    xs -= (w - 1) / 2.0
+    ys -= (h - 1) / 2.0
     a, b, tx, ty = params
-    residual = np.stack([flow[..., 0] - (a * xs - b * ys + tx), flow[..., 1] - (b * xs + a * ys + ty)], -1)
-    return params, residual
+    return np.stack([flow[..., 0] - (a * xs - b * ys + tx), flow[..., 1] - (b * xs + a * ys + ty)], -1)
 
 
 def pair_camera(flow: np.ndarray, first: int, last: int, time_s: float, dt: float, scale: float,
-                gray: np.ndarray | None = None) -> PairCamera:
+                gray: np.ndarray | None = None) -> PairCamera | None:
     """The camera of one pair (frames ``first`` and ``last``) from its flow; ``scale``: px@256 per analysis pixel,
-    ``dt``: seconds between the frames, ``gray``: the first frame (:func:`fit_similarity`)."""
-    (a, b, tx, ty), residual = fit_similarity(flow, gray)
+    ``dt``: seconds between the frames, ``gray``: the first frame (:func:`fit_similarity`). None when the
+    picture is too flat to show the camera."""
+    fitted = fit_similarity(flow, gray)
+    if fitted is None:
+        return None
+    (a, b, tx, ty), err = fitted
     dt = max(dt, 1e-6)
-    magnitude = np.hypot(residual[..., 0], residual[..., 1])
-    # On its textured pixels: a flat area's flow is not motion the camera left unexplained.
-    mask = textured(gray) if gray is not None else None
-    objects = float(magnitude[mask].mean() if mask is not None and mask.sum() >= MIN_POINTS
-                    else magnitude.mean()) * scale / dt
+    # The objects' own motion: the residual on the textured grid points (a flat area's flow is not motion the
+    # camera left unexplained).
+    objects = float(err.mean()) * scale / dt
     # The picture moves by (tx, ty): the camera the other way (tilt up moves the picture down, +y).
     return PairCamera(first, last, time_s, pan=-tx * scale / dt, tilt=ty * scale / dt, zoom=a / dt,
                       rotation=-math.degrees(math.atan2(b, 1.0 + a)) / dt, objects=objects)
 
 
 def clip_camera(pairs: list[PairCamera]) -> dict:
-    """A clip's camera columns from its pairs (nulls when it has none): means, and shake (RMS of the pan and
-    tilt speeds about their least-squares line through the pairs' times; null with fewer than 3 pairs)."""
+    """A clip's camera columns from its measurable pairs (nulls when it has none: no motion pairs, or a picture too
+    flat to show the camera): means, and shake (RMS of the pan and tilt speeds about their least-squares line
+    through the pairs' times; null with fewer than 3 pairs)."""
     if not pairs:
         return {"camera_pan": None, "camera_tilt": None, "camera_zoom": None, "camera_rotation": None,
                 "camera_shake": None, "object_motion": None}
@@ -199,13 +219,15 @@ class _CameraSampler:
 
     def pair(self, first: int, second: int, time_s: float, dt: float, flow: np.ndarray, scale: float,
              gray: np.ndarray) -> None:
-        self.kept.append(pair_camera(flow, first, second, time_s, dt, scale, gray))
+        camera = pair_camera(flow, first, second, time_s, dt, scale, gray)
+        if camera is not None:  # a pair too flat to show the camera says nothing
+            self.kept.append(camera)
 
     def samples(self) -> list[PairCamera]:
         return self.kept
 
 
-def _clip_values(config: CameraConfig, samples: list[PairCamera]) -> dict:
+def _clip_values(config: CameraConfig, samples: list[PairCamera], width: int, height: int) -> dict:
     values = clip_camera(samples)
     values["camera_motion"] = camera_label(values, config.static_speed, config.zoom_rate, config.rotation_rate,
                                            config.shake_speed, config.mixed_share)
@@ -228,10 +250,11 @@ SIGNAL = ScanSignal(
         ("camera_shake", pa.float64(), f"Shake: RMS of the pan and tilt speeds about their straight line through "
                                        f"the pairs' times, {MOTION_UNIT}; null with fewer than 3 pairs."),
         ("object_motion", pa.float64(), f"Motion the camera fit does not explain (the objects' own), mean "
-                                        f"magnitude over the textured pixels, {MOTION_UNIT}."),
+                                        f"magnitude at the fit's textured grid points, {MOTION_UNIT}."),
         ("camera_motion", pa.string(), "Camera label: static, pan_left, pan_right, tilt_up, tilt_down, zoom_in, "
                                        "zoom_out, rotate, shaky or mixed (thresholds: annotate.camera); null "
-                                       "without motion pairs."),
+                                       "without motion pairs or when the picture is too flat to show the camera "
+                                       "(every column here is then null)."),
     ),
     sampler=lambda config, width, height: _CameraSampler(),
     clip_values=_clip_values,

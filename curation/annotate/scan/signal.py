@@ -42,8 +42,8 @@ class ScanSignal:
     columns: the columns it adds to the clip table, (name, Arrow type, meaning with units).
     sampler: ``sampler(section, width, height)`` -> a :class:`Sampler` for one unit of a video of that display
         size.
-    clip_values: ``clip_values(section, samples)`` -> the clip's columns from the samples inside it (in frame
-        order); nulls where it cannot say.
+    clip_values: ``clip_values(section, samples, width, height)`` -> the clip's columns from the samples inside it
+        (in frame order) of a video of that display size; nulls where it cannot say.
     needs: the scan stages it reads (``motion``: it is given the motion pairs' flow).
     default: whether a job runs it unless ``annotate.stages`` says otherwise."""
 
@@ -51,6 +51,6 @@ class ScanSignal:
     config: type[Section]
     columns: tuple[tuple[str, pa.DataType, str], ...]
     sampler: Callable[[Any, int, int], Sampler]
-    clip_values: Callable[[Any, list], dict]
+    clip_values: Callable[[Any, list, int, int], dict]
     needs: tuple[str, ...] = ()
     default: bool = False

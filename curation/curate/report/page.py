@@ -21,7 +21,9 @@ from curation.curate.report.aggregate import ClipRef, ReportData, Source, aggreg
 SCORES = {"motion_mean": MOTION_UNIT, "motion_p90": MOTION_UNIT, "motion_static_frac": "fraction of pixels",
           "aesthetic": "LAION aesthetic score", "text_sim_mean": "image-text cosine similarity",
           "ocr_area_max": "text area / frame area", "camera_shake": f"camera shake, {MOTION_UNIT}",
-          "object_motion": f"motion not the camera's, {MOTION_UNIT}", "camera_zoom": "zoom, scale change / s"}
+          "object_motion": f"motion not the camera's, {MOTION_UNIT}", "camera_zoom": "zoom, scale change / s",
+          "sharpness": "Laplacian variance at 256 px", "overexposed": "share of pixels",
+          "underexposed": "share of pixels", "saturation": "mean HSV saturation"}
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f6f7f9;color:#1d2733}

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from curation.annotate.scan.assemble import assemble_video
-from curation.annotate.scan.camera import camera_label, clip_camera, fit_similarity, pair_camera
+from curation.annotate.scan.camera import (camera_label, clip_camera, fit_similarity, pair_camera,
+                                           residual_flow)
 from curation.annotate.scan.unit import WorkUnit, scan_unit
 from curation.config import load_config
 from curation.contract.schema import ROW_CLIP
@@ -29,10 +30,20 @@ def test_fit_recovers_a_similarity_and_leaves_a_moving_object_out(params):
     flow = _flow(128, 228, *params)
     # An object a fifth of the frame moving on its own.
     flow[40:80, 60:120] += np.array([6.0, -4.0], np.float32)
-    fitted, residual = fit_similarity(flow)
+    fitted, _ = fit_similarity(flow)
     np.testing.assert_allclose(fitted, params, atol=1e-4)
+    residual = residual_flow(flow, fitted)
     assert np.abs(residual[40:80, 60:120] - [6.0, -4.0]).max() < 1e-3
     assert np.abs(residual[:30]).max() < 1e-3
+
+
+def test_a_flat_picture_shows_no_camera():
+    flat = np.full((128, 228), 90, np.uint8)
+    assert fit_similarity(_flow(128, 228, 0.0, 0.0, 3.0, 0.0), flat) is None
+    assert pair_camera(np.zeros((128, 228, 2), np.float32), 0, 1, 0.0, 0.04, 2.0, flat) is None
+    textured = (np.random.default_rng(0).random((128, 228)) * 255).astype(np.uint8)
+    assert pair_camera(_flow(128, 228, 0.0, 0.0, 3.0, 0.0), 0, 1, 0.0, 0.04, 2.0, textured).pan == \
+        pytest.approx(-150.0)
 
 
 def test_units_and_signs_of_one_pair():
