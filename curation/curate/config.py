@@ -141,6 +141,8 @@ class ShardConfig(Section):
     the sample's JPEG thumbnail (default 256). workers: resources of the shard writers (one shard per task).
     ray: the Ray cluster the writers run on (:class:`~curation.runtime.config.ClusterConfig`; default: a new
     embedded local Ray, or ``RAY_ADDRESS``; ``curate run`` uses ``annotate.ray``'s when this names none).
+    crop_borders: crop each clip to its content box (the ``borders`` stage's; letterbox and pillarbox bars
+    removed) where the table has one with bars (default false: the source frame as it is).
     """
 
     samples_per_shard: int = Field(256, ge=1)
@@ -151,6 +153,7 @@ class ShardConfig(Section):
     thumbnail_long_side: int = Field(256, ge=32, le=2048)
     workers: StageResources = Field(default_factory=StageResources)
     ray: ClusterConfig = Field(default_factory=ClusterConfig)
+    crop_borders: bool = False
 
 
 class DedupConfig(Section):

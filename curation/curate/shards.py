@@ -1,5 +1,6 @@
-"""WebDataset training shards: each kept clip cut to its span and encoded as H.264 mp4 (PyAV), with a JSON of
-its captions (caption, video_caption, caption_merged), motion bucket, fps and scores, and a JPEG thumbnail; written into tar shards atomically.
+"""WebDataset training shards: each kept clip cut to its span (and, with ``shard.crop_borders``, to its content
+box) and encoded as H.264 mp4 (PyAV), with a JSON of its captions (caption, video_caption, caption_merged),
+motion bucket, camera label, fps and scores, and a JPEG thumbnail; written into tar shards atomically.
 
 Sample keys are clip ids (``{video_id}-{clip_index:05d}``: no dots, so WebDataset groups the three files of
 a sample). Shard membership is deterministic (kept clips in (video_id, clip_index) order, cut into
@@ -47,11 +48,14 @@ class EncodedClip:
     fps: float
     width: int
     height: int
+    cropped: bool = False
 
 
-def encode_clip(path: str, start_s: float, end_s: float, source_fps: float, config: ShardConfig) -> EncodedClip:
-    """Decode ``[start_s, end_s)`` of ``path`` (a local path or an object-store URI) and encode it as an H.264 mp4 in memory (optionally resized and
-    resampled to ``config.fps`` by taking, for each output instant, the latest source frame at or before it)."""
+def encode_clip(path: str, start_s: float, end_s: float, source_fps: float, config: ShardConfig,
+                box: tuple[int, int, int, int] | None = None) -> EncodedClip:
+    """Decode ``[start_s, end_s)`` of ``path`` (a local path or an object-store URI) and encode it as an H.264 mp4 in
+    memory (optionally cropped to ``box``, (x, y, width, height) in display pixels, resized and resampled to
+    ``config.fps`` by taking, for each output instant, the latest source frame at or before it)."""
     fps = float(config.fps or source_fps)
     out = io.BytesIO()
     size, thumb_src, writer = None, None, None
@@ -60,36 +64,55 @@ def encode_clip(path: str, start_s: float, end_s: float, source_fps: float, conf
     pending = None  # the latest decoded frame: what the next output instants show
     for frame in iter_frames(path, start_s=start_s, end_s=end_s):
         if writer is None:
-            w, h = frame.display_size
+            w, h = box[2:] if box is not None else frame.display_size
             size = scaled_size(w, h, short_side=config.short_side) if config.short_side else (w - w % 2, h - h % 2)
             writer = H264Writer(out, size[0], size[1], fps, crf=config.crf, preset=config.preset)
         # Emit every output instant before this frame (resampling by sample-and-hold).
         while writer.frames < n_out and start_s + writer.frames / fps < frame.time_s + 1e-9 and pending is not None:
             if writer.frames == middle:
                 thumb_src = pending
-            _emit(writer, pending, size)
+            _emit(writer, pending, size, box)
         pending = frame
     if writer is None:
         raise VideoError("no_frames", f"no frame decoded in [{start_s:.3f}, {end_s:.3f}) s")
     while writer.frames < n_out:
         if writer.frames == middle:
             thumb_src = pending
-        _emit(writer, pending, size)
+        _emit(writer, pending, size, box)
     frames = writer.frames
     writer.close()
     thumb_src = thumb_src if thumb_src is not None else pending
     tw, th = scaled_size(size[0], size[1], long_side=config.thumbnail_long_side)
-    ok, jpg = cv2.imencode(".jpg", thumb_src.bgr_exact(tw, th), [cv2.IMWRITE_JPEG_QUALITY, 90])
-    return EncodedClip(out.getvalue(), jpg.tobytes(), frames, fps, size[0], size[1])
+    ok, jpg = cv2.imencode(".jpg", _picture(thumb_src, (tw, th), box), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return EncodedClip(out.getvalue(), jpg.tobytes(), frames, fps, size[0], size[1], box is not None)
 
 
-def _emit(writer: H264Writer, decoded, size: tuple[int, int]) -> None:
-    if decoded.rotation == 0:
+def _picture(decoded, size: tuple[int, int], box: tuple[int, int, int, int] | None) -> np.ndarray:
+    """The frame (BGR) at ``size``, cropped to ``box`` first when given."""
+    if box is None:
+        return decoded.bgr_exact(*size)
+    x, y, w, h = box
+    full = decoded.bgr_exact(*decoded.display_size)[y:y + h, x:x + w]
+    return cv2.resize(full, size, interpolation=cv2.INTER_AREA)
+
+
+def _emit(writer: H264Writer, decoded, size: tuple[int, int], box: tuple[int, int, int, int] | None = None) -> None:
+    if box is not None:
+        writer.write_array(_picture(decoded, size, box), "bgr24")
+    elif decoded.rotation == 0:
         # swscale straight to the encoder's format and size: no round trip through an RGB array.
         writer.write_frame(decoded.frame.reformat(width=size[0], height=size[1], format="yuv420p",
                                                   interpolation="AREA"))
     else:
         writer.write_array(decoded.bgr_exact(*size), "bgr24")
+
+
+def crop_box(row: dict) -> tuple[int, int, int, int] | None:
+    """The clip's content box (borders stage) as (x, y, width, height) when it has bars; None otherwise."""
+    keys = ("content_x", "content_y", "content_width", "content_height")
+    if any(row.get(k) is None for k in keys) or not row.get("border_share"):
+        return None
+    return tuple(int(row[k]) for k in keys)
 
 
 def sample_json(row: dict, encoded: EncodedClip) -> dict:
@@ -106,6 +129,11 @@ def sample_json(row: dict, encoded: EncodedClip) -> dict:
         # The camera label (static, pan_left, ..., shaky, mixed), for training to condition on with the bucket.
         "camera_motion": row.get("camera_motion"),
         "still": row.get("still"),  # a still picture or a frozen frame (clarity stage)
+        # The content box inside letterbox / pillarbox bars (borders stage), source display pixels, and whether
+        # the video was cropped to it.
+        "content_box": None if row.get("content_width") is None else [
+            int(row[k]) for k in ("content_x", "content_y", "content_width", "content_height")],
+        "cropped": encoded.cropped,
         "fps": encoded.fps, "num_frames": encoded.frames, "width": encoded.width, "height": encoded.height,
         "scores": scores, "random_weights": random,
     }
@@ -122,7 +150,8 @@ def write_shard(uri: str | Path, rows: list[dict], config: ShardConfig) -> dict:
         with tarfile.open(tmp, "w") as tar:
             for row in rows:
                 try:
-                    encoded = encode_clip(row["video_path"], row["start_s"], row["end_s"], row["fps"], config)
+                    encoded = encode_clip(row["video_path"], row["start_s"], row["end_s"], row["fps"], config,
+                                          crop_box(row) if config.crop_borders else None)
                 except (VideoError, av.error.FFmpegError, OSError, cv2.error, storage.StorageError) as exc:
                     failed.append({"clip_id": row["clip_id"], "error": f"{type(exc).__name__}: {exc}"})
                     continue

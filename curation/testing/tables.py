@@ -40,7 +40,12 @@ def synthetic_annotations(out: str | Path, rows: int, rows_per_part: int = 100_0
                 "ocr_area_max": rng.exponential(0.02, n), "ocr_area_mean": rng.exponential(0.01, n),
                 "ocr_boxes": rng.integers(0, 5, n).astype(np.int32), "aesthetic": rng.normal(5, 0.8, n),
                 "text_sim_mean": rng.normal(0.28, 0.04, n), "text_sim_min": rng.normal(0.25, 0.04, n),
-                "ocr_text": [None] * n, "caption": ["a person walking down a street"] * n}
+                "ocr_text": [None] * n, "caption": ["a person walking down a street"] * n,
+                # the scan signals (drawn last: the draws above stay as they were)
+                "camera_motion": rng.choice(["static", "pan_left", "pan_right", "zoom_in", "shaky"], n,
+                                            p=[0.4, 0.2, 0.2, 0.1, 0.1]),
+                "camera_shake": rng.lognormal(1.5, 0.8, n), "object_motion": rng.lognormal(2, 1, n),
+                "sharpness": rng.lognormal(4, 0.7, n)}
         for stage in ("ocr", "aesthetic", "caption"):  # every model stage ran, with real (not random) weights
             cols.update({f"{stage}_model": ["generated"] * n, f"{stage}_random_weights": [False] * n})
         kind = np.full(n, ROW_CLIP, dtype=object)

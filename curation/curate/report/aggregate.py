@@ -130,6 +130,8 @@ class ReportData:
     histograms: dict[str, Histogram] = field(default_factory=dict)
     motion_buckets: np.ndarray = field(default_factory=lambda: np.zeros(16, np.int64))
     resolutions: Counter = field(default_factory=Counter)
+    # label column (camera_motion) -> (clips by label, kept clips by label)
+    labels: dict[str, tuple[Counter, Counter]] = field(default_factory=dict)
     kept_duration_median: float = float("nan")
     lowest: dict[str, list[ClipRef]] = field(default_factory=dict)
     highest: dict[str, list[ClipRef]] = field(default_factory=dict)
@@ -347,10 +349,11 @@ def hist_edges(lo: float, hi: float, bins: int) -> np.ndarray:
 def aggregate(source: Source, thresholds: list[Threshold], *, hist_columns: Sequence[str],
               gallery_columns: Sequence[str], bins: int = 40, thumbnails: int = 6, exclude_errors: bool = True,
               in_memory: int = 1 << 22, levels: Sequence[float] = CUT_LEVELS,
-              available: Sequence[str] | None = None) -> ReportData:
+              available: Sequence[str] | None = None, label_columns: Sequence[str] = ()) -> ReportData:
     """Every figure of the report from ``source`` (the filter output in pieces). ``hist_columns``: the score
     columns histogrammed (``duration_s`` is always); ``gallery_columns``: the columns whose lowest and highest
-    ``thumbnails`` clips are shown. At most ``in_memory`` values of one column are held for a percentile."""
+    ``thumbnails`` clips are shown; ``label_columns``: the label columns counted, over clips and kept clips. At most
+    ``in_memory`` values of one column are held for a percentile."""
     data = ReportData()
     names = list(available) if available is not None else None
 
@@ -359,6 +362,8 @@ def aggregate(source: Source, thresholds: list[Threshold], *, hist_columns: Sequ
 
     hist_columns = list(dict.fromkeys([*(c for c in hist_columns if has(c)), "duration_s"]))
     gallery_columns = [c for c in gallery_columns if has(c)]
+    label_columns = [c for c in label_columns if has(c)]
+    data.labels = {c: (Counter(), Counter()) for c in label_columns}
     cut_rules = percentile_rules(thresholds) if levels else []
     cut_columns = list(dict.fromkeys(r.column for r in cut_rules))
     random_columns = [c for c in (names or []) if c.endswith("_random_weights")]
@@ -377,7 +382,7 @@ def aggregate(source: Source, thresholds: list[Threshold], *, hist_columns: Sequ
     lost, has_kinds = FootageLost(), False
     group, previous, current, offset = None, set(), set(), 0
     groups_seen: int | None = None  # the highest dedup_group (None: no such column)
-    for g, t in source([*base, *hist_columns, *gallery_columns, *cut_columns, *random_columns]):
+    for g, t in source([*base, *hist_columns, *gallery_columns, *cut_columns, *random_columns, *label_columns]):
         if g != group:
             group, previous, current = g, current, set()
         n = t.num_rows
@@ -427,6 +432,10 @@ def aggregate(source: Source, thresholds: list[Threshold], *, hist_columns: Sequ
             for pair, c in zip(pairs, counts):
                 pw, ph = int(pair >> 32) - 1, int(pair & 0xFFFFFFFF) - 1
                 data.resolutions["unknown" if pw < 0 or ph < 0 else f"{pw}x{ph}"] += int(c)
+        for c in label_columns:
+            values = np.asarray(t[c].to_pylist(), dtype=object)
+            data.labels[c][0].update(v for v in values[is_clip] if v is not None)
+            data.labels[c][1].update(v for v in values[keep] if v is not None)
         for c in hist_columns:
             v = _floats(t, c)[is_clip]
             v = v[np.isfinite(v)]

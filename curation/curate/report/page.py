@@ -24,6 +24,8 @@ SCORES = {"motion_mean": MOTION_UNIT, "motion_p90": MOTION_UNIT, "motion_static_
           "object_motion": f"motion not the camera's, {MOTION_UNIT}", "camera_zoom": "zoom, scale change / s",
           "sharpness": "Laplacian variance at 256 px", "overexposed": "share of pixels",
           "underexposed": "share of pixels", "saturation": "mean HSV saturation"}
+# Label columns whose distribution is shown (when present), over all clips and the kept ones.
+LABELS = {"camera_motion": "camera motion (camera stage)"}
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f6f7f9;color:#1d2733}
@@ -115,7 +117,7 @@ def collect(source: Source, thresholds: list[Threshold], config: ReportConfig, a
         {t.column for t in thresholds if not t.drop_values} - set(SCORES) - {"short_side", "duration_s"})
     return aggregate(source, thresholds, hist_columns=hist, gallery_columns=list(SCORES), bins=config.bins,
                      thumbnails=config.thumbnails, exclude_errors=exclude_errors, in_memory=in_memory,
-                     available=available)
+                     available=available, label_columns=list(LABELS))
 
 
 def _pct(part: float, whole: float) -> str:
@@ -265,9 +267,17 @@ def build(data: ReportData, thresholds: list[Threshold], buckets: MotionBuckets,
                + (f", fitted on {buckets.fitted_on:,} kept clips" if buckets.kind == "quantile" else ""))
     examples = ", ".join(f"{m:g} &rarr; {int(buckets.bucket(m)[0])}" for m in (1, 10, 30, 100, 300))
     median = data.kept_duration_median if np.isfinite(data.kept_duration_median) else 0.0
+    label_plots = []
+    for column, (clips, kept) in data.labels.items():
+        if clips:
+            names_ = [name for name, _ in clips.most_common()]
+            label_plots.append(plot(f"labels:{column}", plots.bars(
+                names_, [clips[n] for n in names_], f"{LABELS.get(column, column)}: all clips", column)))
+            label_plots.append(plot(f"labels-kept:{column}", plots.bars(
+                names_, [kept[n] for n in names_], f"{LABELS.get(column, column)}: kept clips", column)))
     parts.append(f'<section><h2>Motion buckets, durations, resolutions</h2><p>{mapping}. Examples (px/s@256 '
                  f"&rarr; bucket): {examples}. Kept clips: {data.kept:,}, median duration {median:.1f} s.</p>"
-                 f'<div class="grid">{bucket_plot}{dur_plot}{res_plot}</div></section>')
+                 f'<div class="grid">{bucket_plot}{dur_plot}{res_plot}{"".join(label_plots)}</div></section>')
 
     # -- thumbnails -------------------------------------------------------------------------------------
     gallery = []

@@ -134,3 +134,15 @@ def test_streaming_aggregation_equals_pandas(filtered):
     for keeper, members in data.duplicates.groups:
         assert [m.clip_id for m in members] == [df.clip_id[i] for i, k in dup if k == keeper.clip_id][:N]
         assert keeper.video_path == df.set_index("clip_id").video_path[keeper.clip_id]
+
+
+def test_label_counts_over_clips_and_kept_clips(filtered):
+    path, thresholds, exclude = filtered
+    data = aggregate(parquet_source(str(path), batch_rows=64), thresholds, hist_columns=[], gallery_columns=[],
+                     exclude_errors=exclude, available=pq.read_schema(path).names, label_columns=["camera_motion"])
+    df = pq.read_table(path).to_pandas()
+    clips = df[df.clip_index.notna()]
+    every, kept = data.labels["camera_motion"]
+    assert dict(every) == clips.camera_motion.value_counts().to_dict()
+    assert dict(kept) == clips[clips.keep.astype(bool)].camera_motion.value_counts().to_dict()
+    assert set(every) == {"static", "pan_left", "pan_right", "zoom_in", "shaky"}
