@@ -9,6 +9,7 @@ Camera motion (``camera`` stage):
   hand-held with strong shake: the cockatoo), labels as that README gives them, never tuned on.
 Clarity and exposure (``clarity`` stage): sharpness against known Gaussian blur (and one scene at two
 resolutions), exposure shares against ramps that clip known shares, stillness of still and moving pictures.
+Borders and on-screen graphics: bars of random sizes and graphics at random places over a panning texture.
 Cost: in process, the scan of the 120 short clips of ``bench_shots.py`` (built there into ``--work``) with and
 without the signal (CPU seconds), and ``curate annotate`` from a cold start, alternating runs, medians.
 
@@ -165,6 +166,73 @@ def clarity_accuracy(work: Path) -> dict:
     return out
 
 
+def borders_and_overlay_accuracy(work: Path, variants: int) -> dict:
+    """Bars of random sizes (black or grey, letterbox or pillarbox) and graphics (a logo plate with text and a
+    band with text, at random places and sizes) over a panning texture, per variant: the content box's error in
+    pixels, whether each graphic's box holds it, and the crop's share against the best crop of the true boxes."""
+    import cv2
+    import numpy as np
+
+    from curation.annotate.scan.overlay import _best_crop
+    from curation.testing.synthetic import texture
+    from curation.video.encode import H264Writer
+
+    rng = np.random.default_rng(2026)
+    box_errors, held, graphics, crop_errors, found = [], 0, 0, [], []
+    for v in range(variants):
+        scene = texture(300 + v, 640 + 3 * 60, 360)
+        letter = bool(rng.integers(0, 2))
+        bar = int(rng.integers(20, 70)) if letter else int(rng.integers(40, 130))
+        level = int(rng.choice([0, 0, 64]))
+        path = work / "borders" / f"v{v}.mp4"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with H264Writer(str(path), 640, 360, 25, crf=16) as writer:
+            for k in range(60):
+                f = scene[:, 3 * k:3 * k + 640].copy()
+                if letter:
+                    f[:bar], f[360 - bar:] = level, level
+                else:
+                    f[:, :bar], f[:, 640 - bar:] = level, level
+                writer.write_array(f, "bgr24")
+        row = _clips(path, "cuts,borders")[0]
+        truth = (0, bar, 640, 360 - 2 * bar) if letter else (bar, 0, 640 - 2 * bar, 360)
+        got = (row["content_x"], row["content_y"], row["content_width"], row["content_height"])
+        box_errors.append(max(abs(a - b) for a, b in zip(got, truth)))
+
+        lw, lh = int(rng.integers(70, 140)), int(rng.integers(36, 70))
+        logo = (int(rng.choice([12, 640 - lw - 12])), int(rng.choice([12, 360 - lh - 60])), lw, lh)
+        bh = int(rng.integers(30, 56))
+        band = (0, 360 - bh, 640, bh)
+        path = work / "overlay" / f"v{v}.mp4"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with H264Writer(str(path), 640, 360, 25, crf=16) as writer:
+            for k in range(60):
+                f = scene[:, 3 * k:3 * k + 640].copy()
+                x, y, w, h = logo
+                cv2.rectangle(f, (x, y), (x + w - 1, y + h - 1), (40, 40, 150), -1)
+                cv2.putText(f, "TV", (x + 6, y + h - 10), cv2.FONT_HERSHEY_SIMPLEX, h / 40, (255, 255, 255), 2)
+                x, y, w, h = band
+                cv2.rectangle(f, (x, y), (x + w - 1, y + h - 1), (20, 20, 20), -1)
+                cv2.putText(f, "LIVE: HEADLINE OF THE HOUR | WEATHER", (10, y + h - 10), cv2.FONT_HERSHEY_SIMPLEX,
+                            h / 50, (255, 255, 255), 2)
+                writer.write_array(f, "bgr24")
+        row = _clips(path, "cuts,overlay")[0]
+        boxes = row["overlay_boxes"] or []
+        found.append(len(boxes))
+        for t in (logo, band):
+            graphics += 1
+            held += any(b[0] <= t[0] + 6 and b[1] <= t[1] + 6 and b[0] + b[2] >= t[0] + t[2] - 12
+                        and b[1] + b[3] >= t[1] + t[3] - 6 for b in boxes)
+        best = _best_crop([logo, band], 640, 360)
+        if row["overlay_crop_share"] is not None:
+            crop_errors.append(row["overlay_crop_share"] - best[2] * best[3] / (640 * 360))
+    return {"borders": {"videos": variants, "content_box_error_px_mean": float(np.mean(box_errors)),
+                        "content_box_error_px_max": int(max(box_errors))},
+            "overlay": {"graphics": graphics, "held_by_a_box": held, "boxes_found": found,
+                        "crop_share_error_mean": float(np.mean(crop_errors)) if crop_errors else None,
+                        "crop_share_error_min": float(min(crop_errors)) if crop_errors else None}}
+
+
 def in_process_cost(clips: list[Path]) -> dict:
     from curation.annotate.scan.unit import WorkUnit, scan_unit
     from curation.config import load_config
@@ -172,7 +240,7 @@ def in_process_cost(clips: list[Path]) -> dict:
 
     out = {}
     for stages in ("cuts,motion", "cuts,motion,camera", "cuts,motion,camera,clarity",
-                   "cuts,motion,camera,clarity,borders") * 2:
+                   "cuts,motion,camera,clarity,borders,overlay") * 2:
         cfg = load_config(None, ["annotate.cuts.detector=fast", f"annotate.stages=[{stages}]"]).annotate
         start = time.process_time()
         for path in clips:
@@ -187,7 +255,7 @@ def cold_start_cost(clips: list[Path], work: Path, runs: int) -> dict:
     for _ in range(runs):
         for name, stages in (("without", "cuts,motion,keyframes"), ("with camera", "cuts,motion,keyframes,camera"),
                              ("with camera and clarity", "cuts,motion,keyframes,camera,clarity"),
-                             ("with every signal", "cuts,motion,keyframes,camera,clarity,borders")):
+                             ("with every signal", "cuts,motion,keyframes,camera,clarity,borders,overlay")):
             dest = work / f"out_{name.replace(' ', '_')}"
             shutil.rmtree(dest, ignore_errors=True)
             start = time.perf_counter()
@@ -211,7 +279,8 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     print(f"Machine: {platform.machine()}, {__import__('os').cpu_count()} CPUs, Python {platform.python_version()}")
     result = {} if args.skip_accuracy else {"camera": camera_accuracy(work, args.variants),
-                                             "clarity": clarity_accuracy(work)}
+                                             "clarity": clarity_accuracy(work),
+                                             **borders_and_overlay_accuracy(work, args.variants)}
     clips = sorted((Path(args.shots_work) / "b_clips").glob("*.mp4"))
     if not args.skip_speed and clips:
         result["cost_in_process_cpu_s"] = in_process_cost(clips)

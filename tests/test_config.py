@@ -8,7 +8,7 @@ def test_defaults_validate():
     config = load_config()
     assert config.annotate.cuts.detector == "hybrid"
     assert config.annotate.stages == ("cuts", "motion", "keyframes", "camera", "clarity", "borders",
-                                      "caption", "ocr", "aesthetic")
+                                      "overlay", "caption", "ocr", "aesthetic")
 
 
 def test_overrides_are_typed():

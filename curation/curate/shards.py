@@ -37,7 +37,7 @@ CAPTION_COLUMNS = ("caption", "video_caption", "caption_merged")
 SCORE_COLUMNS = ("motion_mean", "motion_p50", "motion_p90", "motion_static_frac", "aesthetic", "text_sim_mean",
                  "text_sim_min", "ocr_area_max", "ocr_area_mean", "camera_pan", "camera_tilt", "camera_zoom",
                  "camera_rotation", "camera_shake", "object_motion", "sharpness", "overexposed", "underexposed",
-                 "saturation", "contrast")
+                 "saturation", "contrast", "overlay_area", "overlay_crop_share")
 
 
 @dataclass
@@ -134,6 +134,8 @@ def sample_json(row: dict, encoded: EncodedClip) -> dict:
         "content_box": None if row.get("content_width") is None else [
             int(row[k]) for k in ("content_x", "content_y", "content_width", "content_height")],
         "cropped": encoded.cropped,
+        # The box left when the on-screen graphics are cut off (overlay stage), source display pixels.
+        "overlay_crop": row.get("overlay_crop"),
         "fps": encoded.fps, "num_frames": encoded.frames, "width": encoded.width, "height": encoded.height,
         "scores": scores, "random_weights": random,
     }

@@ -2,8 +2,8 @@
 order their columns come in the table (after the scan's own, before the model stages')."""
 from __future__ import annotations
 
-from curation.annotate.scan import borders, camera, clarity
+from curation.annotate.scan import borders, camera, clarity, overlay
 from curation.annotate.scan.signal import ScanSignal
 
-SIGNALS: tuple[ScanSignal, ...] = (camera.SIGNAL, clarity.SIGNAL, borders.SIGNAL)
+SIGNALS: tuple[ScanSignal, ...] = (camera.SIGNAL, clarity.SIGNAL, borders.SIGNAL, overlay.SIGNAL)
 SIGNAL_BY_NAME = {signal.name: signal for signal in SIGNALS}

@@ -23,7 +23,8 @@ SCORES = {"motion_mean": MOTION_UNIT, "motion_p90": MOTION_UNIT, "motion_static_
           "ocr_area_max": "text area / frame area", "camera_shake": f"camera shake, {MOTION_UNIT}",
           "object_motion": f"motion not the camera's, {MOTION_UNIT}", "camera_zoom": "zoom, scale change / s",
           "sharpness": "Laplacian variance at 256 px", "overexposed": "share of pixels",
-          "underexposed": "share of pixels", "saturation": "mean HSV saturation"}
+          "underexposed": "share of pixels", "saturation": "mean HSV saturation",
+          "overlay_area": "share of the frame in on-screen graphics", "border_share": "share of the frame in bars"}
 # Label columns whose distribution is shown (when present), over all clips and the kept ones.
 LABELS = {"camera_motion": "camera motion (camera stage)"}
 
