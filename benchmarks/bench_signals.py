@@ -44,16 +44,9 @@ PARAMS = ("pan", "tilt", "zoom", "rotation")
 
 
 def _clips(path: Path, stages: str = "cuts,motion,camera") -> list[dict]:
-    from curation.annotate.scan.assemble import assemble_video
-    from curation.annotate.scan.unit import WorkUnit, scan_unit
-    from curation.config import load_config
-    from curation.contract.schema import ROW_CLIP
-    from curation.video import probe
+    from curation.testing.scan import clip_rows
 
-    cfg = load_config(None, ["annotate.cuts.detector=fast", f"annotate.stages=[{stages}]"]).annotate
-    info = probe(str(path))
-    unit = scan_unit(WorkUnit("v", str(path), 0, 1, 0.0, None, info.width, info.height, info.fps), cfg, None)
-    return [r for r in assemble_video("v", info, [unit], cfg).rows if r["row_kind"] == ROW_CLIP]
+    return clip_rows(path, stages)
 
 
 def _still(name: str, width: int, height: int):
@@ -118,17 +111,11 @@ def clarity_accuracy(work: Path) -> dict:
     import cv2
     import numpy as np
 
+    from curation.testing.scan import write_frames
     from curation.testing.synthetic import texture
-    from curation.video.encode import H264Writer
 
     def write(name, frames):
-        path = work / "clarity" / f"{name}.mp4"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        h, w = frames[0].shape[:2]
-        with H264Writer(str(path), w, h, 25, crf=16) as writer:
-            for f in frames:
-                writer.write_array(f, "bgr24")
-        rows = _clips(path, "cuts,clarity")
+        rows = _clips(write_frames(work / "clarity" / f"{name}.mp4", frames), "cuts,clarity")
         return rows[0] if len(rows) == 1 else None
 
     def moving(picture, width=640, height=360, speed=2, n=75):

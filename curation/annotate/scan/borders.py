@@ -16,9 +16,8 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from curation.annotate.scan.signal import ScanSignal
+from curation.annotate.scan.signal import SampleGrid, ScanSignal, analysis_size
 from curation.core.section import Float, Section
-from curation.video import scaled_size
 
 SHORT_SIDE = 256
 
@@ -80,13 +79,12 @@ def frame_bars(gray: np.ndarray, dark: float, flat: float) -> tuple[float, float
 class _BordersSampler:
     config: BordersConfig
     size: tuple[int, int]
+    grid: SampleGrid
     kept: list[FrameBars] = field(default_factory=list)
-    _next: float = 0.0
 
     def frame(self, rel: int, frame, in_range: bool) -> None:
-        if frame.time_s < self._next:
+        if not self.grid.due(frame.time_s):
             return
-        self._next = (np.floor(frame.time_s * self.config.sample_fps) + 1) / self.config.sample_fps
         if in_range:
             bars = frame_bars(frame.gray(*self.size), self.config.dark_level, self.config.flat_std)
             self.kept.append(FrameBars(rel, rel, *bars))
@@ -99,7 +97,7 @@ class _BordersSampler:
 
 
 def _sampler(config: BordersConfig, width: int, height: int) -> _BordersSampler:
-    return _BordersSampler(config, scaled_size(width, height, short_side=min(SHORT_SIDE, min(width, height))))
+    return _BordersSampler(config, analysis_size(width, height, SHORT_SIDE), SampleGrid(config.sample_fps))
 
 
 def content_box(config: BordersConfig, samples: list[FrameBars], width: int, height: int) -> dict:

@@ -19,9 +19,8 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from curation.annotate.scan.signal import ScanSignal
+from curation.annotate.scan.signal import SampleGrid, ScanSignal, analysis_size
 from curation.core.section import Float, Section
-from curation.video import scaled_size
 
 # The analysis size: every measure here is taken at this short side.
 SHORT_SIDE = 256
@@ -77,15 +76,14 @@ def frame_clarity(bgr: np.ndarray, gray: np.ndarray, over_level: int, under_leve
 class _ClaritySampler:
     config: ClarityConfig
     size: tuple[int, int]
+    grid: SampleGrid
     thumb: tuple[int, int]
     kept: list[FrameClarity] = field(default_factory=list)
-    _next: float = 0.0
     _previous: np.ndarray | None = None
 
     def frame(self, rel: int, frame, in_range: bool) -> None:
-        if frame.time_s < self._next:
+        if not self.grid.due(frame.time_s):
             return
-        self._next = (np.floor(frame.time_s * self.config.sample_fps) + 1) / self.config.sample_fps
         gray = frame.gray(*self.size)
         small = cv2.resize(gray, self.thumb, interpolation=cv2.INTER_AREA).astype(np.int16)
         change = None if self._previous is None else float(np.abs(small - self._previous).mean())
@@ -102,9 +100,9 @@ class _ClaritySampler:
 
 
 def _sampler(config: ClarityConfig, width: int, height: int) -> _ClaritySampler:
-    size = scaled_size(width, height, short_side=min(SHORT_SIDE, min(width, height)))
+    size = analysis_size(width, height, SHORT_SIDE)
     thumb = (THUMB_WIDTH, max(2, round(THUMB_WIDTH * size[1] / size[0])))
-    return _ClaritySampler(config, size, thumb)
+    return _ClaritySampler(config, size, SampleGrid(config.sample_fps), thumb)
 
 
 def clip_clarity(config: ClarityConfig, samples: list[FrameClarity], width: int = 0, height: int = 0) -> dict:

@@ -21,9 +21,8 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from curation.annotate.scan.signal import ScanSignal
+from curation.annotate.scan.signal import SampleGrid, ScanSignal, analysis_size
 from curation.core.section import Float, Section
-from curation.video import scaled_size
 
 SHORT_SIDE = 128
 CELL = 8
@@ -77,13 +76,12 @@ def frame_cells(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class _OverlaySampler:
     config: OverlayConfig
     size: tuple[int, int]
+    grid: SampleGrid
     kept: list[FrameCells] = field(default_factory=list)
-    _next: float = 0.0
 
     def frame(self, rel: int, frame, in_range: bool) -> None:
-        if frame.time_s < self._next:
+        if not self.grid.due(frame.time_s):
             return
-        self._next = (np.floor(frame.time_s * self.config.sample_fps) + 1) / self.config.sample_fps
         if in_range:
             self.kept.append(FrameCells(rel, rel, *frame_cells(frame.gray(*self.size))))
 
@@ -95,7 +93,7 @@ class _OverlaySampler:
 
 
 def _sampler(config: OverlayConfig, width: int, height: int) -> _OverlaySampler:
-    return _OverlaySampler(config, scaled_size(width, height, short_side=min(SHORT_SIDE, min(width, height))))
+    return _OverlaySampler(config, analysis_size(width, height, SHORT_SIDE), SampleGrid(config.sample_fps))
 
 
 def graphics_mask(config: OverlayConfig, samples: list[FrameCells]) -> np.ndarray | None:
@@ -151,7 +149,7 @@ def clip_overlay(config: OverlayConfig, samples: list[FrameCells], width: int, h
     mask = graphics_mask(config, samples)
     if mask is None:
         return none
-    gw, gh = scaled_size(width, height, short_side=min(SHORT_SIDE, min(width, height)))
+    gw, gh = analysis_size(width, height, SHORT_SIDE)
     sx, sy = width / gw * CELL, height / gh * CELL  # display pixels a cell
     count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     boxes = []

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from curation.core.section import Section
+from curation.video import scaled_size
 
 
 class Sampler(Protocol):
@@ -33,6 +34,26 @@ class Sampler(Protocol):
     def samples(self) -> list:
         """What it kept: records with ``first`` and ``last`` (the frames of the unit they span) and
         ``shifted(offset)``."""
+
+
+class SampleGrid:
+    """Frames on a grid of ``rate`` a second anchored at time 0 of the video, so every segment of a video samples
+    the same frames: :meth:`due` is true for the first frame at or after each grid instant."""
+
+    def __init__(self, rate: float):
+        self.rate = rate
+        self._next = 0.0
+
+    def due(self, time_s: float) -> bool:
+        if time_s < self._next:
+            return False
+        self._next = (np.floor(time_s * self.rate) + 1) / self.rate
+        return True
+
+
+def analysis_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    """A frame's analysis size: ``short_side`` on its short side, never larger than the frame."""
+    return scaled_size(width, height, short_side=min(short_side, min(width, height)))
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from curation.annotate.shots import Boundary, FrameFeatures, TransNetV2Model, bu
 from curation.annotate.scan.keyframes import used_candidates
 from curation.annotate.scan.motion import PairMotion, farneback_flow, flow_motion, flow_scale
 from curation.annotate.scan.registry import SIGNALS
+from curation.annotate.scan.signal import SampleGrid
 from curation.annotate.shots.luma import is_black
 from curation.video import DecodedFrame, DecodeStats, KeyframeImage, VideoError, iter_frames, scaled_size
 
@@ -79,7 +80,7 @@ class _KeyframeKeeper:
         self._config = config.keyframes
         self._size = size
         self._ring: deque[tuple[int, DecodedFrame, bool]] = deque(maxlen=ring)
-        self._next_grid = 0.0
+        self._grid = SampleGrid(config.keyframes.candidate_fps)
         self._exact_until = -1
         self._reach = config.clips.trim_frames + 1
         self._budget = int(config.keyframes.pending_mb * 2**20)
@@ -112,9 +113,8 @@ class _KeyframeKeeper:
                     self._keep(r, f)
             self._exact_until = max(self._exact_until, trigger + self._reach)
         if in_range:
-            if frame.time_s >= self._next_grid:
+            if self._grid.due(frame.time_s):
                 self._keep(rel, frame)
-                self._next_grid = (np.floor(frame.time_s * self._config.candidate_fps) + 1) / self._config.candidate_fps
             if rel <= self._exact_until:
                 self._keep(rel, frame)
 

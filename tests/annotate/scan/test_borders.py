@@ -2,13 +2,9 @@
 dark or flat parts are not bars."""
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from curation.annotate.scan.assemble import assemble_video
-from curation.annotate.scan.unit import WorkUnit, scan_unit
-from curation.config import load_config
-from curation.contract.schema import ROW_CLIP
+from curation.testing.scan import clip_rows
 from curation.testing.synthetic import texture
 from curation.video import probe
 from curation.video.encode import H264Writer
@@ -29,10 +25,7 @@ def _video(path, top=0, bottom=0, left=0, right=0, level=0, width=640, height=36
 
 
 def _clip(path):
-    cfg = load_config(None, ["annotate.cuts.detector=fast", "annotate.stages=[cuts,borders]"]).annotate
-    info = probe(path)
-    unit = scan_unit(WorkUnit("v", str(path), 0, 1, 0.0, None, info.width, info.height, info.fps), cfg, None)
-    clips = [r for r in assemble_video("v", info, [unit], cfg).rows if r["row_kind"] == ROW_CLIP]
+    clips = clip_rows(path, "cuts,borders")
     assert len(clips) == 1
     return clips[0]
 

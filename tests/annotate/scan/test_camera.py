@@ -5,14 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from curation.annotate.scan.assemble import assemble_video
 from curation.annotate.scan.camera import (camera_label, clip_camera, fit_similarity, pair_camera,
                                            residual_flow)
-from curation.annotate.scan.unit import WorkUnit, scan_unit
-from curation.config import load_config
-from curation.contract.schema import ROW_CLIP
 from curation.testing.camera import camera_family
-from curation.video import probe
+from curation.testing.scan import clip_rows
 
 THRESHOLDS = dict(static_speed=8.0, zoom_rate=0.02, rotation_rate=1.0, shake_speed=15.0, mixed_share=0.5)
 
@@ -88,10 +84,7 @@ def family(request, tmp_path_factory):
 
 
 def _clips(path):
-    cfg = load_config(None, ["annotate.cuts.detector=fast", "annotate.stages=[cuts,motion,camera]"]).annotate
-    info = probe(path)
-    unit = scan_unit(WorkUnit("v", str(path), 0, 1, 0.0, None, info.width, info.height, info.fps), cfg, None)
-    return [r for r in assemble_video("v", info, [unit], cfg).rows if r["row_kind"] == ROW_CLIP]
+    return clip_rows(path, "cuts,motion,camera")
 
 
 def test_every_camera_path_gets_its_label_and_speeds(family):

@@ -3,13 +3,9 @@ they were drawn; a picture without graphics has none; a still scene says nothing
 import cv2
 import pytest
 
-from curation.annotate.scan.assemble import assemble_video
 from curation.annotate.scan.overlay import _best_crop
-from curation.annotate.scan.unit import WorkUnit, scan_unit
-from curation.config import load_config
-from curation.contract.schema import ROW_CLIP
+from curation.testing.scan import clip_rows
 from curation.testing.synthetic import texture
-from curation.video import probe
 from curation.video.encode import H264Writer
 
 LOGO = (520, 20, 100, 50)
@@ -34,10 +30,7 @@ def _video(path, graphics=True, speed=3, frames=60):
 
 
 def _clip(path):
-    cfg = load_config(None, ["annotate.cuts.detector=fast", "annotate.stages=[cuts,overlay]"]).annotate
-    info = probe(path)
-    unit = scan_unit(WorkUnit("v", str(path), 0, 1, 0.0, None, info.width, info.height, info.fps), cfg, None)
-    clips = [r for r in assemble_video("v", info, [unit], cfg).rows if r["row_kind"] == ROW_CLIP]
+    clips = clip_rows(path, "cuts,overlay")
     assert len(clips) == 1
     return clips[0]
 
